@@ -1,0 +1,41 @@
+"""LangGraph checkpointers for plain Redis and Valkey: no modules, cluster-ready.
+
+>>> from plain_redis_saver import PlainRedisSaver
+>>> with PlainRedisSaver.from_conn_string("redis://localhost:6379/0") as saver:
+...     saver.setup()
+"""
+
+from __future__ import annotations
+
+from .aio import AsyncPlainRedisSaver
+from .base import BaseRedisSaver
+from .errors import (
+    CorruptDataError,
+    EventLoopError,
+    InvalidConfigError,
+    PlainRedisSaverError,
+    SchemaVersionError,
+    SerializationError,
+)
+from .saver import PlainRedisSaver
+
+#: Drop-in names for code written for langgraph-checkpoint-redis.
+RedisSaver = PlainRedisSaver
+AsyncRedisSaver = AsyncPlainRedisSaver
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncPlainRedisSaver",
+    "AsyncRedisSaver",
+    "BaseRedisSaver",
+    "CorruptDataError",
+    "EventLoopError",
+    "InvalidConfigError",
+    "PlainRedisSaver",
+    "PlainRedisSaverError",
+    "RedisSaver",
+    "SchemaVersionError",
+    "SerializationError",
+    "__version__",
+]

@@ -1,0 +1,110 @@
+"""AsyncPlainRedisSaver: the checkpointer for asyncio code (``graph.ainvoke``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio
+from langgraph.checkpoint.base import SerializerProtocol
+
+from .base import BaseRedisSaver
+from .core import Plan
+from .drive import AsyncRunner, adrive
+from .errors import EventLoopError
+from .keys import DEFAULT_KEY_PREFIX
+
+#: Connections of the pool made by from_conn_string; callers beyond it wait for one
+#: (redis-py's default pool raises "Too many connections" instead).
+DEFAULT_MAX_CONNECTIONS = 64
+
+
+class AsyncPlainRedisSaver(BaseRedisSaver):
+    """LangGraph checkpointer on plain Redis / Valkey for asyncio code.
+
+    ``client`` is a ``redis.asyncio.Redis`` (or ``valkey.asyncio.Valkey``) created with
+    ``decode_responses=False``. The blocking methods (``put`` ...) work from other
+    threads while the saver's event loop runs; called from inside that loop they raise
+    :class:`~plain_redis_saver.errors.EventLoopError` naming the async method to await.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        super().__init__(client, key_prefix=key_prefix, serde=serde)
+        self._runner = AsyncRunner(client)
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+
+    @classmethod
+    @asynccontextmanager
+    async def from_conn_string(
+        cls,
+        url: str,
+        *,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        serde: SerializerProtocol | None = None,
+        **client_kwargs: Any,
+    ) -> AsyncIterator[AsyncPlainRedisSaver]:
+        """A saver on a new client for ``url``, with a pool that makes callers wait for a
+        free connection (``max_connections`` defaults to 64) rather than fail."""
+        client_kwargs.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
+        pool = redis.asyncio.BlockingConnectionPool.from_url(url, **client_kwargs)
+        client = redis.asyncio.Redis(connection_pool=pool)
+        try:
+            yield cls(client, key_prefix=key_prefix, serde=serde)
+        finally:
+            await pool.disconnect()
+
+    # ---- async hooks
+
+    async def _arun(self, plan: Plan) -> Any:
+        async for value in self._aiter(plan):
+            return value
+        return None
+
+    async def _aiter(self, plan: Plan) -> AsyncIterator[Any]:
+        self.loop = asyncio.get_running_loop()
+        async for value in adrive(plan, self._runner):
+            yield value
+
+    # ---- blocking bridge
+
+    def _loop_for(self, method: str) -> asyncio.AbstractEventLoop:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is self.loop:
+            raise EventLoopError(
+                f"AsyncPlainRedisSaver.{method}() was called from inside the event loop it "
+                f"serves, where it would block that loop; use 'await saver.a{method}(...)' "
+                "(or graph.ainvoke), or PlainRedisSaver for blocking code"
+            )
+        if self.loop is None or not self.loop.is_running():
+            raise EventLoopError(
+                f"AsyncPlainRedisSaver.{method}() needs the saver's event loop running in "
+                f"another thread; call 'await saver.a{method}(...)' instead, or use "
+                "PlainRedisSaver for blocking code"
+            )
+        return self.loop
+
+    def _run(self, plan: Plan, method: str) -> Any:
+        loop = self._loop_for(method)
+        return asyncio.run_coroutine_threadsafe(self._arun(plan), loop).result()
+
+    def _iter(self, plan: Plan, method: str) -> Iterator[Any]:
+        loop = self._loop_for(method)
+
+        async def collect() -> list[Any]:
+            return [value async for value in self._aiter(plan)]
+
+        return iter(asyncio.run_coroutine_threadsafe(collect(), loop).result())

@@ -1,0 +1,252 @@
+"""The public API shared by both savers, written once.
+
+Each method builds a plan with :class:`~plain_redis_saver.core.Core` and hands it to
+four hooks that the concrete savers define: ``_run``/``_iter`` (blocking) and
+``_arun``/``_aiter`` (async).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+    SerializerProtocol,
+)
+
+from .core import Core, Plan
+from .errors import InvalidConfigError
+from .keys import DEFAULT_KEY_PREFIX, Keyspace
+
+
+def _client_decodes_responses(client: Any) -> bool:
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if kwargs is None:  # cluster clients keep the option on each node's pool
+        nodes = getattr(client, "get_nodes", None)
+        kwargs = {}
+        if nodes is not None:
+            for node in nodes():
+                node_client = getattr(node, "redis_connection", None)
+                if node_client is not None:
+                    kwargs = node_client.connection_pool.connection_kwargs
+                    break
+    return bool(kwargs.get("decode_responses"))
+
+
+class BaseRedisSaver(BaseCheckpointSaver[str]):
+    """LangGraph checkpointer on plain Redis / Valkey (no modules). Abstract."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        super().__init__(serde=serde)
+        if _client_decodes_responses(client):
+            raise InvalidConfigError(
+                "the Redis client was created with decode_responses=True; the checkpointer "
+                "stores binary values, so give it a client with decode_responses=False"
+            )
+        self.client = client
+        self.key_prefix = key_prefix
+        self._core = Core(Keyspace(key_prefix), self.serde)
+
+    # ---- hooks
+
+    def _run(self, plan: Plan, method: str) -> Any:
+        raise NotImplementedError
+
+    def _iter(self, plan: Plan, method: str) -> Iterator[Any]:
+        raise NotImplementedError
+
+    async def _arun(self, plan: Plan) -> Any:
+        raise NotImplementedError
+
+    def _aiter(self, plan: Plan) -> AsyncIterator[Any]:
+        raise NotImplementedError
+
+    @property
+    def _plans(self) -> Core:
+        # Rebuilt if with_allowlist() or a user swapped the serializer on a copy.
+        if self._core.serde is not self.serde:
+            self._core = Core(self._core.keys, self.serde)
+        return self._core
+
+    # ---- set-up
+
+    def setup(self) -> None:
+        """Load the scripts and record the storage schema version. Idempotent, optional."""
+        self._run(self._plans.setup(), "setup")
+
+    async def asetup(self) -> None:
+        """Async :meth:`setup`."""
+        await self._arun(self._plans.setup())
+
+    # ---- reads
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint named by ``config`` (the newest of its namespace if it names
+        none), with channel values and pending writes; one round trip."""
+        result: CheckpointTuple | None = self._run(self._plans.get_tuple(config), "get_tuple")
+        return result
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Async :meth:`get_tuple`."""
+        result: CheckpointTuple | None = await self._arun(self._plans.get_tuple(config))
+        return result
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first. ``config=None`` lists every thread; a config without
+        ``checkpoint_ns`` lists every namespace of its thread. ``filter`` matches metadata
+        keys by equality on the server; ``before`` is exclusive; ``limit`` counts matches."""
+        plan = self._plans.list(config, filter=filter, before=before, limit=limit)
+        return self._iter(plan, "list")
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Async :meth:`list`."""
+        plan = self._plans.list(config, filter=filter, before=before, limit=limit)
+        async for item in self._aiter(plan):
+            yield item
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Writes and seed of each channel along the parent chain, in one round trip."""
+        plan = self._plans.get_delta_channel_history(config, channels)
+        result: Mapping[str, DeltaChannelHistory] = self._run(plan, "get_delta_channel_history")
+        return result
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Async :meth:`get_delta_channel_history`."""
+        plan = self._plans.get_delta_channel_history(config, channels)
+        result: Mapping[str, DeltaChannelHistory] = await self._arun(plan)
+        return result
+
+    # ---- writes
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and its new channel values atomically; one round trip."""
+        plan = self._plans.put(config, checkpoint, metadata, new_versions)
+        result: RunnableConfig = self._run(plan, "put")
+        return result
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Async :meth:`put`."""
+        plan = self._plans.put(config, checkpoint, metadata, new_versions)
+        result: RunnableConfig = await self._arun(plan)
+        return result
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's pending writes atomically; one round trip."""
+        self._run(self._plans.put_writes(config, writes, task_id, task_path), "put_writes")
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Async :meth:`put_writes`."""
+        await self._arun(self._plans.put_writes(config, writes, task_id, task_path))
+
+    # ---- maintenance
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint, write and value of a thread; one round trip."""
+        self._run(self._plans.delete_thread(thread_id), "delete_thread")
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Async :meth:`delete_thread`."""
+        await self._arun(self._plans.delete_thread(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) whose metadata run_id is listed."""
+        self._run(self._plans.delete_for_runs(run_ids), "delete_for_runs")
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Async :meth:`delete_for_runs`."""
+        await self._arun(self._plans.delete_for_runs(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint, write and value of a thread into another thread."""
+        self._run(self._plans.copy_thread(source_thread_id, target_thread_id), "copy_thread")
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Async :meth:`copy_thread`."""
+        await self._arun(self._plans.copy_thread(source_thread_id, target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """``keep_latest`` keeps the newest checkpoint of each namespace; ``delete``
+        removes the threads."""
+        self._run(self._plans.prune(thread_ids, strategy=strategy), "prune")
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Async :meth:`prune`."""
+        await self._arun(self._plans.prune(thread_ids, strategy=strategy))
+
+    # ---- versions
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """``<counter>.<random>``: increasing, and never equal for two branches that fork
+        from one checkpoint (so their channel values cannot overwrite each other).
+        Accepts int versions and string versions written by other savers."""
+        if current is None:
+            counter = 0
+        elif isinstance(current, (int, float)):
+            counter = int(current)
+        else:
+            head = str(current).split(".", 1)[0]
+            try:
+                counter = int(head)
+            except ValueError:
+                raise InvalidConfigError(
+                    f"cannot continue channel version {current!r}: expected an int or a "
+                    "string starting with a decimal counter"
+                ) from None
+        return f"{counter + 1:032}.{random.random():016}"

@@ -1,0 +1,180 @@
+"""Byte formats shared by the Lua scripts and the Python side.
+
+Values stay the serializer's own bytes (``serde.dumps_typed``); this module only frames
+them. Field names are built from netstrings (``b"<len>:<bytes>"``): no netstring is a
+prefix of another, so ids containing ``:``, NUL, braces or anything else cannot collide.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgpack
+
+from .errors import CorruptDataError, SchemaVersionError
+
+#: Version of the record layout written by this release (first item of every record).
+RECORD_FORMAT = 1
+#: Storage schema version written to ``<prefix>:schema`` by ``setup()``.
+SCHEMA_VERSION = 1
+
+EMPTY_BLOB = b""
+
+
+def to_bytes(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8")
+
+
+def netstring(text: str | bytes) -> bytes:
+    data = to_bytes(text)
+    return b"%d:%s" % (len(data), data)
+
+
+def read_netstring(data: bytes, pos: int = 0) -> tuple[bytes, int]:
+    """Payload of the netstring at ``pos`` and the position after it."""
+    colon = data.index(b":", pos)
+    end = colon + 1 + int(data[pos:colon])
+    if end > len(data):
+        raise ValueError("truncated netstring")
+    return data[colon + 1 : end], end
+
+
+def split_netstrings(data: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        item, pos = read_netstring(data, pos)
+        out.append(item)
+    return out
+
+
+def version_token(version: str | int | float) -> bytes:
+    """The text a channel version is filed under (versions are str, int or float)."""
+    if isinstance(version, bool) or not isinstance(version, (str, int, float)):
+        raise TypeError(f"channel versions must be str, int or float, got {version!r}")
+    return to_bytes(version if isinstance(version, str) else repr(version))
+
+
+def blob_ref(channel: str, version: str | int | float) -> bytes:
+    return netstring(channel) + version_token(version)
+
+
+def ref_channel(ref: bytes) -> str:
+    return read_netstring(ref)[0].decode("utf-8")
+
+
+def write_sub(task_id: str, idx: int) -> bytes:
+    return netstring(task_id) + str(idx).encode()
+
+
+def parse_write_sub(sub: bytes) -> tuple[str, int]:
+    task, pos = read_netstring(sub)
+    return task.decode("utf-8"), int(sub[pos:])
+
+
+def pack(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def encode_blob(typed: tuple[str, bytes]) -> bytes:
+    return pack([typed[0], typed[1]])
+
+
+def decode_blob(data: bytes) -> tuple[str, bytes]:
+    type_, payload = unpack(data)
+    return str(type_), bytes(payload)
+
+
+def encode_write(channel: str, typed: tuple[str, bytes], task_path: str) -> bytes:
+    return pack([channel, typed[0], typed[1], task_path])
+
+
+def decode_write(data: bytes) -> tuple[str, tuple[str, bytes], str]:
+    channel, type_, payload, task_path = unpack(data)
+    return channel, (type_, payload), task_path
+
+
+def _normalize(value: Any, fallback: Any) -> Any:
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        # 1.0 == 1 in Python, so a filter for one must find the other.
+        if math.isfinite(value) and value.is_integer():
+            return int(value)
+        return value
+    if isinstance(value, Mapping):
+        items = [(_normalize(k, fallback), _normalize(v, fallback)) for k, v in value.items()]
+        items.sort(key=lambda kv: pack(kv[0]))
+        return {"\x00map": [list(kv) for kv in items]}
+    if isinstance(value, (list, tuple)):
+        return [_normalize(v, fallback) for v in value]
+    return {"\x00obj": list(fallback(value))}
+
+
+def canonical(value: Any, fallback: Any) -> bytes:
+    """Bytes that are equal exactly when two metadata values compare equal.
+
+    JSON-like values are normalised (map keys sorted, integral floats as ints, tuples as
+    lists); other objects fall back to ``fallback`` (the serializer's ``dumps_typed``).
+    ``canonical(None)`` is ``b"\\xc0"``, which the list script also treats as "missing".
+    """
+    return pack(_normalize(value, fallback))
+
+
+def encode_record(
+    *,
+    parent_id: str | None,
+    refs: Sequence[bytes],
+    meta_index: Sequence[bytes | str],
+    checkpoint: tuple[str, bytes],
+    metadata: tuple[str, bytes],
+) -> bytes:
+    return pack(
+        [
+            RECORD_FORMAT,
+            parent_id,
+            list(refs),
+            list(meta_index),
+            checkpoint[0],
+            checkpoint[1],
+            metadata[0],
+            metadata[1],
+        ]
+    )
+
+
+class Record:
+    """A decoded checkpoint record (the serialized parts are decoded lazily by the saver)."""
+
+    __slots__ = ("parent_id", "refs", "checkpoint", "metadata")
+
+    def __init__(self, data: bytes, key: str) -> None:
+        try:
+            items = unpack(data)
+            fmt = items[0]
+        except Exception as exc:
+            raise CorruptDataError(
+                f"checkpoint record in {key!r} is not valid msgpack ({exc}); the key "
+                "prefix may be shared with another application"
+            ) from exc
+        if not isinstance(fmt, int) or fmt > RECORD_FORMAT:
+            raise SchemaVersionError(
+                f"checkpoint record in {key!r} has format {fmt!r}; this release reads "
+                f"format {RECORD_FORMAT}. Upgrade plain-redis-saver to read it."
+            )
+        try:
+            _, parent, refs, _index, ctype, cbytes, mtype, mbytes = items
+        except ValueError as exc:
+            raise CorruptDataError(f"checkpoint record in {key!r} is malformed") from exc
+        self.parent_id: str | None = parent
+        self.refs: list[bytes] = refs
+        self.checkpoint = (ctype, cbytes)
+        self.metadata = (mtype, mbytes)

@@ -1,0 +1,630 @@
+"""The sans-I/O core: every saver operation as a plan.
+
+A plan is a generator. It yields operations (:class:`Eval`, :class:`Call`,
+:class:`Batch`, :class:`Scan`, :class:`LoadScripts`) and is sent each one's reply; it
+yields :class:`Emit` for every result it produces. The sync and async savers only run
+plans (see :mod:`plain_redis_saver.drive`), so no piece of checkpoint logic exists twice.
+Every validation happens before the first operation is yielded: bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+    PendingWrite,
+    SerializerProtocol,
+    get_serializable_checkpoint_metadata,
+    writes_sort_key,
+)
+
+from . import codec
+from .errors import (
+    CorruptDataError,
+    InvalidConfigError,
+    PlainRedisSaverError,
+    SchemaVersionError,
+    SerializationError,
+)
+from .keys import Keyspace, ThreadKeys
+from .scripts import (
+    DELETE_CHECKPOINTS,
+    DELTA_HISTORY,
+    GET_CHECKPOINT,
+    IMPORT_THREAD,
+    LIST_CHECKPOINTS,
+    PUT_CHECKPOINT,
+    PUT_WRITES,
+    LuaScript,
+)
+
+Arg = Union[str, bytes, int]
+
+#: ElastiCache Serverless refuses requests with more than 3,999 arguments.
+MAX_ARGS_PER_CALL = 3000
+#: Checkpoints a list page returns, and checkpoints one list call may examine.
+LIST_PAGE = 100
+LIST_BUDGET = 1000
+#: Threads per pipeline when an operation spans threads.
+THREADS_PER_BATCH = 100
+
+PRUNE_STRATEGIES = ("keep_latest", "delete")
+
+
+@dataclass(frozen=True)
+class Eval:
+    """Run a script (EVALSHA, falling back to EVAL on NOSCRIPT)."""
+
+    script: LuaScript
+    keys: tuple[str, ...]
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run one command; the reply is what the client returns for it."""
+
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Run several operations in one pipeline (one round trip); reply is their replies."""
+
+    ops: tuple[Eval | Call, ...]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """SCAN every node for keys matching ``pattern``; reply is the list of keys."""
+
+    pattern: str
+
+
+@dataclass(frozen=True)
+class LoadScripts:
+    """SCRIPT LOAD every script on every node."""
+
+
+@dataclass(frozen=True)
+class Emit:
+    """A result of the plan (not sent to the server)."""
+
+    value: Any
+
+
+Op = Union[Eval, Call, Batch, Scan, LoadScripts]
+Plan = Generator[Union[Op, Emit], Any, None]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _require_str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidConfigError(
+            f"{what} must be a str, got {type(value).__name__} {value!r}; "
+            f"convert it with str() before passing it to the checkpointer"
+        )
+    return value
+
+
+def _configurable(config: Any) -> Mapping[str, Any]:
+    if not isinstance(config, Mapping):
+        raise InvalidConfigError(
+            f"config must be a dict like {{'configurable': {{'thread_id': '1'}}}}, "
+            f"got {type(config).__name__}"
+        )
+    conf = config.get("configurable")
+    if not isinstance(conf, Mapping):
+        raise InvalidConfigError(
+            "config has no 'configurable' dict; pass {'configurable': {'thread_id': ...}}"
+        )
+    if "thread_id" not in conf or conf["thread_id"] is None:
+        raise InvalidConfigError(
+            "config['configurable'] has no 'thread_id'; every checkpoint belongs to a "
+            "thread: pass {'configurable': {'thread_id': '<your thread id>'}}"
+        )
+    return conf
+
+
+@dataclass(frozen=True)
+class Target:
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str | None
+
+    @property
+    def ns(self) -> bytes:
+        return codec.netstring(self.checkpoint_ns)
+
+
+def parse_config(config: Any, *, need_id: bool = False) -> Target:
+    conf = _configurable(config)
+    thread_id = _require_str(conf["thread_id"], "config['configurable']['thread_id']")
+    ns = conf.get("checkpoint_ns")
+    ns = "" if ns is None else _require_str(ns, "config['configurable']['checkpoint_ns']")
+    checkpoint_id = conf.get("checkpoint_id")
+    if checkpoint_id is not None:
+        _require_str(checkpoint_id, "config['configurable']['checkpoint_id']")
+        if not checkpoint_id:
+            checkpoint_id = None
+    if need_id and checkpoint_id is None:
+        raise InvalidConfigError(
+            "config['configurable'] has no 'checkpoint_id'; writes belong to a checkpoint: "
+            "pass the config returned by put()"
+        )
+    return Target(thread_id, ns, checkpoint_id)
+
+
+def _before_id(before: Any) -> str:
+    if before is None:
+        return ""
+    if not isinstance(before, Mapping) or not isinstance(before.get("configurable"), Mapping):
+        raise InvalidConfigError(
+            "before must be a config like {'configurable': {'checkpoint_id': ...}}"
+        )
+    checkpoint_id = before["configurable"].get("checkpoint_id")
+    if checkpoint_id is None:
+        return ""
+    return _require_str(checkpoint_id, "before['configurable']['checkpoint_id']")
+
+
+def _thread_ids(thread_ids: Any, what: str) -> list[str]:
+    if isinstance(thread_ids, (str, bytes)) or not isinstance(thread_ids, Iterable):
+        raise InvalidConfigError(f"{what} must be a list of str, got {thread_ids!r}")
+    return [_require_str(t, f"each of {what}") for t in thread_ids]
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _as_pairs(reply: Any) -> list[tuple[bytes, bytes]]:
+    """HGETALL reply as (field, value) pairs, whatever the client's callbacks made of it."""
+    if isinstance(reply, Mapping):
+        return list(reply.items())
+    return list(zip(reply[0::2], reply[1::2]))
+
+
+# --------------------------------------------------------------------------- the core
+
+
+class Core:
+    """Turns LangGraph checkpointer calls into plans and replies into results."""
+
+    def __init__(self, keyspace: Keyspace, serde: SerializerProtocol) -> None:
+        self.keys = keyspace
+        self.serde = serde
+
+    # ---- serialization
+
+    def _dumps(self, value: Any, what: str) -> tuple[str, bytes]:
+        try:
+            return self.serde.dumps_typed(value)
+        except Exception as exc:
+            raise SerializationError(
+                f"cannot serialize {what} ({type(value).__name__}) with "
+                f"{type(self.serde).__name__}: {exc}"
+            ) from exc
+
+    def canonical(self, value: Any) -> bytes:
+        return codec.canonical(value, lambda v: self._dumps(v, "metadata value"))
+
+    # ---- decoding
+
+    def _config(self, thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint_id,
+            }
+        }
+
+    def _pending_writes(
+        self, where: str, index: bytes, values: Sequence[bytes | None]
+    ) -> list[PendingWrite]:
+        subs = codec.split_netstrings(index)
+        if len(subs) != len(values):
+            raise CorruptDataError(f"write index of {where} does not match its writes")
+        rows = []
+        for sub, value in zip(subs, values):
+            if value is None:
+                raise CorruptDataError(f"pending write {sub!r} of {where} is missing")
+            task_id, idx = codec.parse_write_sub(sub)
+            channel, typed, task_path = codec.decode_write(value)
+            rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
+        rows.sort(key=lambda row: row[0])
+        return [(task_id, channel, self.serde.loads_typed(typed)) for _, task_id, channel, typed in rows]
+
+    def decode_checkpoint(self, thread_id: str, ns: str, reply: Sequence[Any]) -> CheckpointTuple:
+        cid_raw, record_raw, blobs, index, writes = reply
+        cid = cid_raw.decode() if isinstance(cid_raw, bytes) else str(cid_raw)
+        where = f"checkpoint {cid!r} of thread {thread_id!r} (key {self.keys.thread(thread_id).checkpoints!r})"
+        try:
+            record = codec.Record(record_raw, self.keys.thread(thread_id).checkpoints)
+            checkpoint: Checkpoint = self.serde.loads_typed(record.checkpoint)
+            values: dict[str, Any] = {}
+            for ref, blob in zip(record.refs, blobs):
+                if blob:
+                    values[codec.ref_channel(ref)] = self.serde.loads_typed(codec.decode_blob(blob))
+            checkpoint = {**checkpoint, "channel_values": values}
+            metadata: CheckpointMetadata = self.serde.loads_typed(record.metadata)
+            pending = self._pending_writes(where, index or b"", writes)
+        except PlainRedisSaverError:
+            raise
+        except Exception as exc:
+            raise CorruptDataError(f"cannot decode {where}: {exc!r}") from exc
+        parent = record.parent_id
+        return CheckpointTuple(
+            config=self._config(thread_id, ns, cid),
+            checkpoint=checkpoint,
+            metadata=metadata,
+            parent_config=self._config(thread_id, ns, parent) if parent else None,
+            pending_writes=pending,
+        )
+
+    # ---- plans
+
+    def setup(self) -> Plan:
+        yield LoadScripts()
+        _, stored = yield Batch(
+            (
+                Call(("SET", self.keys.schema, codec.SCHEMA_VERSION, "NX")),
+                Call(("GET", self.keys.schema)),
+            )
+        )
+        try:
+            version = int(stored)
+        except (TypeError, ValueError):
+            raise CorruptDataError(
+                f"{self.keys.schema!r} holds {stored!r}, not a schema version; is the key "
+                "prefix shared with another application?"
+            ) from None
+        if version > codec.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"data under prefix {self.keys.prefix!r} uses storage schema {version}; this "
+                f"release knows schema {codec.SCHEMA_VERSION}. Upgrade plain-redis-saver."
+            )
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> Plan:
+        target = parse_config(config)
+        if not isinstance(checkpoint, Mapping) or not checkpoint.get("id"):
+            raise InvalidConfigError("checkpoint must be a Checkpoint dict with a non-empty 'id'")
+        cid = _require_str(checkpoint["id"], "checkpoint['id']")
+        stored = dict(checkpoint)
+        values: Mapping[str, Any] = stored.pop("channel_values", None) or {}
+        meta = get_serializable_checkpoint_metadata(config, metadata)
+        meta_index: list[bytes | str] = []
+        for key, value in meta.items():
+            meta_index += [key, self.canonical(value)]
+        blob_args: list[Arg] = []
+        for channel, version in new_versions.items():
+            blob_args.append(codec.blob_ref(channel, version))
+            blob_args.append(
+                codec.encode_blob(self._dumps(values[channel], f"channel {channel!r}"))
+                if channel in values
+                else codec.EMPTY_BLOB
+            )
+        record = codec.encode_record(
+            parent_id=target.checkpoint_id,
+            refs=[codec.blob_ref(ch, v) for ch, v in checkpoint["channel_versions"].items()],
+            meta_index=meta_index,
+            checkpoint=self._dumps(stored, "checkpoint"),
+            metadata=self._dumps(meta, "metadata"),
+        )
+        keys = self.keys.thread(target.thread_id)
+        yield Eval(PUT_CHECKPOINT, keys, (target.ns, cid, record, *blob_args))
+        yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> Plan:
+        target = parse_config(config, need_id=True)
+        _require_str(task_id, "task_id")
+        _require_str(task_path, "task_path")
+        args: list[Arg] = []
+        for idx, (channel, value) in enumerate(writes):
+            _require_str(channel, "write channel")
+            args.append(str(WRITES_IDX_MAP.get(channel, idx)))
+            args.append(
+                codec.encode_write(channel, self._dumps(value, f"write to {channel!r}"), task_path)
+            )
+        if not args:
+            return
+        assert target.checkpoint_id is not None
+        base = target.ns + codec.netstring(target.checkpoint_id)
+        keys = self.keys.thread(target.thread_id)
+        yield Eval(PUT_WRITES, keys, (base, codec.netstring(task_id), *args))
+
+    def get_tuple(self, config: RunnableConfig) -> Plan:
+        target = parse_config(config)
+        keys = self.keys.thread(target.thread_id)
+        reply = yield Eval(GET_CHECKPOINT, keys, (target.ns, target.checkpoint_id or ""))
+        if not reply:
+            yield Emit(None)
+            return
+        yield Emit(self.decode_checkpoint(target.thread_id, target.checkpoint_ns, reply))
+
+    def _list_args(
+        self,
+        ns: bytes,
+        before: str,
+        before_ns: bytes,
+        page: int,
+        filter_args: Sequence[Arg],
+    ) -> tuple[Arg, ...]:
+        budget = LIST_BUDGET if filter_args else page
+        return (ns, before, before_ns, page, budget, *filter_args)
+
+    def _decode_page(self, thread_id: str, reply: Sequence[Any]) -> list[CheckpointTuple]:
+        out = []
+        for item in reply[:-3]:
+            ns = codec.read_netstring(item[0])[0].decode()
+            out.append(self.decode_checkpoint(thread_id, ns, item[1:]))
+        return out
+
+    def _page_state(
+        self, thread_id: str, reply: Sequence[Any]
+    ) -> tuple[list[CheckpointTuple], bool, str, bytes]:
+        """A list page as (checkpoints, done, cursor id, cursor namespace)."""
+        return self._decode_page(thread_id, reply), bool(reply[-3]), reply[-2].decode(), reply[-1]
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Plan:
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise InvalidConfigError(f"limit must be None or an int >= 0, got {limit!r}")
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidConfigError(f"filter must be a dict of metadata values, got {filter!r}")
+        filter_args: list[Arg] = []
+        for key, value in (filter or {}).items():
+            filter_args += [_require_str(key, "filter key"), self.canonical(value)]
+        before_id = _before_id(before)
+        if limit == 0:
+            return
+        if config is None:
+            yield from self._list_all_threads(filter_args, before_id, limit)
+            return
+        target = parse_config(config)
+        one_ns = config["configurable"].get("checkpoint_ns") is not None
+        only_id = target.checkpoint_id
+        cursor_id = before_id
+        if only_id is not None:
+            # A config naming a checkpoint lists at most that checkpoint (in every namespace
+            # when none is given). Ids sort as strings, so the first id below
+            # only_id + NUL is only_id itself.
+            if before_id and before_id <= only_id:
+                return
+            cursor_id = only_id + "\x00"
+        keys = self.keys.thread(target.thread_id)
+        ns = target.ns if one_ns else b""
+        cursor_ns = b""
+        remaining = limit
+        while True:
+            page = min(remaining, LIST_PAGE) if remaining is not None else LIST_PAGE
+            reply = yield Eval(
+                LIST_CHECKPOINTS, keys, self._list_args(ns, cursor_id, cursor_ns, page, filter_args)
+            )
+            for tup in self._decode_page(target.thread_id, reply):
+                if only_id is not None and tup.config["configurable"]["checkpoint_id"] != only_id:
+                    return
+                yield Emit(tup)
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+            done, cursor_id, cursor_ns = reply[-3], reply[-2].decode(), reply[-1]
+            if done or (only_id is not None and cursor_id < only_id):
+                return
+
+    def _stored_threads(self) -> Generator[Op, Any, list[str]]:
+        keys = yield Scan(self.keys.thread_scan_pattern())
+        return sorted({self.keys.thread_id_of(k) for k in keys})
+
+    def _list_all_threads(
+        self, filter_args: Sequence[Arg], before_id: str, limit: int | None
+    ) -> Plan:
+        """Every thread, newest checkpoint first (ties: thread id, then namespace)."""
+        thread_ids = yield from self._stored_threads()
+        page = min(limit, LIST_PAGE) if limit is not None else LIST_PAGE
+        state: dict[str, tuple[list[CheckpointTuple], bool, str, bytes]] = {}
+        for chunk in _chunks(thread_ids, THREADS_PER_BATCH):
+            replies = yield Batch(
+                tuple(
+                    Eval(
+                        LIST_CHECKPOINTS,
+                        self.keys.thread(tid),
+                        self._list_args(b"", before_id, b"", page, filter_args),
+                    )
+                    for tid in chunk
+                )
+            )
+            for tid, reply in zip(chunk, replies):
+                state[tid] = self._page_state(tid, reply)
+
+        heap: list[tuple[_Desc, _Desc, _Desc, str]] = []
+
+        def push(tid: str) -> None:
+            items = state[tid][0]
+            if items:
+                conf = items[0].config["configurable"]
+                key = (_Desc(conf["checkpoint_id"]), _Desc(tid), _Desc(conf["checkpoint_ns"]))
+                heapq.heappush(heap, (*key, tid))
+
+        for tid in thread_ids:
+            push(tid)
+        remaining = limit
+        while heap:
+            *_, tid = heapq.heappop(heap)
+            items, done, cursor_id, cursor_ns = state[tid]
+            yield Emit(items.pop(0))
+            if remaining is not None:
+                remaining -= 1
+                if remaining == 0:
+                    return
+            if not items and not done:
+                reply = yield Eval(
+                    LIST_CHECKPOINTS,
+                    self.keys.thread(tid),
+                    self._list_args(b"", cursor_id, cursor_ns, page, filter_args),
+                )
+                state[tid] = self._page_state(tid, reply)
+            push(tid)
+
+    def delete_thread(self, thread_id: str) -> Plan:
+        keys = self.keys.thread(_require_str(thread_id, "thread_id"))
+        yield Call(("DEL", *keys))
+
+    def _each_thread(self, ops: Any) -> Plan:
+        """Run ``ops(keys)`` for every stored thread, a pipeline per batch of threads."""
+        thread_ids = yield from self._stored_threads()
+        for chunk in _chunks(thread_ids, THREADS_PER_BATCH):
+            yield Batch(tuple(ops(self.keys.thread(tid)) for tid in chunk))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> Plan:
+        runs = _thread_ids(run_ids, "run_ids")
+        if not runs:
+            return
+        args = ("runs", *(self.canonical(r) for r in runs))
+        yield from self._each_thread(lambda keys: Eval(DELETE_CHECKPOINTS, keys, args))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> Plan:
+        threads = _thread_ids(thread_ids, "thread_ids")
+        if strategy not in PRUNE_STRATEGIES:
+            raise InvalidConfigError(
+                f"unknown prune strategy {strategy!r}; use one of {', '.join(PRUNE_STRATEGIES)}"
+            )
+        for chunk in _chunks(threads, THREADS_PER_BATCH):
+            if strategy == "delete":
+                ops: tuple[Eval | Call, ...] = tuple(
+                    Call(("DEL", *self.keys.thread(t))) for t in chunk
+                )
+            else:
+                ops = tuple(
+                    Eval(DELETE_CHECKPOINTS, self.keys.thread(t), ("keep_latest",)) for t in chunk
+                )
+            yield Batch(ops)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Plan:
+        src = self.keys.thread(_require_str(source_thread_id, "source_thread_id"))
+        dst = self.keys.thread(_require_str(target_thread_id, "target_thread_id"))
+        if src == dst:
+            return
+        records, blobs, writes = yield Batch(
+            (
+                Call(("HGETALL", src.checkpoints)),
+                Call(("HGETALL", src.blobs)),
+                Call(("HGETALL", src.writes)),
+            )
+        )
+        write_rows, index_rows = [], []
+        for field, value in _as_pairs(writes):
+            _, pos = codec.read_netstring(field)
+            _, pos = codec.read_netstring(field, pos)
+            (index_rows if pos == len(field) else write_rows).append((field, value))
+        # Data first, records last: a copied checkpoint is visible only once complete.
+        sections = [
+            ("b", _as_pairs(blobs)),
+            ("w", write_rows),
+            ("i", index_rows),
+            ("c", _as_pairs(records)),
+        ]
+        yield from self._import(dst, sections)
+
+    def _import(self, keys: ThreadKeys, sections: Sequence[tuple[str, Sequence[tuple[bytes, bytes]]]]) -> Plan:
+        calls: list[Eval] = []
+        args: list[Arg] = []
+        per_call = (MAX_ARGS_PER_CALL - 2) // 2
+        for tag, rows in sections:
+            for chunk in _chunks(rows, per_call):
+                if len(args) + 2 + 2 * len(chunk) > MAX_ARGS_PER_CALL:
+                    calls.append(Eval(IMPORT_THREAD, keys, tuple(args)))
+                    args = []
+                args += [tag, len(chunk)]
+                for field, value in chunk:
+                    args += [field, value]
+        if args:
+            calls.append(Eval(IMPORT_THREAD, keys, tuple(args)))
+        for call in calls:
+            yield call
+
+    def get_delta_channel_history(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> Plan:
+        target = parse_config(config)
+        wanted = [_require_str(c, "channel name") for c in channels]
+        if not wanted:
+            yield Emit({})
+            return
+        keys = self.keys.thread(target.thread_id)
+        steps = yield Eval(DELTA_HISTORY, keys, (target.ns, target.checkpoint_id or "", *wanted))
+        collected: dict[str, list[PendingWrite]] = {c: [] for c in wanted}
+        seeds: dict[str, Any] = {}
+        where = f"thread {target.thread_id!r} (key {keys.writes!r})"
+        try:
+            for subs, writes, found in reversed(steps):
+                rows = []
+                for sub, value in zip(subs, writes):
+                    task_id, idx = codec.parse_write_sub(sub)
+                    channel, typed, task_path = codec.decode_write(value)
+                    rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
+                rows.sort(key=lambda row: row[0])
+                for _, task_id, channel, typed in rows:
+                    collected[channel].append((task_id, channel, self.serde.loads_typed(typed)))
+                for i in range(0, len(found), 2):
+                    channel = found[i].decode()
+                    seeds[channel] = self.serde.loads_typed(codec.decode_blob(found[i + 1]))
+        except PlainRedisSaverError:
+            raise
+        except Exception as exc:
+            raise CorruptDataError(f"cannot decode history of {where}: {exc!r}") from exc
+        result: dict[str, DeltaChannelHistory] = {}
+        for channel in wanted:
+            entry: DeltaChannelHistory = {"writes": collected[channel]}
+            if channel in seeds:
+                entry["seed"] = seeds[channel]
+            result[channel] = entry
+        yield Emit(result)
+
+
+class _Desc:
+    """Orders strings descending inside heapq's min-heap."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Desc) -> bool:
+        return self.value > other.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.value == other.value

@@ -1,0 +1,142 @@
+"""Running plans: the only place that talks to a client.
+
+``SyncRunner`` and ``AsyncRunner`` execute the operations of :mod:`plain_redis_saver.core`
+on a redis-py (or valkey-py) client, standalone or cluster. They are deliberately thin:
+what an operation means is decided by the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from .core import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
+from .scripts import ALL_SCRIPTS
+
+SCAN_COUNT = 1000
+
+
+def _is_noscript(reply: Any) -> bool:
+    # valkey-py raises its own NoScriptError class; both carry the server's message.
+    return isinstance(reply, NoScriptError) or (
+        isinstance(reply, Exception) and str(reply).startswith("No matching script")
+    )
+
+
+def _eval_args(op: Eval) -> tuple[Any, ...]:
+    return (len(op.keys), *op.keys, *op.args)
+
+
+def drive(plan: Plan, execute: Callable[[Op], Any]) -> Iterator[Any]:
+    """Run ``plan`` synchronously, yielding what it emits."""
+    reply: Any = None
+    while True:
+        try:
+            step = plan.send(reply)
+        except StopIteration:
+            return
+        if isinstance(step, Emit):
+            reply = None
+            yield step.value
+        else:
+            reply = execute(step)
+
+
+async def adrive(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> AsyncIterator[Any]:
+    """Run ``plan`` on an event loop, yielding what it emits."""
+    reply: Any = None
+    while True:
+        try:
+            step = plan.send(reply)
+        except StopIteration:
+            return
+        if isinstance(step, Emit):
+            reply = None
+            yield step.value
+        else:
+            reply = await execute(step)
+
+
+def _raise_errors(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+class SyncRunner:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def eval(self, op: Eval) -> Any:
+        try:
+            return self.client.evalsha(op.script.sha, *_eval_args(op))
+        except Exception as exc:
+            if not _is_noscript(exc):
+                raise
+        return self.client.eval(op.script.source, *_eval_args(op))
+
+    def __call__(self, op: Op) -> Any:
+        if isinstance(op, Eval):
+            return self.eval(op)
+        if isinstance(op, Call):
+            return self.client.execute_command(*op.args)
+        if isinstance(op, Batch):
+            pipe = self.client.pipeline(transaction=False)
+            for item in op.ops:
+                if isinstance(item, Eval):
+                    pipe.evalsha(item.script.sha, *_eval_args(item))
+                else:
+                    pipe.execute_command(*item.args)
+            replies = list(pipe.execute(raise_on_error=False))
+            for i, (item, reply) in enumerate(zip(op.ops, replies)):
+                if isinstance(item, Eval) and _is_noscript(reply):
+                    replies[i] = self.eval(item)
+            return _raise_errors(replies)
+        if isinstance(op, Scan):
+            return list(self.client.scan_iter(match=op.pattern, count=SCAN_COUNT))
+        if isinstance(op, LoadScripts):
+            for script in ALL_SCRIPTS:
+                self.client.script_load(script.source)
+            return None
+        raise TypeError(f"unknown operation {op!r}")
+
+
+class AsyncRunner:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def eval(self, op: Eval) -> Any:
+        try:
+            return await self.client.evalsha(op.script.sha, *_eval_args(op))
+        except Exception as exc:
+            if not _is_noscript(exc):
+                raise
+        return await self.client.eval(op.script.source, *_eval_args(op))
+
+    async def __call__(self, op: Op) -> Any:
+        if isinstance(op, Eval):
+            return await self.eval(op)
+        if isinstance(op, Call):
+            return await self.client.execute_command(*op.args)
+        if isinstance(op, Batch):
+            pipe = self.client.pipeline(transaction=False)
+            for item in op.ops:
+                if isinstance(item, Eval):
+                    pipe.evalsha(item.script.sha, *_eval_args(item))
+                else:
+                    pipe.execute_command(*item.args)
+            replies = list(await pipe.execute(raise_on_error=False))
+            for i, (item, reply) in enumerate(zip(op.ops, replies)):
+                if isinstance(item, Eval) and _is_noscript(reply):
+                    replies[i] = await self.eval(item)
+            return _raise_errors(replies)
+        if isinstance(op, Scan):
+            return [key async for key in self.client.scan_iter(match=op.pattern, count=SCAN_COUNT)]
+        if isinstance(op, LoadScripts):
+            for script in ALL_SCRIPTS:
+                await self.client.script_load(script.source)
+            return None
+        raise TypeError(f"unknown operation {op!r}")

@@ -1,0 +1,27 @@
+"""Exceptions raised by plain_redis_saver. All derive from PlainRedisSaverError."""
+
+from __future__ import annotations
+
+
+class PlainRedisSaverError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class InvalidConfigError(PlainRedisSaverError, ValueError):
+    """A config, id or argument passed to the saver is malformed; nothing was written."""
+
+
+class SerializationError(PlainRedisSaverError, TypeError):
+    """A value could not be serialized by the saver's serde; nothing was written."""
+
+
+class CorruptDataError(PlainRedisSaverError):
+    """Data stored under the key prefix is not what this library wrote."""
+
+
+class SchemaVersionError(PlainRedisSaverError):
+    """Data under the key prefix was written by an unknown (newer) storage schema."""
+
+
+class EventLoopError(PlainRedisSaverError, RuntimeError):
+    """A blocking call was made on the async saver from inside its own event loop."""

@@ -1,0 +1,77 @@
+"""Key names. Every key of one thread carries the same hash tag, so a thread lives in
+one cluster slot and every script of it can declare all its keys (Redis Cluster and
+ElastiCache Serverless reject scripts that touch keys in several slots).
+
+    <prefix>:{<thread tag>}:c   checkpoint records (hash)
+    <prefix>:{<thread tag>}:o   checkpoint order (sorted set)
+    <prefix>:{<thread tag>}:b   channel values (hash)
+    <prefix>:{<thread tag>}:w   pending writes (hash)
+    <prefix>:{<thread tag>}:n   namespaces (hash)
+    <prefix>:schema             storage schema version (string)
+
+The thread tag is the thread id with ``%``, ``{`` and ``}`` percent-escaped, so the hash
+tag always ends at our own ``}``; the empty thread id is written ``%`` (which escaping
+never produces) because an empty ``{}`` would not count as a hash tag.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .errors import InvalidConfigError
+
+DEFAULT_KEY_PREFIX = "lg"
+SUFFIXES = ("c", "o", "b", "w", "n")
+
+
+class ThreadKeys(NamedTuple):
+    checkpoints: str
+    order: str
+    blobs: str
+    writes: str
+    namespaces: str
+
+
+def escape_thread_id(thread_id: str) -> str:
+    if thread_id == "":
+        return "%"
+    return thread_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+def unescape_thread_id(tag: str) -> str:
+    if tag == "%":
+        return ""
+    return tag.replace("%7D", "}").replace("%7B", "{").replace("%25", "%")
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+class Keyspace:
+    """The key names under one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        if not isinstance(prefix, str) or not prefix:
+            raise InvalidConfigError("key_prefix must be a non-empty string, e.g. 'lg'")
+        if "{" in prefix or "}" in prefix:
+            raise InvalidConfigError(
+                f"key_prefix {prefix!r} must not contain '{{' or '}}': the saver puts each "
+                "thread in its own hash tag and a brace in the prefix would replace it"
+            )
+        self.prefix = prefix
+        self.schema = f"{prefix}:schema"
+
+    def thread(self, thread_id: str) -> ThreadKeys:
+        base = f"{self.prefix}:{{{escape_thread_id(thread_id)}}}:"
+        return ThreadKeys(*(base + suffix for suffix in SUFFIXES))
+
+    def thread_scan_pattern(self) -> str:
+        """SCAN MATCH pattern that finds the record hash of every thread."""
+        return _glob_escape(self.prefix) + ":{*}:c"
+
+    def thread_id_of(self, key: bytes | str) -> str:
+        """Thread id of a record-hash key found by :meth:`thread_scan_pattern`."""
+        text = key.decode() if isinstance(key, bytes) else key
+        start = len(self.prefix) + 2
+        return unescape_thread_id(text[start : text.index("}", start)])

@@ -1,0 +1,76 @@
+-- delta_history: walk the parent chain of a checkpoint for DeltaChannel replay.
+--
+-- KEYS[1..5]  the thread's keys (see includes/common.lua)
+-- ARGV[1]     NS: netstring(checkpoint_ns)
+-- ARGV[2]     checkpoint id, or "" for the newest one of the namespace
+-- ARGV[3..]   channel names
+--
+-- Reply: one entry per visited ancestor, nearest first:
+--   {{write sub...}, {write...}, {channel, blob, ...}}
+-- where the writes are those of the requested channels still being walked and the
+-- third list holds the seeds found there. A channel stops at the nearest ancestor
+-- whose stored value for it is not empty; that ancestor's own writes still count.
+
+local ns, cid = ARGV[1], ARGV[2]
+local remaining = {}
+local left = 0
+for i = 3, #ARGV do
+  if not remaining[ARGV[i]] then
+    remaining[ARGV[i]] = true
+    left = left + 1
+  end
+end
+if cid == '' then
+  cid = latest_id(ns)
+end
+local out = {}
+if not cid then
+  return out
+end
+local record = rcall('HGET', KEYS[1], ns .. cid)
+if not record then
+  return out
+end
+local parent = record_header(record)
+while parent and left > 0 do
+  record = rcall('HGET', KEYS[1], ns .. parent)
+  if not record then
+    break
+  end
+  local grandparent, refs = record_header(record)
+  local seeds = {}
+  for _, ref in ipairs(refs) do
+    local channel = read_netstring(ref, 1)
+    if remaining[channel] then
+      local blob = rcall('HGET', KEYS[3], ns .. ref)
+      if blob and #blob > 0 then
+        seeds[#seeds + 1] = channel
+        seeds[#seeds + 1] = blob
+      end
+    end
+  end
+  local base = ns .. netstring(parent)
+  local subs, writes = {}, {}
+  local index = rcall('HGET', KEYS[4], base)
+  if index then
+    local all_subs = split_netstrings(index)
+    local fields = {}
+    for i, sub in ipairs(all_subs) do
+      fields[i] = base .. sub
+    end
+    local values = hmget(KEYS[4], fields)
+    for i, value in ipairs(values) do
+      if value and remaining[write_channel(value)] then
+        subs[#subs + 1] = all_subs[i]
+        writes[#writes + 1] = value
+      end
+    end
+  end
+  for i = 1, #seeds, 2 do
+    remaining[seeds[i]] = nil
+    left = left - 1
+  end
+  out[#out + 1] = {subs, writes, seeds}
+  parent = grandparent
+end
+return out

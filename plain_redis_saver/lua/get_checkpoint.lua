@@ -1,0 +1,16 @@
+-- get_checkpoint: one checkpoint with its channel values and pending writes.
+--
+-- KEYS[1..5]  the thread's keys (see includes/common.lua)
+-- ARGV[1]     NS: netstring(checkpoint_ns)
+-- ARGV[2]     checkpoint id, or "" for the newest one of the namespace
+--
+-- Reply: {cid, record, {blob...}, write index, {write...}} or nil when absent.
+
+local ns, cid = ARGV[1], ARGV[2]
+if cid == '' then
+  cid = latest_id(ns)
+  if not cid then
+    return false
+  end
+end
+return load_checkpoint(ns, cid)

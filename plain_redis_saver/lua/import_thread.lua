@@ -1,0 +1,54 @@
+-- import_thread: merge exported thread data into a thread (copy_thread, imports).
+--
+-- KEYS[1..5]  the target thread's keys (see includes/common.lua)
+-- ARGV        sections, each a tag, a count N and N field/value pairs:
+--             "c" records (field NS..CID), "b" blobs, "w" writes, "i" write indexes
+--
+-- Reply: number of checkpoints added. Existing data of the target wins: records,
+-- blobs and writes are only added, write indexes are merged. Idempotent, so a large
+-- import may be split into several calls.
+
+local added = 0
+local pos = 1
+while pos <= #ARGV do
+  local tag, count = ARGV[pos], tonumber(ARGV[pos + 1])
+  pos = pos + 2
+  for i = pos, pos + 2 * count - 1, 2 do
+    local field, value = ARGV[i], ARGV[i + 1]
+    if tag == 'c' then
+      if rcall('HSETNX', KEYS[1], field, value) == 1 then
+        local _, after = read_netstring(field, 1)
+        rcall('ZADD', KEYS[2], 0, field)
+        rcall('HINCRBY', KEYS[5], string.sub(field, 1, after - 1), 1)
+        added = added + 1
+      end
+    elseif tag == 'b' then
+      rcall('HSETNX', KEYS[3], field, value)
+    elseif tag == 'w' then
+      rcall('HSETNX', KEYS[4], field, value)
+    elseif tag == 'i' then
+      local current = rcall('HGET', KEYS[4], field)
+      if not current then
+        rcall('HSET', KEYS[4], field, value)
+      else
+        local seen = {}
+        for _, sub in ipairs(split_netstrings(current)) do
+          seen[sub] = true
+        end
+        local extra = {}
+        for _, sub in ipairs(split_netstrings(value)) do
+          if not seen[sub] then
+            extra[#extra + 1] = netstring(sub)
+          end
+        end
+        if #extra > 0 then
+          rcall('HSET', KEYS[4], field, current .. table.concat(extra))
+        end
+      end
+    else
+      return error('plain_redis_saver: unknown import section ' .. tag)
+    end
+  end
+  pos = pos + 2 * count
+end
+return added

@@ -1,0 +1,243 @@
+-- Shared helpers, pasted in front of every script by plain_redis_saver.scripts.
+--
+-- Storage layout of one thread (all keys share the thread's hash tag):
+--   KEYS[1] checkpoints  hash  field NS..CID                -> record (msgpack array)
+--   KEYS[2] order        zset  member NS..CID, score 0       (lexicographic = time order)
+--   KEYS[3] blobs        hash  field NS..netstring(CH)..VER  -> msgpack [type, bytes] | "" (empty)
+--   KEYS[4] writes       hash  field NS..netstring(CID)..netstring(TASK)..IDX -> msgpack
+--                                  [channel, type, bytes, task_path]
+--                              field NS..netstring(CID)      -> index: netstrings of
+--                                  netstring(TASK)..IDX, one per stored write
+--   KEYS[5] namespaces   hash  field NS                      -> number of checkpoints
+-- NS is netstring(checkpoint_ns). Netstrings ("<len>:<bytes>") never prefix one another,
+-- so no thread id, namespace, channel or task id can make two fields collide.
+--
+-- A record is the msgpack array
+--   [format, parent_id|nil, [blob ref...], [meta key, canonical value, ...],
+--    checkpoint type, checkpoint bytes, metadata type, metadata bytes]
+-- Scripts only read its first four items with the small reader below: Lua in
+-- fakeredis has no cmsgpack, so nothing here may rely on it.
+
+local rcall = redis.call
+local unpack = unpack or table.unpack
+
+local function netstring(s)
+  return #s .. ':' .. s
+end
+
+-- Reads one netstring at pos; returns the payload and the position after it.
+local function read_netstring(s, pos)
+  local colon = string.find(s, ':', pos, true)
+  local len = tonumber(string.sub(s, pos, colon - 1))
+  return string.sub(s, colon + 1, colon + len), colon + len + 1
+end
+
+local function split_netstrings(s)
+  local out = {}
+  local pos = 1
+  if not s then
+    return out
+  end
+  while pos <= #s do
+    out[#out + 1], pos = read_netstring(s, pos)
+  end
+  return out
+end
+
+local function be_uint(s, pos, n)
+  local v = 0
+  for i = pos, pos + n - 1 do
+    v = v * 256 + string.byte(s, i)
+  end
+  return v
+end
+
+-- Minimal msgpack reader: nil, booleans, non-negative ints, str, bin and arrays;
+-- that is all a record's first four items and a write's channel use.
+local function mp_read(s, pos)
+  local b = string.byte(s, pos)
+  if b <= 0x7f then
+    return b, pos + 1
+  elseif b >= 0xa0 and b <= 0xbf then
+    local n = b - 0xa0
+    return string.sub(s, pos + 1, pos + n), pos + 1 + n
+  elseif b >= 0x90 and b <= 0x9f then
+    local n = b - 0x90
+    local arr = {}
+    pos = pos + 1
+    for i = 1, n do
+      arr[i], pos = mp_read(s, pos)
+    end
+    return arr, pos
+  elseif b == 0xc0 then
+    return nil, pos + 1
+  elseif b == 0xc2 then
+    return false, pos + 1
+  elseif b == 0xc3 then
+    return true, pos + 1
+  elseif b == 0xc4 or b == 0xd9 then
+    local n = string.byte(s, pos + 1)
+    return string.sub(s, pos + 2, pos + 1 + n), pos + 2 + n
+  elseif b == 0xc5 or b == 0xda then
+    local n = be_uint(s, pos + 1, 2)
+    return string.sub(s, pos + 3, pos + 2 + n), pos + 3 + n
+  elseif b == 0xc6 or b == 0xdb then
+    local n = be_uint(s, pos + 1, 4)
+    return string.sub(s, pos + 5, pos + 4 + n), pos + 5 + n
+  elseif b == 0xcc then
+    return string.byte(s, pos + 1), pos + 2
+  elseif b == 0xcd then
+    return be_uint(s, pos + 1, 2), pos + 3
+  elseif b == 0xce then
+    return be_uint(s, pos + 1, 4), pos + 5
+  elseif b == 0xdc or b == 0xdd then
+    local width = (b == 0xdc) and 2 or 4
+    local n = be_uint(s, pos + 1, width)
+    local arr = {}
+    pos = pos + 1 + width
+    for i = 1, n do
+      arr[i], pos = mp_read(s, pos)
+    end
+    return arr, pos
+  end
+  return error('plain_redis_saver: unexpected msgpack byte ' .. b .. ' in stored value')
+end
+
+-- Returns parent id (or nil), blob refs and metadata index of a record.
+local function record_header(record)
+  local b = string.byte(record, 1)
+  if not b or b < 0x94 or b > 0x9f then
+    return error('plain_redis_saver: stored checkpoint record is not a record')
+  end
+  local pos = 2
+  local format, parent, refs, index
+  format, pos = mp_read(record, pos)
+  parent, pos = mp_read(record, pos)
+  refs, pos = mp_read(record, pos)
+  index, pos = mp_read(record, pos)
+  return parent, refs, index
+end
+
+-- The channel a write is for: the first item of the stored write.
+local function write_channel(value)
+  local pos = 2
+  local channel = mp_read(value, pos)
+  return channel
+end
+
+-- HMGET in slices: Lua's stack limits how many values unpack may spread.
+local function hmget(key, fields)
+  local out = {}
+  local n = #fields
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 999, n)
+    local part = rcall('HMGET', key, unpack(fields, i, j))
+    for k = 1, j - i + 1 do
+      out[#out + 1] = part[k] or false
+    end
+    i = j + 1
+  end
+  return out
+end
+
+local function hdel(key, fields)
+  local n = #fields
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 999, n)
+    rcall('HDEL', key, unpack(fields, i, j))
+    i = j + 1
+  end
+end
+
+-- Checkpoint NS..CID with its blobs and pending writes, as the client decodes it:
+-- {cid, record, {blob...}, write index, {write...}}, or false when it is absent.
+local function load_checkpoint(ns, cid)
+  local record = rcall('HGET', KEYS[1], ns .. cid)
+  if not record then
+    return false
+  end
+  local _, refs = record_header(record)
+  local blob_fields = {}
+  for i = 1, #refs do
+    blob_fields[i] = ns .. refs[i]
+  end
+  local base = ns .. netstring(cid)
+  local index = rcall('HGET', KEYS[4], base) or ''
+  local write_fields = {}
+  for i, sub in ipairs(split_netstrings(index)) do
+    write_fields[i] = base .. sub
+  end
+  return {cid, record, hmget(KEYS[3], blob_fields), index, hmget(KEYS[4], write_fields)}
+end
+
+-- Newest checkpoint id of namespace NS, or nil.
+local function latest_id(ns)
+  local top = rcall('ZREVRANGEBYLEX', KEYS[2], '(' .. ns .. '\255', '(' .. ns, 'LIMIT', 0, 1)
+  if #top == 0 then
+    return nil
+  end
+  return string.sub(top[1], #ns + 1)
+end
+
+-- Byte-wise string order. Lua's own '<' follows the server's locale.
+local function bytes_less(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return #a < #b
+end
+
+-- Removes checkpoint NS..CID, its pending writes and its place in the order index.
+-- Blobs are shared between checkpoints and are collected separately (collect_blobs).
+local function remove_checkpoint(ns, cid)
+  if rcall('HDEL', KEYS[1], ns .. cid) == 0 then
+    return 0
+  end
+  rcall('ZREM', KEYS[2], ns .. cid)
+  local base = ns .. netstring(cid)
+  local index = rcall('HGET', KEYS[4], base)
+  if index then
+    local fields = {base}
+    for _, sub in ipairs(split_netstrings(index)) do
+      fields[#fields + 1] = base .. sub
+    end
+    hdel(KEYS[4], fields)
+  end
+  if rcall('HINCRBY', KEYS[5], ns, -1) <= 0 then
+    rcall('HDEL', KEYS[5], ns)
+  end
+  return 1
+end
+
+-- Deletes the blobs of namespaces in `namespaces` (a set) that no remaining checkpoint
+-- references.
+local function collect_blobs(namespaces)
+  local referenced = {}
+  local records = rcall('HGETALL', KEYS[1])
+  for i = 1, #records, 2 do
+    local field = records[i]
+    local _, after = read_netstring(field, 1)
+    local ns = string.sub(field, 1, after - 1)
+    if namespaces[ns] then
+      local _, refs = record_header(records[i + 1])
+      for _, ref in ipairs(refs) do
+        referenced[ns .. ref] = true
+      end
+    end
+  end
+  local dead = {}
+  for _, field in ipairs(rcall('HKEYS', KEYS[3])) do
+    local _, after = read_netstring(field, 1)
+    if namespaces[string.sub(field, 1, after - 1)] and not referenced[field] then
+      dead[#dead + 1] = field
+    end
+  end
+  hdel(KEYS[3], dead)
+  return #dead
+end

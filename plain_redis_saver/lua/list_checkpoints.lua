@@ -1,0 +1,95 @@
+-- list_checkpoints: one page of checkpoints, newest first, filtered on metadata.
+--
+-- KEYS[1..5]  the thread's keys (see includes/common.lua)
+-- ARGV[1]     NS to list one namespace, or "" to list every namespace of the thread
+-- ARGV[2]     cursor: return only checkpoints older than this id ("" = from the newest)
+-- ARGV[3]     cursor namespace (every-namespace mode only): among checkpoints whose id
+--             equals the cursor, return only those whose NS sorts before this one
+-- ARGV[4]     page size: most checkpoints to return
+-- ARGV[5]     budget: most checkpoints to examine (bounds the work of one call)
+-- ARGV[6..]   filter pairs: metadata key, canonical value (see codec.canonical)
+--
+-- Reply: {{NS, checkpoint...}..., done, cursor id, cursor NS}; done is 1 when no older
+-- checkpoint remains. Every-namespace order is id descending, then NS descending.
+
+local only_ns, before, before_ns = ARGV[1], ARGV[2], ARGV[3]
+local page, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
+local wanted = {}
+for i = 6, #ARGV, 2 do
+  wanted[#wanted + 1] = {ARGV[i], ARGV[i + 1]}
+end
+-- canonical(None): a filter for None also matches a missing key, as in InMemorySaver.
+local NONE = '\192'
+
+local function matches(record)
+  if #wanted == 0 then
+    return true
+  end
+  local _, _, index = record_header(record)
+  for _, pair in ipairs(wanted) do
+    local found = nil
+    for i = 1, #index, 2 do
+      if index[i] == pair[1] then
+        found = index[i + 1]
+        break
+      end
+    end
+    if found ~= pair[2] and not (found == nil and pair[2] == NONE) then
+      return false
+    end
+  end
+  return true
+end
+
+-- Candidates: {ns, cid} newest first, at most `budget` + 1 of them.
+local candidates = {}
+local namespaces
+if only_ns ~= '' then
+  namespaces = {only_ns}
+else
+  namespaces = rcall('HKEYS', KEYS[5])
+end
+for _, ns in ipairs(namespaces) do
+  local max
+  if before == '' then
+    max = '(' .. ns .. '\255'
+  elseif only_ns == '' and bytes_less(ns, before_ns) then
+    max = '[' .. ns .. before
+  else
+    max = '(' .. ns .. before
+  end
+  local ids = rcall('ZREVRANGEBYLEX', KEYS[2], max, '(' .. ns, 'LIMIT', 0, budget + 1)
+  for _, member in ipairs(ids) do
+    candidates[#candidates + 1] = {ns, string.sub(member, #ns + 1)}
+  end
+end
+if #namespaces > 1 then
+  table.sort(candidates, function(a, b)
+    if a[2] ~= b[2] then
+      return bytes_less(b[2], a[2])
+    end
+    return bytes_less(b[1], a[1])
+  end)
+end
+
+local out = {}
+local examined = 0
+local cursor_id, cursor_ns = before, before_ns
+for _, cand in ipairs(candidates) do
+  if #out >= page or examined >= budget then
+    break
+  end
+  examined = examined + 1
+  cursor_ns, cursor_id = cand[1], cand[2]
+  local record = rcall('HGET', KEYS[1], cand[1] .. cand[2])
+  if record and matches(record) then
+    local item = load_checkpoint(cand[1], cand[2])
+    table.insert(item, 1, cand[1])
+    out[#out + 1] = item
+  end
+end
+local done = (examined == #candidates) and 1 or 0
+out[#out + 1] = done
+out[#out + 1] = cursor_id
+out[#out + 1] = cursor_ns
+return out

@@ -1,0 +1,32 @@
+-- put_writes: store the pending writes of one task against one checkpoint.
+--
+-- KEYS[1..5]  the thread's keys (see includes/common.lua)
+-- ARGV[1]     base: NS..netstring(checkpoint id)
+-- ARGV[2]     netstring(task id)
+-- ARGV[3..]   pairs of write index (decimal, negative for special channels) and value
+--
+-- Reply: number of writes newly stored.
+-- A regular write (index >= 0) never replaces a stored one: a retried task must not
+-- change what was recorded. Special channels (negative index: error, interrupt,
+-- scheduled, resume) take the latest value, as LangGraph's WRITES_IDX_MAP requires.
+-- The checkpoint need not exist yet.
+
+local base, task = ARGV[1], ARGV[2]
+local added = {}
+for i = 3, #ARGV, 2 do
+  local sub = task .. ARGV[i]
+  local stored
+  if tonumber(ARGV[i]) < 0 then
+    stored = rcall('HSET', KEYS[4], base .. sub, ARGV[i + 1])
+  else
+    stored = rcall('HSETNX', KEYS[4], base .. sub, ARGV[i + 1])
+  end
+  if stored == 1 then
+    added[#added + 1] = netstring(sub)
+  end
+end
+if #added > 0 then
+  local index = rcall('HGET', KEYS[4], base) or ''
+  rcall('HSET', KEYS[4], base, index .. table.concat(added))
+end
+return #added

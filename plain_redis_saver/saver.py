@@ -1,0 +1,75 @@
+"""PlainRedisSaver: the checkpointer for blocking code (``graph.invoke``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from langgraph.checkpoint.base import SerializerProtocol
+
+from .base import BaseRedisSaver
+from .core import Plan
+from .drive import SyncRunner, adrive, drive
+from .keys import DEFAULT_KEY_PREFIX
+
+
+class PlainRedisSaver(BaseRedisSaver):
+    """LangGraph checkpointer on plain Redis >= 6.2 / Valkey >= 7.2, no modules.
+
+    ``client`` is a ``redis.Redis`` (or ``valkey.Valkey``) created with the default
+    ``decode_responses=False``. The async methods (``aput`` ...) run the blocking ones
+    in a worker thread, so this saver also serves ``graph.ainvoke``; for many concurrent
+    async runs prefer :class:`~plain_redis_saver.AsyncPlainRedisSaver`.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        serde: SerializerProtocol | None = None,
+    ) -> None:
+        super().__init__(client, key_prefix=key_prefix, serde=serde)
+        self._runner = SyncRunner(client)
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls,
+        url: str,
+        *,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        serde: SerializerProtocol | None = None,
+        **client_kwargs: Any,
+    ) -> Iterator[PlainRedisSaver]:
+        """A saver on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``).
+
+        Leaving the block closes the client's connections; the saver stays usable (it
+        reconnects on its next call), as LangGraph's documentation pattern requires.
+        """
+        client = redis.Redis.from_url(url, **client_kwargs)
+        try:
+            yield cls(client, key_prefix=key_prefix, serde=serde)
+        finally:
+            client.connection_pool.disconnect()
+
+    def _run(self, plan: Plan, method: str) -> Any:
+        return next(drive(plan, self._runner), None)
+
+    def _iter(self, plan: Plan, method: str) -> Iterator[Any]:
+        return drive(plan, self._runner)
+
+    async def _arun(self, plan: Plan) -> Any:
+        async for value in self._aiter(plan):
+            return value
+        return None
+
+    async def _aiter(self, plan: Plan) -> AsyncIterator[Any]:
+        async def execute(op: Any) -> Any:
+            return await asyncio.to_thread(self._runner, op)
+
+        async for value in adrive(plan, execute):
+            yield value

@@ -1,0 +1,48 @@
+"""The Lua scripts, loaded from ``lua/*.lua`` once per process.
+
+Every script is ``includes/common.lua`` followed by its own file, so the helpers exist
+once on disk and every script stays self-contained on the server (EVALSHA has no
+imports). Scripts are called by SHA1; a server that does not know one (fresh start,
+SCRIPT FLUSH, failover, eviction of the script cache) gets it with EVAL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Final
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    name: str
+    source: str
+    sha: str
+
+
+def _load(name: str) -> LuaScript:
+    folder = resources.files(__package__).joinpath("lua")
+    common = folder.joinpath("includes", "common.lua").read_text(encoding="utf-8")
+    body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    source = f"{common}\n-- {name}.lua\n{body}"
+    return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+PUT_CHECKPOINT: Final = _load("put_checkpoint")
+PUT_WRITES: Final = _load("put_writes")
+GET_CHECKPOINT: Final = _load("get_checkpoint")
+LIST_CHECKPOINTS: Final = _load("list_checkpoints")
+DELTA_HISTORY: Final = _load("delta_history")
+DELETE_CHECKPOINTS: Final = _load("delete_checkpoints")
+IMPORT_THREAD: Final = _load("import_thread")
+
+ALL_SCRIPTS: Final = (
+    PUT_CHECKPOINT,
+    PUT_WRITES,
+    GET_CHECKPOINT,
+    LIST_CHECKPOINTS,
+    DELTA_HISTORY,
+    DELETE_CHECKPOINTS,
+    IMPORT_THREAD,
+)

