@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio
-from langgraph.checkpoint.base import SerializerProtocol
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from .base import BaseRedisSaver
 from .core import Plan

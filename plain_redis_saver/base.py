@@ -19,8 +19,8 @@ from langgraph.checkpoint.base import (
     CheckpointMetadata,
     CheckpointTuple,
     DeltaChannelHistory,
-    SerializerProtocol,
 )
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from .core import Core, Plan
 from .errors import InvalidConfigError
@@ -117,7 +117,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         """Checkpoints newest first. ``config=None`` lists every thread; a config without
         ``checkpoint_ns`` lists every namespace of its thread. ``filter`` matches metadata
         keys by equality on the server; ``before`` is exclusive; ``limit`` counts matches."""
-        plan = self._plans.list(config, filter=filter, before=before, limit=limit)
+        plan = self._plans.list_checkpoints(config, filter=filter, before=before, limit=limit)
         return self._iter(plan, "list")
 
     async def alist(
@@ -129,7 +129,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Async :meth:`list`."""
-        plan = self._plans.list(config, filter=filter, before=before, limit=limit)
+        plan = self._plans.list_checkpoints(config, filter=filter, before=before, limit=limit)
         async for item in self._aiter(plan):
             yield item
 

@@ -7,6 +7,7 @@ prefix of another, so ids containing ``:``, NUL, braces or anything else cannot 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -119,14 +120,21 @@ def _normalize(value: Any, fallback: Any) -> Any:
     return {"\x00obj": list(fallback(value))}
 
 
-def canonical(value: Any, fallback: Any) -> bytes:
-    """Bytes that are equal exactly when two metadata values compare equal.
+#: What ``canonical(None)`` returns; the list script treats it as "missing" too.
+CANONICAL_NONE = b"\xc0"
 
-    JSON-like values are normalised (map keys sorted, integral floats as ints, tuples as
-    lists); other objects fall back to ``fallback`` (the serializer's ``dumps_typed``).
-    ``canonical(None)`` is ``b"\\xc0"``, which the list script also treats as "missing".
+
+def canonical(value: Any, fallback: Any) -> bytes:
+    """A digest that is equal exactly when two metadata values compare equal.
+
+    JSON-like values are normalised first (map keys sorted, integral floats as ints,
+    tuples as lists); other objects go through ``fallback`` (the serializer's
+    ``dumps_typed``). Only this 128-bit digest is stored for filtering, so metadata
+    values never appear in clear text, even next to an EncryptedSerializer.
     """
-    return pack(_normalize(value, fallback))
+    if value is None:
+        return CANONICAL_NONE
+    return hashlib.blake2b(pack(_normalize(value, fallback)), digest_size=16).digest()
 
 
 def encode_record(

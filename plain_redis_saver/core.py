@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -23,10 +23,10 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     DeltaChannelHistory,
     PendingWrite,
-    SerializerProtocol,
     get_serializable_checkpoint_metadata,
     writes_sort_key,
 )
+from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import codec
 from .errors import (
@@ -48,7 +48,7 @@ from .scripts import (
     LuaScript,
 )
 
-Arg = Union[str, bytes, int]
+Arg = str | bytes | int
 
 #: ElastiCache Serverless refuses requests with more than 3,999 arguments.
 MAX_ARGS_PER_CALL = 3000
@@ -103,8 +103,8 @@ class Emit:
     value: Any
 
 
-Op = Union[Eval, Call, Batch, Scan, LoadScripts]
-Plan = Generator[Union[Op, Emit], Any, None]
+Op = Eval | Call | Batch | Scan | LoadScripts
+Plan = Generator[Op | Emit, Any, None]
 
 
 # --------------------------------------------------------------------------- validation
@@ -195,7 +195,7 @@ def _as_pairs(reply: Any) -> list[tuple[bytes, bytes]]:
     """HGETALL reply as (field, value) pairs, whatever the client's callbacks made of it."""
     if isinstance(reply, Mapping):
         return list(reply.items())
-    return list(zip(reply[0::2], reply[1::2]))
+    return list(zip(reply[0::2], reply[1::2], strict=True))
 
 
 # --------------------------------------------------------------------------- the core
@@ -240,24 +240,27 @@ class Core:
         if len(subs) != len(values):
             raise CorruptDataError(f"write index of {where} does not match its writes")
         rows = []
-        for sub, value in zip(subs, values):
+        for sub, value in zip(subs, values, strict=True):
             if value is None:
                 raise CorruptDataError(f"pending write {sub!r} of {where} is missing")
             task_id, idx = codec.parse_write_sub(sub)
             channel, typed, task_path = codec.decode_write(value)
             rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
         rows.sort(key=lambda row: row[0])
-        return [(task_id, channel, self.serde.loads_typed(typed)) for _, task_id, channel, typed in rows]
+        return [
+            (task_id, channel, self.serde.loads_typed(typed)) for _, task_id, channel, typed in rows
+        ]
 
     def decode_checkpoint(self, thread_id: str, ns: str, reply: Sequence[Any]) -> CheckpointTuple:
         cid_raw, record_raw, blobs, index, writes = reply
         cid = cid_raw.decode() if isinstance(cid_raw, bytes) else str(cid_raw)
-        where = f"checkpoint {cid!r} of thread {thread_id!r} (key {self.keys.thread(thread_id).checkpoints!r})"
+        key = self.keys.thread(thread_id).checkpoints
+        where = f"checkpoint {cid!r} of thread {thread_id!r} (key {key!r})"
         try:
-            record = codec.Record(record_raw, self.keys.thread(thread_id).checkpoints)
+            record = codec.Record(record_raw, key)
             checkpoint: Checkpoint = self.serde.loads_typed(record.checkpoint)
             values: dict[str, Any] = {}
-            for ref, blob in zip(record.refs, blobs):
+            for ref, blob in zip(record.refs, blobs, strict=True):
                 if blob:
                     values[codec.ref_channel(ref)] = self.serde.loads_typed(codec.decode_blob(blob))
             checkpoint = {**checkpoint, "channel_values": values}
@@ -311,7 +314,8 @@ class Core:
             raise InvalidConfigError("checkpoint must be a Checkpoint dict with a non-empty 'id'")
         cid = _require_str(checkpoint["id"], "checkpoint['id']")
         stored = dict(checkpoint)
-        values: Mapping[str, Any] = stored.pop("channel_values", None) or {}
+        values: Mapping[str, Any] = checkpoint.get("channel_values") or {}
+        stored.pop("channel_values", None)
         meta = get_serializable_checkpoint_metadata(config, metadata)
         meta_index: list[bytes | str] = []
         for key, value in meta.items():
@@ -392,7 +396,7 @@ class Core:
         """A list page as (checkpoints, done, cursor id, cursor namespace)."""
         return self._decode_page(thread_id, reply), bool(reply[-3]), reply[-2].decode(), reply[-1]
 
-    def list(
+    def list_checkpoints(
         self,
         config: RunnableConfig | None,
         *,
@@ -400,7 +404,9 @@ class Core:
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Plan:
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
+        ):
             raise InvalidConfigError(f"limit must be None or an int >= 0, got {limit!r}")
         if filter is not None and not isinstance(filter, Mapping):
             raise InvalidConfigError(f"filter must be a dict of metadata values, got {filter!r}")
@@ -467,7 +473,7 @@ class Core:
                     for tid in chunk
                 )
             )
-            for tid, reply in zip(chunk, replies):
+            for tid, reply in zip(chunk, replies, strict=True):
                 state[tid] = self._page_state(tid, reply)
 
         heap: list[tuple[_Desc, _Desc, _Desc, str]] = []
@@ -513,7 +519,7 @@ class Core:
         runs = _thread_ids(run_ids, "run_ids")
         if not runs:
             return
-        args = ("runs", *(self.canonical(r) for r in runs))
+        args: tuple[Arg, ...] = ("runs", *(self.canonical(r) for r in runs))
         yield from self._each_thread(lambda keys: Eval(DELETE_CHECKPOINTS, keys, args))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> Plan:
@@ -545,7 +551,8 @@ class Core:
                 Call(("HGETALL", src.writes)),
             )
         )
-        write_rows, index_rows = [], []
+        write_rows: list[tuple[bytes, bytes]] = []
+        index_rows: list[tuple[bytes, bytes]] = []
         for field, value in _as_pairs(writes):
             _, pos = codec.read_netstring(field)
             _, pos = codec.read_netstring(field, pos)
@@ -559,7 +566,9 @@ class Core:
         ]
         yield from self._import(dst, sections)
 
-    def _import(self, keys: ThreadKeys, sections: Sequence[tuple[str, Sequence[tuple[bytes, bytes]]]]) -> Plan:
+    def _import(
+        self, keys: ThreadKeys, sections: Sequence[tuple[str, Sequence[tuple[bytes, bytes]]]]
+    ) -> Plan:
         calls: list[Eval] = []
         args: list[Arg] = []
         per_call = (MAX_ARGS_PER_CALL - 2) // 2
@@ -573,12 +582,10 @@ class Core:
                     args += [field, value]
         if args:
             calls.append(Eval(IMPORT_THREAD, keys, tuple(args)))
-        for call in calls:
+        for call in calls:  # noqa: UP028 (replies are sent in; a list iterator has no send)
             yield call
 
-    def get_delta_channel_history(
-        self, config: RunnableConfig, channels: Sequence[str]
-    ) -> Plan:
+    def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:
         target = parse_config(config)
         wanted = [_require_str(c, "channel name") for c in channels]
         if not wanted:
@@ -592,7 +599,7 @@ class Core:
         try:
             for subs, writes, found in reversed(steps):
                 rows = []
-                for sub, value in zip(subs, writes):
+                for sub, value in zip(subs, writes, strict=True):
                     task_id, idx = codec.parse_write_sub(sub)
                     channel, typed, task_path = codec.decode_write(value)
                     rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))

@@ -7,12 +7,16 @@ what an operation means is decided by the core.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from redis.exceptions import NoScriptError
 
 from .core import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
+from .errors import CorruptDataError
 from .scripts import ALL_SCRIPTS
 
 SCAN_COUNT = 1000
@@ -23,6 +27,14 @@ def _is_noscript(reply: Any) -> bool:
     return isinstance(reply, NoScriptError) or (
         isinstance(reply, Exception) and str(reply).startswith("No matching script")
     )
+
+
+def _script_error(exc: Exception) -> Exception:
+    """A script's report of foreign or damaged data, as the library's own error."""
+    if "plain_redis_saver: corrupt" in str(exc):
+        message = str(exc)[str(exc).index("plain_redis_saver: corrupt") :]
+        return CorruptDataError(message.replace("plain_redis_saver: ", "", 1))
+    return exc
 
 
 def _eval_args(op: Eval) -> tuple[Any, ...]:
@@ -62,7 +74,7 @@ async def adrive(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> AsyncIt
 def _raise_errors(replies: list[Any]) -> list[Any]:
     for reply in replies:
         if isinstance(reply, Exception):
-            raise reply
+            raise _script_error(reply)
     return replies
 
 
@@ -72,11 +84,14 @@ class SyncRunner:
 
     def eval(self, op: Eval) -> Any:
         try:
-            return self.client.evalsha(op.script.sha, *_eval_args(op))
+            try:
+                return self.client.evalsha(op.script.sha, *_eval_args(op))
+            except Exception as exc:
+                if not _is_noscript(exc):
+                    raise
+            return self.client.eval(op.script.source, *_eval_args(op))
         except Exception as exc:
-            if not _is_noscript(exc):
-                raise
-        return self.client.eval(op.script.source, *_eval_args(op))
+            raise _script_error(exc) from exc
 
     def __call__(self, op: Op) -> Any:
         if isinstance(op, Eval):
@@ -91,7 +106,7 @@ class SyncRunner:
                 else:
                     pipe.execute_command(*item.args)
             replies = list(pipe.execute(raise_on_error=False))
-            for i, (item, reply) in enumerate(zip(op.ops, replies)):
+            for i, (item, reply) in enumerate(zip(op.ops, replies, strict=True)):
                 if isinstance(item, Eval) and _is_noscript(reply):
                     replies[i] = self.eval(item)
             return _raise_errors(replies)
@@ -105,18 +120,47 @@ class SyncRunner:
 
 
 class AsyncRunner:
+    """Runs operations on an asyncio client.
+
+    redis-py's asyncio pools raise "Too many connections" once ``max_connections`` are
+    in use. A checkpointer must not fail a run for that, so calls beyond the pool's
+    size wait here for a free slot (one semaphore per event loop).
+    """
+
     def __init__(self, client: Any) -> None:
         self.client = client
+        pool = getattr(client, "connection_pool", None)
+        size = getattr(pool, "max_connections", None)
+        self._size = size if isinstance(size, int) and 0 < size < 2**31 - 1 else None
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        if self._size is None:
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            slot = self._slots[loop] = asyncio.Semaphore(self._size)
+        return slot
+
+    async def __call__(self, op: Op) -> Any:
+        async with self._slot():
+            return await self._execute(op)
 
     async def eval(self, op: Eval) -> Any:
         try:
-            return await self.client.evalsha(op.script.sha, *_eval_args(op))
+            try:
+                return await self.client.evalsha(op.script.sha, *_eval_args(op))
+            except Exception as exc:
+                if not _is_noscript(exc):
+                    raise
+            return await self.client.eval(op.script.source, *_eval_args(op))
         except Exception as exc:
-            if not _is_noscript(exc):
-                raise
-        return await self.client.eval(op.script.source, *_eval_args(op))
+            raise _script_error(exc) from exc
 
-    async def __call__(self, op: Op) -> Any:
+    async def _execute(self, op: Op) -> Any:
         if isinstance(op, Eval):
             return await self.eval(op)
         if isinstance(op, Call):
@@ -129,7 +173,7 @@ class AsyncRunner:
                 else:
                     pipe.execute_command(*item.args)
             replies = list(await pipe.execute(raise_on_error=False))
-            for i, (item, reply) in enumerate(zip(op.ops, replies)):
+            for i, (item, reply) in enumerate(zip(op.ops, replies, strict=True)):
                 if isinstance(item, Eval) and _is_noscript(reply):
                     replies[i] = await self.eval(item)
             return _raise_errors(replies)

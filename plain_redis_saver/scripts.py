@@ -23,7 +23,7 @@ class LuaScript:
 
 def _load(name: str) -> LuaScript:
     folder = resources.files(__package__).joinpath("lua")
-    common = folder.joinpath("includes", "common.lua").read_text(encoding="utf-8")
+    common = folder.joinpath("includes").joinpath("common.lua").read_text(encoding="utf-8")
     body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
     source = f"{common}\n-- {name}.lua\n{body}"
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())

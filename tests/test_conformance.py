@@ -17,11 +17,7 @@ from .conftest import Backend
 
 
 def _failures(report: Any) -> dict[str, Any]:
-    return {
-        cap: result.failures
-        for cap, result in report.results.items()
-        if not result.passed
-    }
+    return {cap: result.failures for cap, result in report.results.items() if not result.passed}
 
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])

@@ -17,7 +17,7 @@ if mode == 'runs' then
   end
   local records = rcall('HGETALL', KEYS[1])
   for i = 1, #records, 2 do
-    local _, _, index = record_header(records[i + 1])
+    local _, _, index = record_header(records[i + 1], records[i])
     for j = 1, #index, 2 do
       if index[j] == 'run_id' and runs[index[j + 1]] then
         doomed[#doomed + 1] = records[i]

@@ -31,13 +31,13 @@ local record = rcall('HGET', KEYS[1], ns .. cid)
 if not record then
   return out
 end
-local parent = record_header(record)
+local parent = record_header(record, ns .. cid)
 while parent and left > 0 do
   record = rcall('HGET', KEYS[1], ns .. parent)
   if not record then
     break
   end
-  local grandparent, refs = record_header(record)
+  local grandparent, refs = record_header(record, ns .. parent)
   local seeds = {}
   for _, ref in ipairs(refs) do
     local channel = read_netstring(ref, 1)

@@ -21,11 +21,11 @@ end
 -- canonical(None): a filter for None also matches a missing key, as in InMemorySaver.
 local NONE = '\192'
 
-local function matches(record)
+local function matches(record, field)
   if #wanted == 0 then
     return true
   end
-  local _, _, index = record_header(record)
+  local _, _, index = record_header(record, field)
   for _, pair in ipairs(wanted) do
     local found = nil
     for i = 1, #index, 2 do
@@ -82,7 +82,7 @@ for _, cand in ipairs(candidates) do
   examined = examined + 1
   cursor_ns, cursor_id = cand[1], cand[2]
   local record = rcall('HGET', KEYS[1], cand[1] .. cand[2])
-  if record and matches(record) then
+  if record and matches(record, cand[1] .. cand[2]) then
     local item = load_checkpoint(cand[1], cand[2])
     table.insert(item, 1, cand[1])
     out[#out + 1] = item

@@ -100,14 +100,17 @@ local function mp_read(s, pos)
     end
     return arr, pos
   end
-  return error('plain_redis_saver: unexpected msgpack byte ' .. b .. ' in stored value')
+  return error('plain_redis_saver: corrupt stored value (msgpack byte ' .. b .. ')')
 end
 
--- Returns parent id (or nil), blob refs and metadata index of a record.
-local function record_header(record)
+local function corrupt(what, field, key)
+  return error('plain_redis_saver: corrupt ' .. what .. ' in field ' .. field .. ' of ' .. key)
+end
+
+local function parse_header(record)
   local b = string.byte(record, 1)
   if not b or b < 0x94 or b > 0x9f then
-    return error('plain_redis_saver: stored checkpoint record is not a record')
+    return error('not a record')
   end
   local pos = 2
   local format, parent, refs, index
@@ -115,6 +118,17 @@ local function record_header(record)
   parent, pos = mp_read(record, pos)
   refs, pos = mp_read(record, pos)
   index, pos = mp_read(record, pos)
+  return parent, refs, index
+end
+
+-- Returns parent id (or nil), blob refs and metadata index of the record stored in
+-- `field` of the checkpoints hash; raises an error naming both if it is not a record.
+local function record_header(record, field)
+  local ok, parent, refs, index = pcall(parse_header, record)
+  if not ok or type(refs) ~= 'table' or type(index) ~= 'table'
+      or (parent ~= nil and type(parent) ~= 'string') then
+    return corrupt('checkpoint record', field, KEYS[1])
+  end
   return parent, refs, index
 end
 
@@ -158,7 +172,7 @@ local function load_checkpoint(ns, cid)
   if not record then
     return false
   end
-  local _, refs = record_header(record)
+  local _, refs = record_header(record, ns .. cid)
   local blob_fields = {}
   for i = 1, #refs do
     blob_fields[i] = ns .. refs[i]
@@ -225,7 +239,7 @@ local function collect_blobs(namespaces)
     local _, after = read_netstring(field, 1)
     local ns = string.sub(field, 1, after - 1)
     if namespaces[ns] then
-      local _, refs = record_header(records[i + 1])
+      local _, refs = record_header(records[i + 1], field)
       for _, ref in ipairs(refs) do
         referenced[ns .. ref] = true
       end

@@ -1,0 +1,83 @@
+"""Shared test helpers: checkpoint builders and a round-trip counter."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import redis.asyncio.connection
+import redis.connection
+from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.base.id import uuid6
+from langgraph.checkpoint.conformance.test_utils import generate_checkpoint
+
+
+def config(thread_id: str = "t", ns: str | None = "", checkpoint_id: str | None = None) -> Any:
+    conf: dict[str, Any] = {"thread_id": thread_id}
+    if ns is not None:
+        conf["checkpoint_ns"] = ns
+    if checkpoint_id is not None:
+        conf["checkpoint_id"] = checkpoint_id
+    return {"configurable": conf}
+
+
+def checkpoint(
+    values: dict[str, Any] | None = None,
+    *,
+    versions: dict[str, Any] | None = None,
+    checkpoint_id: str | None = None,
+) -> Checkpoint:
+    values = values or {}
+    cp = generate_checkpoint(
+        checkpoint_id=checkpoint_id or str(uuid6(clock_seq=-1)),
+        channel_values=dict(values),
+        channel_versions=dict(versions) if versions is not None else {k: 1 for k in values},
+    )
+    return cp
+
+
+def metadata(step: int = 0, source: str = "loop", **extra: Any) -> CheckpointMetadata:
+    md: dict[str, Any] = {"source": source, "step": step, "parents": {}}
+    md.update(extra)
+    return md  # type: ignore[return-value]
+
+
+def put_chain(saver: Any, thread_id: str, n: int, *, ns: str = "", **md: Any) -> list[Any]:
+    """n checkpoints, each the child of the previous; returns their configs."""
+    parent = config(thread_id, ns)
+    out = []
+    for i in range(n):
+        cp = checkpoint({"n": i}, versions={"n": saver.get_next_version(None, None)})
+        parent = saver.put(parent, cp, metadata(step=i, **md), cp["channel_versions"])
+        out.append(parent)
+    return out
+
+
+class RoundTrips:
+    count = 0
+
+
+@contextlib.contextmanager
+def count_round_trips() -> Iterator[RoundTrips]:
+    """Counts what the client sends: one packed send is one round trip (a pipeline
+    sends once). Works for redis-py's sync and asyncio connections and fakeredis'."""
+    counter = RoundTrips()
+    sync_send = redis.connection.AbstractConnection.send_packed_command
+    async_send = redis.asyncio.connection.AbstractConnection.send_packed_command
+
+    def counted_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counter.count += 1
+        return sync_send(self, *args, **kwargs)
+
+    async def counted_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counter.count += 1
+        return await async_send(self, *args, **kwargs)
+
+    redis.connection.AbstractConnection.send_packed_command = counted_sync  # type: ignore[method-assign]
+    redis.asyncio.connection.AbstractConnection.send_packed_command = counted_async  # type: ignore[method-assign]
+    try:
+        yield counter
+    finally:
+        redis.connection.AbstractConnection.send_packed_command = sync_send  # type: ignore[method-assign]
+        redis.asyncio.connection.AbstractConnection.send_packed_command = async_send  # type: ignore[method-assign]
