@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import redis.asyncio
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from . import clients
 from .base import BaseRedisSaver
 from .core import Plan
 from .drive import AsyncRunner, adrive
@@ -52,17 +52,18 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
         *,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
+        cluster: bool | None = None,
         **client_kwargs: Any,
     ) -> AsyncIterator[AsyncPlainRedisSaver]:
-        """A saver on a new client for ``url``, with a pool that makes callers wait for a
-        free connection (``max_connections`` defaults to 64) rather than fail."""
+        """A saver on a new client for ``url``; ``cluster`` as in
+        :meth:`PlainRedisSaver.from_conn_string`. Callers beyond ``max_connections``
+        (default 64) wait for a free connection rather than fail."""
         client_kwargs.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
-        pool = redis.asyncio.BlockingConnectionPool.from_url(url, **client_kwargs)
-        client = redis.asyncio.Redis(connection_pool=pool)
+        client = await clients.async_client(url, cluster, **client_kwargs)
         try:
             yield cls(client, key_prefix=key_prefix, serde=serde)
         finally:
-            await pool.disconnect()
+            await clients.release_async(client)
 
     # ---- async hooks
 

@@ -22,24 +22,10 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from . import clients
 from .core import Core, Plan
 from .errors import InvalidConfigError
 from .keys import DEFAULT_KEY_PREFIX, Keyspace
-
-
-def _client_decodes_responses(client: Any) -> bool:
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", None)
-    if kwargs is None:  # cluster clients keep the option on each node's pool
-        nodes = getattr(client, "get_nodes", None)
-        kwargs = {}
-        if nodes is not None:
-            for node in nodes():
-                node_client = getattr(node, "redis_connection", None)
-                if node_client is not None:
-                    kwargs = node_client.connection_pool.connection_kwargs
-                    break
-    return bool(kwargs.get("decode_responses"))
 
 
 class BaseRedisSaver(BaseCheckpointSaver[str]):
@@ -53,7 +39,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
     ) -> None:
         super().__init__(serde=serde)
-        if _client_decodes_responses(client):
+        if clients.connection_kwargs(client).get("decode_responses"):
             raise InvalidConfigError(
                 "the Redis client was created with decode_responses=True; the checkpointer "
                 "stores binary values, so give it a client with decode_responses=False"

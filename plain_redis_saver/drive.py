@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
+from .clients import connection_kwargs
 from .core import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
 from .errors import CorruptDataError
 from .scripts import ALL_SCRIPTS
@@ -71,6 +72,14 @@ async def adrive(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> AsyncIt
             reply = await execute(step)
 
 
+def _command(op: Eval | Call) -> tuple[Any, ...]:
+    # Pipelines go through execute_command: redis-py's cluster pipeline refuses its
+    # evalsha() method but routes an EVALSHA command by its first key like any other.
+    if isinstance(op, Eval):
+        return ("EVALSHA", op.script.sha, *_eval_args(op))
+    return op.args
+
+
 def _raise_errors(replies: list[Any]) -> list[Any]:
     for reply in replies:
         if isinstance(reply, Exception):
@@ -101,10 +110,7 @@ class SyncRunner:
         if isinstance(op, Batch):
             pipe = self.client.pipeline(transaction=False)
             for item in op.ops:
-                if isinstance(item, Eval):
-                    pipe.evalsha(item.script.sha, *_eval_args(item))
-                else:
-                    pipe.execute_command(*item.args)
+                pipe.execute_command(*_command(item))
             replies = list(pipe.execute(raise_on_error=False))
             for i, (item, reply) in enumerate(zip(op.ops, replies, strict=True)):
                 if isinstance(item, Eval) and _is_noscript(reply):
@@ -131,6 +137,8 @@ class AsyncRunner:
         self.client = client
         pool = getattr(client, "connection_pool", None)
         size = getattr(pool, "max_connections", None)
+        if size is None:  # a cluster client: its limit applies to each node
+            size = connection_kwargs(client).get("max_connections")
         self._size = size if isinstance(size, int) and 0 < size < 2**31 - 1 else None
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -168,10 +176,7 @@ class AsyncRunner:
         if isinstance(op, Batch):
             pipe = self.client.pipeline(transaction=False)
             for item in op.ops:
-                if isinstance(item, Eval):
-                    pipe.evalsha(item.script.sha, *_eval_args(item))
-                else:
-                    pipe.execute_command(*item.args)
+                pipe.execute_command(*_command(item))
             replies = list(await pipe.execute(raise_on_error=False))
             for i, (item, reply) in enumerate(zip(op.ops, replies, strict=True)):
                 if isinstance(item, Eval) and _is_noscript(reply):

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["EmbeddedServer", "redis_server_available"]
+__all__ = ["EmbeddedCluster", "EmbeddedServer", "redis_server_available"]
 
 _HOST = "127.0.0.1"
 _START_TIMEOUT = 10.0
@@ -128,6 +128,91 @@ class EmbeddedServer:
             self._tmpdir = None
 
     def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+_SLOTS = 16384
+
+
+class EmbeddedCluster:
+    """A local Valkey cluster: ``primaries`` cluster-enabled processes on 127.0.0.1
+    with the slots split evenly between them. Built through redis-py alone (CLUSTER
+    ADDSLOTSRANGE and CLUSTER MEET), so no valkey-cli is needed."""
+
+    def __init__(self, primaries: int = 3, *, extra_args: list[str] | None = None) -> None:
+        self.primaries = primaries
+        self.extra_args = list(extra_args or [])
+        self.nodes: list[EmbeddedServer] = []
+        self.bus_ports: list[int] = []
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    @property
+    def ports(self) -> list[int]:
+        return [node.port for node in self.nodes]
+
+    def start(self) -> EmbeddedCluster:
+        import redis  # the package depends on redis-py; imported here to keep start-up light
+
+        try:
+            for _ in range(self.primaries):
+                bus = _free_port()
+                node = EmbeddedServer(
+                    "valkey",
+                    extra_args=[
+                        "--cluster-enabled", "yes",
+                        "--cluster-config-file", "nodes.conf",
+                        "--cluster-port", str(bus),
+                        "--cluster-node-timeout", "5000",
+                        *self.extra_args,
+                    ],
+                )  # fmt: skip
+                self.nodes.append(node.start())
+                self.bus_ports.append(bus)
+            clients: list[Any] = [redis.Redis(host=_HOST, port=node.port) for node in self.nodes]
+            per_node = _SLOTS // self.primaries
+            for i, client in enumerate(clients):
+                first = i * per_node
+                last = _SLOTS - 1 if i == self.primaries - 1 else first + per_node - 1
+                client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+            for client in clients[1:]:
+                client.execute_command(
+                    "CLUSTER", "MEET", _HOST, self.nodes[0].port, self.bus_ports[0]
+                )
+            deadline = time.monotonic() + _START_TIMEOUT
+            while time.monotonic() < deadline:
+                infos = [client.execute_command("CLUSTER", "INFO") for client in clients]
+                texts = [i.decode() if isinstance(i, bytes) else str(i) for i in infos]
+                if all(
+                    "cluster_state:ok" in t and f"cluster_known_nodes:{self.primaries}" in t
+                    for t in texts
+                ):
+                    for client in clients:
+                        client.close()
+                    return self
+                time.sleep(0.05)
+            raise RuntimeError(f"local cluster did not become ready: {texts}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self.nodes = []
+        self.bus_ports = []
+
+    def __enter__(self) -> EmbeddedCluster:
         return self.start()
 
     def __exit__(

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import redis
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from . import clients
 from .base import BaseRedisSaver
 from .core import Plan
 from .drive import SyncRunner, adrive, drive
@@ -43,18 +43,21 @@ class PlainRedisSaver(BaseRedisSaver):
         *,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
+        cluster: bool | None = None,
         **client_kwargs: Any,
     ) -> Iterator[PlainRedisSaver]:
         """A saver on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``).
 
+        ``cluster=None`` asks the server (``INFO cluster``) whether it runs in cluster
+        mode and makes a ``RedisCluster`` client if so; ``True``/``False`` force it.
         Leaving the block closes the client's connections; the saver stays usable (it
         reconnects on its next call), as LangGraph's documentation pattern requires.
         """
-        client = redis.Redis.from_url(url, **client_kwargs)
+        client = clients.sync_client(url, cluster, **client_kwargs)
         try:
             yield cls(client, key_prefix=key_prefix, serde=serde)
         finally:
-            client.connection_pool.disconnect()
+            clients.release_sync(client)
 
     def _run(self, plan: Plan, method: str) -> Any:
         return next(drive(plan, self._runner), None)

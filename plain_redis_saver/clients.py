@@ -1,0 +1,77 @@
+"""Making and inspecting clients: standalone or cluster, redis-py or valkey-py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+
+
+def connection_kwargs(client: Any) -> Mapping[str, Any]:
+    """The options the client opens connections with, whatever kind of client it is."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)  # standalone, sync and asyncio
+    if isinstance(kwargs, Mapping):
+        return kwargs
+    kwargs = getattr(client, "connection_kwargs", None)  # asyncio cluster
+    if isinstance(kwargs, Mapping):
+        return kwargs
+    manager = getattr(client, "nodes_manager", None)  # sync cluster
+    kwargs = getattr(manager, "connection_kwargs", None)
+    return kwargs if isinstance(kwargs, Mapping) else {}
+
+
+def is_cluster(client: Any) -> bool:
+    return hasattr(client, "nodes_manager")
+
+
+def _cluster_enabled(info: Any) -> bool:
+    # INFO is answered by every managed service (ElastiCache Serverless included),
+    # unlike CLUSTER INFO on a standalone server; we read one flag, never a version.
+    return str(info.get("cluster_enabled", "0")) == "1"
+
+
+def sync_client(url: str, cluster: bool | None, **kwargs: Any) -> Any:
+    """A client for ``url``; ``cluster=None`` asks the server whether it is a cluster."""
+    if cluster is None:
+        probe = redis.Redis.from_url(url, **kwargs)
+        try:
+            cluster = _cluster_enabled(probe.info("cluster"))
+        finally:
+            probe.close()
+    if cluster:
+        return redis.cluster.RedisCluster.from_url(url, **kwargs)
+    return redis.Redis.from_url(url, **kwargs)
+
+
+def release_sync(client: Any) -> None:
+    """Close the client's connections but keep it usable (it reconnects on demand)."""
+    if is_cluster(client):
+        client.disconnect_connection_pools()
+    else:
+        client.connection_pool.disconnect()
+
+
+async def async_client(url: str, cluster: bool | None, **kwargs: Any) -> Any:
+    if cluster is None:
+        probe = redis.asyncio.Redis.from_url(url, **kwargs)
+        try:
+            cluster = _cluster_enabled(await probe.info("cluster"))
+        finally:
+            await probe.aclose()
+    if cluster:
+        return redis.asyncio.cluster.RedisCluster.from_url(url, **kwargs)
+    # A blocking pool: callers beyond max_connections wait for a free connection.
+    pool = redis.asyncio.BlockingConnectionPool.from_url(url, **kwargs)
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+async def release_async(client: Any) -> None:
+    if is_cluster(client):
+        await client.aclose()  # the cluster client re-initializes on its next command
+    else:
+        await client.connection_pool.disconnect()
