@@ -57,6 +57,10 @@ LIST_PAGE = 100
 LIST_BUDGET = 1000
 #: Threads per pipeline when an operation spans threads.
 THREADS_PER_BATCH = 100
+#: Checkpoints one delete_checkpoints call may examine or remove (bounds its run time).
+DELETE_BATCH = 500
+#: Fields per HSCAN page when a thread is read in full (copy_thread).
+SCAN_PAGE = 1000
 
 PRUNE_STRATEGIES = ("keep_latest", "delete")
 
@@ -191,6 +195,10 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _flat(pairs: Iterable[tuple[bytes, bytes]]) -> list[Arg]:
+    return [item for pair in pairs for item in pair]
+
+
 def _as_pairs(reply: Any) -> list[tuple[bytes, bytes]]:
     """HGETALL reply as (field, value) pairs, whatever the client's callbacks made of it."""
     if isinstance(reply, Mapping):
@@ -320,14 +328,15 @@ class Core:
         meta_index: list[bytes | str] = []
         for key, value in meta.items():
             meta_index += [key, self.canonical(value)]
-        blob_args: list[Arg] = []
-        for channel, version in new_versions.items():
-            blob_args.append(codec.blob_ref(channel, version))
-            blob_args.append(
+        blobs: list[tuple[bytes, bytes]] = [
+            (
+                codec.blob_ref(channel, version),
                 codec.encode_blob(self._dumps(values[channel], f"channel {channel!r}"))
                 if channel in values
-                else codec.EMPTY_BLOB
+                else codec.EMPTY_BLOB,
             )
+            for channel, version in new_versions.items()
+        ]
         record = codec.encode_record(
             parent_id=target.checkpoint_id,
             refs=[codec.blob_ref(ch, v) for ch, v in checkpoint["channel_versions"].items()],
@@ -336,7 +345,14 @@ class Core:
             metadata=self._dumps(meta, "metadata"),
         )
         keys = self.keys.thread(target.thread_id)
-        yield Eval(PUT_CHECKPOINT, keys, (target.ns, cid, record, *blob_args))
+        # Very wide checkpoints exceed one request's argument limit: their values go
+        # first, in separate calls; the record (which makes them visible) goes last.
+        slices = list(_chunks(blobs, (MAX_ARGS_PER_CALL - 3) // 2)) or [[]]
+        for part in slices[:-1]:
+            yield Eval(
+                IMPORT_THREAD, keys, ("b", len(part), *_flat((target.ns + f, v) for f, v in part))
+            )
+        yield Eval(PUT_CHECKPOINT, keys, (target.ns, cid, record, *_flat(slices[-1])))
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
 
     def put_writes(
@@ -349,19 +365,23 @@ class Core:
         target = parse_config(config, need_id=True)
         _require_str(task_id, "task_id")
         _require_str(task_path, "task_path")
-        args: list[Arg] = []
+        rows: list[tuple[bytes, bytes]] = []
         for idx, (channel, value) in enumerate(writes):
             _require_str(channel, "write channel")
-            args.append(str(WRITES_IDX_MAP.get(channel, idx)))
-            args.append(
-                codec.encode_write(channel, self._dumps(value, f"write to {channel!r}"), task_path)
+            rows.append(
+                (
+                    str(WRITES_IDX_MAP.get(channel, idx)).encode(),
+                    codec.encode_write(
+                        channel, self._dumps(value, f"write to {channel!r}"), task_path
+                    ),
+                )
             )
-        if not args:
-            return
         assert target.checkpoint_id is not None
         base = target.ns + codec.netstring(target.checkpoint_id)
         keys = self.keys.thread(target.thread_id)
-        yield Eval(PUT_WRITES, keys, (base, codec.netstring(task_id), *args))
+        # More writes than one request may carry are stored in slices, each atomic.
+        for part in _chunks(rows, (MAX_ARGS_PER_CALL - 2) // 2):
+            yield Eval(PUT_WRITES, keys, (base, codec.netstring(task_id), *_flat(part)))
 
     def get_tuple(self, config: RunnableConfig) -> Plan:
         target = parse_config(config)
@@ -507,20 +527,38 @@ class Core:
 
     def delete_thread(self, thread_id: str) -> Plan:
         keys = self.keys.thread(_require_str(thread_id, "thread_id"))
-        yield Call(("DEL", *keys))
+        # UNLINK frees big values off the main thread: O(1) for the server's event loop.
+        yield Call(("UNLINK", *keys))
 
-    def _each_thread(self, ops: Any) -> Plan:
-        """Run ``ops(keys)`` for every stored thread, a pipeline per batch of threads."""
-        thread_ids = yield from self._stored_threads()
-        for chunk in _chunks(thread_ids, THREADS_PER_BATCH):
-            yield Batch(tuple(ops(self.keys.thread(tid)) for tid in chunk))
+    def _sliced(self, threads: Sequence[str], args: Any) -> Plan:
+        """Run DELETE_CHECKPOINTS on each thread, a bounded slice per call, until every
+        thread reports done; a pipeline per round and batch of threads."""
+        for chunk in _chunks(list(threads), THREADS_PER_BATCH):
+            cursors = {tid: "0" for tid in chunk}
+            while cursors:
+                order = list(cursors)
+                replies = yield Batch(
+                    tuple(
+                        Eval(DELETE_CHECKPOINTS, self.keys.thread(t), args(cursors[t]))
+                        for t in order
+                    )
+                )
+                cursors = {}
+                for tid, (cursor, _removed) in zip(order, replies, strict=True):
+                    cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+                    if cursor != "0":
+                        cursors[tid] = cursor
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> Plan:
         runs = _thread_ids(run_ids, "run_ids")
         if not runs:
             return
-        args: tuple[Arg, ...] = ("runs", *(self.canonical(r) for r in runs))
-        yield from self._each_thread(lambda keys: Eval(DELETE_CHECKPOINTS, keys, args))
+        digests = [self.canonical(r) for r in dict.fromkeys(runs)]
+        threads = yield from self._stored_threads()
+        for group in _chunks(digests, MAX_ARGS_PER_CALL):
+            yield from self._sliced(
+                threads, lambda cursor, g=group: ("runs", DELETE_BATCH, cursor, *g)
+            )
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> Plan:
         threads = _thread_ids(thread_ids, "thread_ids")
@@ -528,62 +566,73 @@ class Core:
             raise InvalidConfigError(
                 f"unknown prune strategy {strategy!r}; use one of {', '.join(PRUNE_STRATEGIES)}"
             )
-        for chunk in _chunks(threads, THREADS_PER_BATCH):
-            if strategy == "delete":
-                ops: tuple[Eval | Call, ...] = tuple(
-                    Call(("DEL", *self.keys.thread(t))) for t in chunk
-                )
-            else:
-                ops = tuple(
-                    Eval(DELETE_CHECKPOINTS, self.keys.thread(t), ("keep_latest",)) for t in chunk
-                )
-            yield Batch(ops)
+        if strategy == "delete":
+            for chunk in _chunks(threads, THREADS_PER_BATCH):
+                yield Batch(tuple(Call(("UNLINK", *self.keys.thread(t))) for t in chunk))
+            return
+        yield from self._sliced(threads, lambda _cursor: ("keep", DELETE_BATCH, 1))
+
+    def _hscan_all(
+        self, keys: Sequence[str]
+    ) -> Generator[Op, Any, list[list[tuple[bytes, bytes]]]]:
+        """Every field of each hash, read with HSCAN pages (never one huge HGETALL)."""
+        rows: list[list[tuple[bytes, bytes]]] = [[] for _ in keys]
+        cursors = dict.fromkeys(range(len(keys)), "0")
+        while cursors:
+            order = list(cursors)
+            replies = yield Batch(
+                tuple(Call(("HSCAN", keys[i], cursors[i], "COUNT", SCAN_PAGE)) for i in order)
+            )
+            cursors = {}
+            for i, (cursor, page) in zip(order, replies, strict=True):
+                rows[i] += _as_pairs(page)
+                cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+                if cursor != "0":
+                    cursors[i] = cursor
+        return rows
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Plan:
         src = self.keys.thread(_require_str(source_thread_id, "source_thread_id"))
         dst = self.keys.thread(_require_str(target_thread_id, "target_thread_id"))
         if src == dst:
             return
-        records, blobs, writes = yield Batch(
-            (
-                Call(("HGETALL", src.checkpoints)),
-                Call(("HGETALL", src.blobs)),
-                Call(("HGETALL", src.writes)),
-            )
+        records, blobs, writes = yield from self._hscan_all(
+            (src.checkpoints, src.blobs, src.writes)
         )
         write_rows: list[tuple[bytes, bytes]] = []
         index_rows: list[tuple[bytes, bytes]] = []
-        for field, value in _as_pairs(writes):
+        for field, value in writes:
             _, pos = codec.read_netstring(field)
             _, pos = codec.read_netstring(field, pos)
             (index_rows if pos == len(field) else write_rows).append((field, value))
         # Data first, records last: a copied checkpoint is visible only once complete.
+        # Reference counts ("#" fields) are rebuilt by the target as records arrive.
         sections = [
-            ("b", _as_pairs(blobs)),
+            ("b", [(f, v) for f, v in blobs if not f.startswith(b"#")]),
             ("w", write_rows),
             ("i", index_rows),
-            ("c", _as_pairs(records)),
+            ("c", records),
         ]
         yield from self._import(dst, sections)
 
     def _import(
         self, keys: ThreadKeys, sections: Sequence[tuple[str, Sequence[tuple[bytes, bytes]]]]
     ) -> Plan:
-        calls: list[Eval] = []
+        """IMPORT_THREAD calls carrying ``sections`` in order, each below the argument
+        limit; a section larger than one call spans several."""
+        calls: list[tuple[Arg, ...]] = []
         args: list[Arg] = []
         per_call = (MAX_ARGS_PER_CALL - 2) // 2
         for tag, rows in sections:
-            for chunk in _chunks(rows, per_call):
-                if len(args) + 2 + 2 * len(chunk) > MAX_ARGS_PER_CALL:
-                    calls.append(Eval(IMPORT_THREAD, keys, tuple(args)))
+            for part in _chunks(rows, per_call):
+                if len(args) + 2 + 2 * len(part) > MAX_ARGS_PER_CALL:
+                    calls.append(tuple(args))
                     args = []
-                args += [tag, len(chunk)]
-                for field, value in chunk:
-                    args += [field, value]
+                args += [tag, len(part), *_flat(part)]
         if args:
-            calls.append(Eval(IMPORT_THREAD, keys, tuple(args)))
+            calls.append(tuple(args))
         for call in calls:  # noqa: UP028 (replies are sent in; a list iterator has no send)
-            yield call
+            yield Eval(IMPORT_THREAD, keys, call)
 
     def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:
         target = parse_config(config)

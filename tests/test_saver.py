@@ -33,6 +33,12 @@ def keys_under(client: Any, prefix: str) -> set[bytes]:
     return set(client.scan_iter(match=f"{prefix}:*"))
 
 
+def stored_values(saver: Any, thread_id: str) -> int:
+    """Channel values stored for a thread (not counting their reference counts)."""
+    fields = saver.client.hkeys(saver._core.keys.thread(thread_id).blobs)
+    return len([f for f in fields if not f.startswith(b"#")])
+
+
 def ids(tuples: Any) -> list[str]:
     return [t.config["configurable"]["checkpoint_id"] for t in tuples]
 
@@ -74,7 +80,7 @@ def test_channel_values_are_shared_between_checkpoints_that_reference_them(saver
     second = checkpoint({"big": "x" * 1000}, versions={"big": version})
     saver.put(stored, second, metadata(step=1), {})
     assert saver.get_tuple(config("t")).checkpoint["channel_values"] == {"big": "x" * 1000}
-    assert saver.client.hlen(saver._core.keys.thread("t").blobs) == 1
+    assert stored_values(saver, "t") == 1
 
 
 def test_parent_config_points_to_the_parent_checkpoint(saver: Any) -> None:
@@ -383,10 +389,19 @@ def test_delete_for_runs_frees_values_no_checkpoint_references(saver: Any) -> No
     assert (saver.client.hlen(keys.checkpoints), saver.client.hlen(keys.blobs)) == (0, 0)
 
 
+def test_delete_for_runs_keeps_values_that_remaining_checkpoints_reference(saver: Any) -> None:
+    version = saver.get_next_version(None, None)
+    cp = checkpoint({"shared": "value"}, versions={"shared": version})
+    first = saver.put(config("t"), cp, metadata(run_id="doomed"), {"shared": version})
+    saver.put(first, checkpoint(versions={"shared": version}), metadata(run_id="kept"), {})
+    saver.delete_for_runs(["doomed"])
+    assert saver.get_tuple(config("t")).checkpoint["channel_values"] == {"shared": "value"}
+
+
 def test_prune_keep_latest_frees_values_of_removed_checkpoints(saver: Any) -> None:
     put_chain(saver, "t", 5)
     saver.prune(["t"])
-    assert saver.client.hlen(saver._core.keys.thread("t").blobs) == 1
+    assert stored_values(saver, "t") == 1
 
 
 def test_prune_delete_removes_every_key_of_the_thread(saver: Any, prefix: str) -> None:

@@ -1,50 +1,54 @@
--- delete_checkpoints: remove checkpoints of one thread by run or by age.
+-- delete_checkpoints: remove checkpoints of one thread, a bounded slice per call.
 --
 -- KEYS[1..5]  the thread's keys (see includes/common.lua)
--- ARGV[1]     mode: "runs" removes checkpoints whose metadata run_id is one of
---             ARGV[2..] (canonical values); "keep_latest" keeps only the newest
---             checkpoint of every namespace
+-- ARGV[1]     mode: "runs" or "keep"
+-- ARGV[2]     budget: most checkpoints to examine ("runs") or remove ("keep") in this call
+-- "runs":  ARGV[3] HSCAN cursor ("0" to start); ARGV[4..] metadata digests of run ids:
+--          removes the checkpoints whose metadata run_id is one of them.
+-- "keep":  ARGV[3] N: keeps the newest N checkpoints of every namespace, removes older.
 --
--- Reply: number of checkpoints removed. Their pending writes go with them, and
--- channel values no remaining checkpoint of the namespace references are freed.
+-- Reply: {cursor, removed}: cursor "0" when the work is done, otherwise the value to
+-- pass as ARGV[3] ("runs") or any non-"0" marker ("keep") to continue. Bounding each
+-- call keeps the server responsive while a thread of any length is cleaned.
+-- Removed checkpoints take their pending writes and unreferenced channel values along.
 
-local mode = ARGV[1]
-local doomed = {}
+local mode, budget = ARGV[1], tonumber(ARGV[2])
+local removed = 0
+
 if mode == 'runs' then
   local runs = {}
-  for i = 2, #ARGV do
+  for i = 4, #ARGV do
     runs[ARGV[i]] = true
   end
-  local records = rcall('HGETALL', KEYS[1])
-  for i = 1, #records, 2 do
-    local _, _, index = record_header(records[i + 1], records[i])
+  local scan = rcall('HSCAN', KEYS[1], ARGV[3], 'COUNT', budget)
+  local items = scan[2]
+  for i = 1, #items, 2 do
+    local _, _, index = record_header(items[i + 1], items[i])
     for j = 1, #index, 2 do
       if index[j] == 'run_id' and runs[index[j + 1]] then
-        doomed[#doomed + 1] = records[i]
+        local _, after = read_netstring(items[i], 1)
+        removed = removed + remove_checkpoint(string.sub(items[i], 1, after - 1),
+          string.sub(items[i], after))
         break
       end
     end
   end
-elseif mode == 'keep_latest' then
+  return {scan[1], removed}
+elseif mode == 'keep' then
+  local keep = tonumber(ARGV[3])
   for _, ns in ipairs(rcall('HKEYS', KEYS[5])) do
-    local members = rcall('ZREVRANGEBYLEX', KEYS[2], '(' .. ns .. '\255', '(' .. ns)
-    for i = 2, #members do
-      doomed[#doomed + 1] = members[i]
+    local extra = tonumber(rcall('HGET', KEYS[5], ns)) - keep
+    if extra > 0 then
+      local take = math.min(extra, budget - removed)
+      local oldest = rcall('ZRANGEBYLEX', KEYS[2], '(' .. ns, '(' .. ns .. '\255', 'LIMIT', 0, take)
+      for _, member in ipairs(oldest) do
+        removed = removed + remove_checkpoint(ns, string.sub(member, #ns + 1))
+      end
+      if removed >= budget then
+        return {'1', removed}
+      end
     end
   end
-else
-  return error('plain_redis_saver: unknown delete mode ' .. mode)
+  return {'0', removed}
 end
-
-local touched = {}
-local removed = 0
-for _, field in ipairs(doomed) do
-  local _, after = read_netstring(field, 1)
-  local ns = string.sub(field, 1, after - 1)
-  removed = removed + remove_checkpoint(ns, string.sub(field, after))
-  touched[ns] = true
-end
-if removed > 0 then
-  collect_blobs(touched)
-end
-return removed
+return error('plain_redis_saver: unknown delete mode ' .. mode)

@@ -2,7 +2,8 @@
 --
 -- KEYS[1..5]  the target thread's keys (see includes/common.lua)
 -- ARGV        sections, each a tag, a count N and N field/value pairs:
---             "c" records (field NS..CID), "b" blobs, "w" writes, "i" write indexes
+--             "c" records (field NS..CID), "b" blobs (without their "#" counts),
+--             "w" writes, "i" write indexes
 --
 -- Reply: number of checkpoints added. Existing data of the target wins: records,
 -- blobs and writes are only added, write indexes are merged. Idempotent, so a large
@@ -16,11 +17,9 @@ while pos <= #ARGV do
   for i = pos, pos + 2 * count - 1, 2 do
     local field, value = ARGV[i], ARGV[i + 1]
     if tag == 'c' then
-      if rcall('HSETNX', KEYS[1], field, value) == 1 then
+      if rcall('HEXISTS', KEYS[1], field) == 0 then
         local _, after = read_netstring(field, 1)
-        rcall('ZADD', KEYS[2], 0, field)
-        rcall('HINCRBY', KEYS[5], string.sub(field, 1, after - 1), 1)
-        added = added + 1
+        added = added + store_record(string.sub(field, 1, after - 1), string.sub(field, after), value)
       end
     elseif tag == 'b' then
       rcall('HSETNX', KEYS[3], field, value)

@@ -7,15 +7,11 @@
 -- ARGV[4..]   pairs of blob field (netstring(channel)..version) and blob value
 --
 -- Reply: 1 if the checkpoint is new, 0 if it replaced a stored one with the same id.
--- Blobs are never overwritten: a (channel, version) names one value for good.
+-- Blobs are written before the record that references them and are never
+-- overwritten: a (channel, version) names one value for good.
 
 local ns, cid = ARGV[1], ARGV[2]
-local created = rcall('HSET', KEYS[1], ns .. cid, ARGV[3])
-if created == 1 then
-  rcall('ZADD', KEYS[2], 0, ns .. cid)
-  rcall('HINCRBY', KEYS[5], ns, 1)
-end
 for i = 4, #ARGV, 2 do
   rcall('HSETNX', KEYS[3], ns .. ARGV[i], ARGV[i + 1])
 end
-return created
+return store_record(ns, cid, ARGV[3])

@@ -4,6 +4,8 @@
 --   KEYS[1] checkpoints  hash  field NS..CID                -> record (msgpack array)
 --   KEYS[2] order        zset  member NS..CID, score 0       (lexicographic = time order)
 --   KEYS[3] blobs        hash  field NS..netstring(CH)..VER  -> msgpack [type, bytes] | "" (empty)
+--                              field "#"..NS..netstring(CH)..VER -> number of checkpoints
+--                                  referencing the value; the value goes when it reaches 0
 --   KEYS[4] writes       hash  field NS..netstring(CID)..netstring(TASK)..IDX -> msgpack
 --                                  [channel, type, bytes, task_path]
 --                              field NS..netstring(CID)      -> index: netstrings of
@@ -207,13 +209,47 @@ local function bytes_less(a, b)
   return #a < #b
 end
 
--- Removes checkpoint NS..CID, its pending writes and its place in the order index.
--- Blobs are shared between checkpoints and are collected separately (collect_blobs).
-local function remove_checkpoint(ns, cid)
-  if rcall('HDEL', KEYS[1], ns .. cid) == 0 then
+-- Adds `delta` to the reference counts of a record's channel values; frees values
+-- whose count drops to zero.
+local function count_refs(ns, refs, delta)
+  for _, ref in ipairs(refs) do
+    local field = ns .. ref
+    if rcall('HINCRBY', KEYS[3], '#' .. field, delta) <= 0 then
+      rcall('HDEL', KEYS[3], '#' .. field, field)
+    end
+  end
+end
+
+-- Stores record at NS..CID (replacing one with the same id) and keeps the order index,
+-- namespace count and reference counts right. Returns 1 if the checkpoint is new.
+local function store_record(ns, cid, record)
+  local field = ns .. cid
+  local _, refs = record_header(record, field)
+  local old = rcall('HGET', KEYS[1], field)
+  rcall('HSET', KEYS[1], field, record)
+  count_refs(ns, refs, 1)
+  if old then
+    local _, old_refs = record_header(old, field)
+    count_refs(ns, old_refs, -1)
     return 0
   end
-  rcall('ZREM', KEYS[2], ns .. cid)
+  rcall('ZADD', KEYS[2], 0, field)
+  rcall('HINCRBY', KEYS[5], ns, 1)
+  return 1
+end
+
+-- Removes checkpoint NS..CID with its pending writes, its place in the order index and
+-- its references to channel values. Returns 1 if it existed.
+local function remove_checkpoint(ns, cid)
+  local field = ns .. cid
+  local record = rcall('HGET', KEYS[1], field)
+  if not record then
+    return 0
+  end
+  local _, refs = record_header(record, field)
+  rcall('HDEL', KEYS[1], field)
+  rcall('ZREM', KEYS[2], field)
+  count_refs(ns, refs, -1)
   local base = ns .. netstring(cid)
   local index = rcall('HGET', KEYS[4], base)
   if index then
@@ -227,31 +263,4 @@ local function remove_checkpoint(ns, cid)
     rcall('HDEL', KEYS[5], ns)
   end
   return 1
-end
-
--- Deletes the blobs of namespaces in `namespaces` (a set) that no remaining checkpoint
--- references.
-local function collect_blobs(namespaces)
-  local referenced = {}
-  local records = rcall('HGETALL', KEYS[1])
-  for i = 1, #records, 2 do
-    local field = records[i]
-    local _, after = read_netstring(field, 1)
-    local ns = string.sub(field, 1, after - 1)
-    if namespaces[ns] then
-      local _, refs = record_header(records[i + 1], field)
-      for _, ref in ipairs(refs) do
-        referenced[ns .. ref] = true
-      end
-    end
-  end
-  local dead = {}
-  for _, field in ipairs(rcall('HKEYS', KEYS[3])) do
-    local _, after = read_netstring(field, 1)
-    if namespaces[string.sub(field, 1, after - 1)] and not referenced[field] then
-      dead[#dead + 1] = field
-    end
-  end
-  hdel(KEYS[3], dead)
-  return #dead
 end
