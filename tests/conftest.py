@@ -23,6 +23,7 @@ import redis.asyncio.cluster
 import redis.cluster
 
 from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
+from plain_redis_saver.acl import REQUIRED_COMMANDS
 from plain_redis_saver.embedded import EmbeddedCluster, EmbeddedServer, redis_server_available
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -30,23 +31,46 @@ BACKENDS = ["valkey", "redis", "cluster", "fakeredis"]
 _not_run: dict[str, str] = {}
 
 
+#: The saver connects to real servers as a least-privilege ACL user: only its own
+#: commands (plain_redis_saver.acl) on the key prefixes the tests, README and demo use.
+SAVER_USER, SAVER_PASSWORD = "lgsaver", "lgsaver-secret"
+TEST_KEY_PATTERNS = ["~lgtest*", "~lg:*", "~demo:*"]
+
+
+def _restrict(url: str) -> str:
+    return url.replace("redis://", f"redis://{SAVER_USER}:{SAVER_PASSWORD}@", 1)
+
+
 @dataclass
 class Backend:
     name: str
-    url: str | None = None
+    admin_url: str | None = None
     server: EmbeddedServer | EmbeddedCluster | None = None
     fake_server: Any = None
+
+    @property
+    def url(self) -> str | None:
+        """URL of the restricted user the saver connects as."""
+        return _restrict(self.admin_url) if self.admin_url else None
 
     @property
     def is_cluster(self) -> bool:
         return isinstance(self.server, EmbeddedCluster)
 
     def client(self) -> Any:
+        """A client logged in as the saver's least-privilege user."""
+        return self._client(self.url)
+
+    def admin_client(self) -> Any:
+        """An unrestricted client, for tests to inspect and damage what is stored."""
+        return self._client(self.admin_url)
+
+    def _client(self, url: str | None) -> Any:
         if self.fake_server is not None:
             return fakeredis.FakeRedis(server=self.fake_server)
         if self.is_cluster:
-            return redis.cluster.RedisCluster.from_url(self.url or "")
-        return redis.Redis.from_url(self.url or "")
+            return redis.cluster.RedisCluster.from_url(url or "")
+        return redis.Redis.from_url(url or "")
 
     def async_client(self) -> Any:
         if self.fake_server is not None:
@@ -65,12 +89,21 @@ def _start(name: str) -> Backend:
             pytest.fail(f"backend 'redis' cannot start in CI: {reason}")
         _not_run[name] = reason
         pytest.skip(f"backend 'redis' NOT RUN: {reason}")
+    server: EmbeddedServer | EmbeddedCluster
     if name == "cluster":
-        cluster = EmbeddedCluster(3).start()
-        return Backend(name, url=cluster.url, server=cluster)
-    server = EmbeddedServer(name)  # type: ignore[arg-type]
-    server.start()
-    return Backend(name, url=server.url, server=server)
+        server = EmbeddedCluster(3).start()
+        ports = server.ports
+    else:
+        server = EmbeddedServer(name).start()  # type: ignore[arg-type]
+        ports = [server.port]
+    for port in ports:
+        with redis.Redis(host="127.0.0.1", port=port) as admin:
+            admin.execute_command(
+                "ACL", "SETUSER", SAVER_USER, "on", f">{SAVER_PASSWORD}", "resetkeys",
+                *TEST_KEY_PATTERNS, "resetchannels", "-@all",
+                *(f"+{c}" for c in REQUIRED_COMMANDS),
+            )  # fmt: skip
+    return Backend(name, admin_url=server.url, server=server)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -85,12 +118,19 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 
 @pytest.fixture
 def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
+    return f"lgtest{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture
 def client(backend: Backend) -> Iterator[Any]:
     c = backend.client()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def admin(backend: Backend) -> Iterator[Any]:
+    c = backend.admin_client()
     yield c
     c.close()
 

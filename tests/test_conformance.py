@@ -25,7 +25,7 @@ async def test_all_capabilities_pass(backend: Backend, flavour: str) -> None:
     clients: list[Any] = []
 
     async def factory() -> AsyncIterator[Any]:
-        prefix = f"conf{uuid.uuid4().hex[:8]}"
+        prefix = f"lgtestconf{uuid.uuid4().hex[:8]}"
         if flavour == "sync":
             c = backend.client()
             clients.append(c)

