@@ -224,3 +224,35 @@ def test_valkey_py_recovers_from_a_script_cache_flush(backend: Backend, admin: A
 
 def test_acl_rule_names_only_non_admin_commands() -> None:
     assert not re.search(r"\+(config|module|keys|function|debug|flushall|flushdb)\b", acl_rule("x"))
+
+
+# ------------------------------------------------------------------ slot migration
+
+
+def _node_id(node: redis.Redis) -> str:
+    return node.execute_command("CLUSTER", "MYID").decode()
+
+
+def test_thread_survives_its_slot_moving_to_another_node(backend: Backend, saver: Any) -> None:
+    if not backend.is_cluster:
+        pytest.skip("slots move only on a cluster")
+    from redis.cluster import key_slot
+
+    stored = put_chain(saver, "moving", 3)
+    slot = key_slot(saver._core.keys.thread("moving").checkpoints.encode())
+    nodes = [redis.Redis(host="127.0.0.1", port=p) for p in backend.server.ports]  # type: ignore[union-attr]
+    owner = next(n for n in nodes if n.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) > 0)
+    target = next(n for n in nodes if n is not owner)
+    owner_id, target_id = _node_id(owner), _node_id(target)
+    target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", owner_id)
+    owner.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+    keys = owner.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100)
+    target_port = target.connection_pool.connection_kwargs["port"]
+    owner.execute_command("MIGRATE", "127.0.0.1", target_port, "", 0, 5000, "KEYS", *keys)
+    for node in nodes:
+        node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+    # The saver's client still has the old slot map: MOVED answers must be followed.
+    saver.put_writes(stored[-1], [("a", 1)], "task")
+    more = put_chain(saver, "moving", 1)
+    assert [t.config for t in saver.list(config("moving"))][:1] == more
+    assert saver.get_tuple(stored[-1]).pending_writes == [("task", "a", 1)]
