@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -36,8 +37,18 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
         *,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
+        ttl: float | timedelta | None = None,
+        refresh_on_read: bool = True,
+        max_checkpoints: int | None = None,
     ) -> None:
-        super().__init__(client, key_prefix=key_prefix, serde=serde)
+        super().__init__(
+            client,
+            key_prefix=key_prefix,
+            serde=serde,
+            ttl=ttl,
+            refresh_on_read=refresh_on_read,
+            max_checkpoints=max_checkpoints,
+        )
         self._runner = AsyncRunner(client)
         try:
             self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -53,6 +64,9 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
         cluster: bool | None = None,
+        ttl: float | timedelta | None = None,
+        refresh_on_read: bool = True,
+        max_checkpoints: int | None = None,
         **client_kwargs: Any,
     ) -> AsyncIterator[AsyncPlainRedisSaver]:
         """A saver on a new client for ``url``; ``cluster`` as in
@@ -61,7 +75,14 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
         client_kwargs.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
         client = await clients.async_client(url, cluster, **client_kwargs)
         try:
-            yield cls(client, key_prefix=key_prefix, serde=serde)
+            yield cls(
+                client,
+                key_prefix=key_prefix,
+                serde=serde,
+                ttl=ttl,
+                refresh_on_read=refresh_on_read,
+                max_checkpoints=max_checkpoints,
+            )
         finally:
             await clients.release_async(client)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -28,8 +29,26 @@ from .errors import InvalidConfigError
 from .keys import DEFAULT_KEY_PREFIX, Keyspace
 
 
+def _ttl_ms(ttl: float | timedelta | None) -> int | None:
+    if ttl is None:
+        return None
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise InvalidConfigError(
+            f"ttl must be None (never expire), a number of seconds > 0 or a timedelta, got {ttl!r}"
+        )
+    return max(1, round(seconds * 1000))
+
+
 class BaseRedisSaver(BaseCheckpointSaver[str]):
-    """LangGraph checkpointer on plain Redis / Valkey (no modules). Abstract."""
+    """LangGraph checkpointer on plain Redis / Valkey (no modules). Abstract.
+
+    ``ttl`` (seconds or a timedelta; None = never) expires a thread that is neither
+    written nor, with ``refresh_on_read``, read for that long: all of its keys at once.
+    ``max_checkpoints`` keeps only the newest N checkpoints of each namespace of a
+    thread (plus the ancestors their DeltaChannels still need); N=1 is a latest-only
+    saver.
+    """
 
     def __init__(
         self,
@@ -37,6 +56,9 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         *,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
+        ttl: float | timedelta | None = None,
+        refresh_on_read: bool = True,
+        max_checkpoints: int | None = None,
     ) -> None:
         super().__init__(serde=serde)
         if clients.connection_kwargs(client).get("decode_responses"):
@@ -44,9 +66,33 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
                 "the Redis client was created with decode_responses=True; the checkpointer "
                 "stores binary values, so give it a client with decode_responses=False"
             )
+        if not isinstance(refresh_on_read, bool):
+            raise InvalidConfigError(
+                f"refresh_on_read must be True or False, got {refresh_on_read!r}"
+            )
+        if max_checkpoints is not None and (
+            not isinstance(max_checkpoints, int)
+            or isinstance(max_checkpoints, bool)
+            or max_checkpoints < 1
+        ):
+            raise InvalidConfigError(
+                f"max_checkpoints must be None (keep all) or an int >= 1, got {max_checkpoints!r}"
+            )
         self.client = client
         self.key_prefix = key_prefix
-        self._core = Core(Keyspace(key_prefix), self.serde)
+        self.ttl = ttl
+        self.refresh_on_read = refresh_on_read
+        self.max_checkpoints = max_checkpoints
+        self._core = self._make_core(Keyspace(key_prefix))
+
+    def _make_core(self, keyspace: Keyspace) -> Core:
+        return Core(
+            keyspace,
+            self.serde,
+            ttl_ms=_ttl_ms(self.ttl),
+            refresh_on_read=self.refresh_on_read,
+            max_checkpoints=self.max_checkpoints,
+        )
 
     # ---- hooks
 
@@ -66,7 +112,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
     def _plans(self) -> Core:
         # Rebuilt if with_allowlist() or a user swapped the serializer on a copy.
         if self._core.serde is not self.serde:
-            self._core = Core(self._core.keys, self.serde)
+            self._core = self._make_core(self._core.keys)
         return self._core
 
     # ---- set-up

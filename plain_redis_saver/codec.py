@@ -140,6 +140,7 @@ def canonical(value: Any, fallback: Any) -> bytes:
 def encode_record(
     *,
     parent_id: str | None,
+    delta_depth: int = 0,
     refs: Sequence[bytes],
     meta_index: Sequence[bytes | str],
     checkpoint: tuple[str, bytes],
@@ -151,6 +152,7 @@ def encode_record(
             parent_id,
             list(refs),
             list(meta_index),
+            delta_depth,
             checkpoint[0],
             checkpoint[1],
             metadata[0],
@@ -179,7 +181,7 @@ class Record:
                 f"format {RECORD_FORMAT}. Upgrade plain-redis-saver to read it."
             )
         try:
-            _, parent, refs, _index, ctype, cbytes, mtype, mbytes = items
+            _, parent, refs, _index, _depth, ctype, cbytes, mtype, mbytes = items
         except ValueError as exc:
             raise CorruptDataError(f"checkpoint record in {key!r} is malformed") from exc
         self.parent_id: str | None = parent

@@ -67,11 +67,16 @@ PRUNE_STRATEGIES = ("keep_latest", "delete")
 
 @dataclass(frozen=True)
 class Eval:
-    """Run a script (EVALSHA, falling back to EVAL on NOSCRIPT)."""
+    """Run a script (EVALSHA, falling back to EVAL on NOSCRIPT).
+
+    ``expiry`` is sent before ``args``: "" leaves the thread's TTL alone, "0" removes it,
+    digits set it in milliseconds (see lua/includes/common.lua).
+    """
 
     script: LuaScript
     keys: tuple[str, ...]
     args: tuple[Arg, ...]
+    expiry: str
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,20 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _delta_depth(metadata: Mapping[str, Any]) -> int:
+    """How many ancestors a checkpoint may need to rebuild its DeltaChannels: the most
+    supersteps any of them has gone since its last snapshot (LangGraph's
+    counters_since_delta_snapshot metadata, channel -> (updates, supersteps))."""
+    counters = metadata.get("counters_since_delta_snapshot") or {}
+    depth = 0
+    for value in counters.values() if isinstance(counters, Mapping) else ():
+        try:
+            depth = max(depth, int(value[1]))
+        except (TypeError, ValueError, IndexError):
+            continue
+    return depth
+
+
 def _flat(pairs: Iterable[tuple[bytes, bytes]]) -> list[Arg]:
     return [item for pair in pairs for item in pair]
 
@@ -212,9 +231,24 @@ def _as_pairs(reply: Any) -> list[tuple[bytes, bytes]]:
 class Core:
     """Turns LangGraph checkpointer calls into plans and replies into results."""
 
-    def __init__(self, keyspace: Keyspace, serde: SerializerProtocol) -> None:
+    def __init__(
+        self,
+        keyspace: Keyspace,
+        serde: SerializerProtocol,
+        *,
+        ttl_ms: int | None = None,
+        refresh_on_read: bool = True,
+        max_checkpoints: int | None = None,
+    ) -> None:
         self.keys = keyspace
         self.serde = serde
+        self.ttl_ms = ttl_ms
+        self.refresh_on_read = refresh_on_read
+        self.max_checkpoints = max_checkpoints
+        # Writes always state the expiry, so a changed ttl (or none) applies to a thread
+        # at its next write; reads only refresh an expiry that is configured.
+        self.write_expiry = "0" if ttl_ms is None else str(ttl_ms)
+        self.read_expiry = str(ttl_ms) if ttl_ms is not None and refresh_on_read else ""
 
     # ---- serialization
 
@@ -339,6 +373,7 @@ class Core:
         ]
         record = codec.encode_record(
             parent_id=target.checkpoint_id,
+            delta_depth=_delta_depth(meta),
             refs=[codec.blob_ref(ch, v) for ch, v in checkpoint["channel_versions"].items()],
             meta_index=meta_index,
             checkpoint=self._dumps(stored, "checkpoint"),
@@ -347,12 +382,17 @@ class Core:
         keys = self.keys.thread(target.thread_id)
         # Very wide checkpoints exceed one request's argument limit: their values go
         # first, in separate calls; the record (which makes them visible) goes last.
-        slices = list(_chunks(blobs, (MAX_ARGS_PER_CALL - 3) // 2)) or [[]]
+        slices = list(_chunks(blobs, (MAX_ARGS_PER_CALL - 5) // 2)) or [[]]
         for part in slices[:-1]:
-            yield Eval(
-                IMPORT_THREAD, keys, ("b", len(part), *_flat((target.ns + f, v) for f, v in part))
-            )
-        yield Eval(PUT_CHECKPOINT, keys, (target.ns, cid, record, *_flat(slices[-1])))
+            blob_rows = _flat((target.ns + f, v) for f, v in part)
+            yield Eval(IMPORT_THREAD, keys, ("b", len(part), *blob_rows), self.write_expiry)
+        keep = "" if self.max_checkpoints is None else str(self.max_checkpoints)
+        yield Eval(
+            PUT_CHECKPOINT,
+            keys,
+            (target.ns, cid, record, keep, *_flat(slices[-1])),
+            self.write_expiry,
+        )
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
 
     def put_writes(
@@ -380,13 +420,17 @@ class Core:
         base = target.ns + codec.netstring(target.checkpoint_id)
         keys = self.keys.thread(target.thread_id)
         # More writes than one request may carry are stored in slices, each atomic.
-        for part in _chunks(rows, (MAX_ARGS_PER_CALL - 2) // 2):
-            yield Eval(PUT_WRITES, keys, (base, codec.netstring(task_id), *_flat(part)))
+        for part in _chunks(rows, (MAX_ARGS_PER_CALL - 3) // 2):
+            yield Eval(
+                PUT_WRITES, keys, (base, codec.netstring(task_id), *_flat(part)), self.write_expiry
+            )
 
     def get_tuple(self, config: RunnableConfig) -> Plan:
         target = parse_config(config)
         keys = self.keys.thread(target.thread_id)
-        reply = yield Eval(GET_CHECKPOINT, keys, (target.ns, target.checkpoint_id or ""))
+        reply = yield Eval(
+            GET_CHECKPOINT, keys, (target.ns, target.checkpoint_id or ""), self.read_expiry
+        )
         if not reply:
             yield Emit(None)
             return
@@ -457,7 +501,10 @@ class Core:
         while True:
             page = min(remaining, LIST_PAGE) if remaining is not None else LIST_PAGE
             reply = yield Eval(
-                LIST_CHECKPOINTS, keys, self._list_args(ns, cursor_id, cursor_ns, page, filter_args)
+                LIST_CHECKPOINTS,
+                keys,
+                self._list_args(ns, cursor_id, cursor_ns, page, filter_args),
+                self.read_expiry,
             )
             for tup in self._decode_page(target.thread_id, reply):
                 if only_id is not None and tup.config["configurable"]["checkpoint_id"] != only_id:
@@ -489,6 +536,7 @@ class Core:
                         LIST_CHECKPOINTS,
                         self.keys.thread(tid),
                         self._list_args(b"", before_id, b"", page, filter_args),
+                        self.read_expiry,
                     )
                     for tid in chunk
                 )
@@ -521,6 +569,7 @@ class Core:
                     LIST_CHECKPOINTS,
                     self.keys.thread(tid),
                     self._list_args(b"", cursor_id, cursor_ns, page, filter_args),
+                    self.read_expiry,
                 )
                 state[tid] = self._page_state(tid, reply)
             push(tid)
@@ -539,7 +588,12 @@ class Core:
                 order = list(cursors)
                 replies = yield Batch(
                     tuple(
-                        Eval(DELETE_CHECKPOINTS, self.keys.thread(t), args(cursors[t]))
+                        Eval(
+                            DELETE_CHECKPOINTS,
+                            self.keys.thread(t),
+                            args(cursors[t]),
+                            self.write_expiry,
+                        )
                         for t in order
                     )
                 )
@@ -622,17 +676,17 @@ class Core:
         limit; a section larger than one call spans several."""
         calls: list[tuple[Arg, ...]] = []
         args: list[Arg] = []
-        per_call = (MAX_ARGS_PER_CALL - 2) // 2
+        per_call = (MAX_ARGS_PER_CALL - 3) // 2
         for tag, rows in sections:
             for part in _chunks(rows, per_call):
-                if len(args) + 2 + 2 * len(part) > MAX_ARGS_PER_CALL:
+                if len(args) + 3 + 2 * len(part) > MAX_ARGS_PER_CALL:
                     calls.append(tuple(args))
                     args = []
                 args += [tag, len(part), *_flat(part)]
         if args:
             calls.append(tuple(args))
         for call in calls:  # noqa: UP028 (replies are sent in; a list iterator has no send)
-            yield Eval(IMPORT_THREAD, keys, call)
+            yield Eval(IMPORT_THREAD, keys, call, self.write_expiry)
 
     def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:
         target = parse_config(config)
@@ -641,7 +695,9 @@ class Core:
             yield Emit({})
             return
         keys = self.keys.thread(target.thread_id)
-        steps = yield Eval(DELTA_HISTORY, keys, (target.ns, target.checkpoint_id or "", *wanted))
+        steps = yield Eval(
+            DELTA_HISTORY, keys, (target.ns, target.checkpoint_id or "", *wanted), self.read_expiry
+        )
         collected: dict[str, list[PendingWrite]] = {c: [] for c in wanted}
         seeds: dict[str, Any] = {}
         where = f"thread {target.thread_id!r} (key {keys.writes!r})"

@@ -39,7 +39,7 @@ def _script_error(exc: Exception) -> Exception:
 
 
 def _eval_args(op: Eval) -> tuple[Any, ...]:
-    return (len(op.keys), *op.keys, *op.args)
+    return (len(op.keys), *op.keys, op.expiry, *op.args)
 
 
 def drive(plan: Plan, execute: Callable[[Op], Any]) -> Iterator[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -31,8 +32,18 @@ class PlainRedisSaver(BaseRedisSaver):
         *,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
+        ttl: float | timedelta | None = None,
+        refresh_on_read: bool = True,
+        max_checkpoints: int | None = None,
     ) -> None:
-        super().__init__(client, key_prefix=key_prefix, serde=serde)
+        super().__init__(
+            client,
+            key_prefix=key_prefix,
+            serde=serde,
+            ttl=ttl,
+            refresh_on_read=refresh_on_read,
+            max_checkpoints=max_checkpoints,
+        )
         self._runner = SyncRunner(client)
 
     @classmethod
@@ -44,6 +55,9 @@ class PlainRedisSaver(BaseRedisSaver):
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
         cluster: bool | None = None,
+        ttl: float | timedelta | None = None,
+        refresh_on_read: bool = True,
+        max_checkpoints: int | None = None,
         **client_kwargs: Any,
     ) -> Iterator[PlainRedisSaver]:
         """A saver on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``).
@@ -55,7 +69,14 @@ class PlainRedisSaver(BaseRedisSaver):
         """
         client = clients.sync_client(url, cluster, **client_kwargs)
         try:
-            yield cls(client, key_prefix=key_prefix, serde=serde)
+            yield cls(
+                client,
+                key_prefix=key_prefix,
+                serde=serde,
+                ttl=ttl,
+                refresh_on_read=refresh_on_read,
+                max_checkpoints=max_checkpoints,
+            )
         finally:
             clients.release_sync(client)
 

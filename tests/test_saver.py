@@ -544,7 +544,7 @@ def test_record_of_a_newer_format_is_refused(saver: Any, admin: Any) -> None:
     [stored] = put_chain(saver, "t", 1)
     key = saver._core.keys.thread("t").checkpoints
     field = admin.hkeys(key)[0]
-    admin.hset(key, field, pack([99, None, [], [], "x", b"", "x", b""]))
+    admin.hset(key, field, pack([99, None, [], [], 0, "x", b"", "x", b""]))
     with pytest.raises(SchemaVersionError, match="format 99"):
         saver.get_tuple(stored)
 

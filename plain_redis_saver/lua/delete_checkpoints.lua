@@ -33,22 +33,17 @@ if mode == 'runs' then
       end
     end
   end
+  touch()
   return {scan[1], removed}
 elseif mode == 'keep' then
   local keep = tonumber(ARGV[3])
+  local more = false
   for _, ns in ipairs(rcall('HKEYS', KEYS[5])) do
-    local extra = tonumber(rcall('HGET', KEYS[5], ns)) - keep
-    if extra > 0 then
-      local take = math.min(extra, budget - removed)
-      local oldest = rcall('ZRANGEBYLEX', KEYS[2], '(' .. ns, '(' .. ns .. '\255', 'LIMIT', 0, take)
-      for _, member in ipairs(oldest) do
-        removed = removed + remove_checkpoint(ns, string.sub(member, #ns + 1))
-      end
-      if removed >= budget then
-        return {'1', removed}
-      end
-    end
+    local n, left = keep_newest(ns, keep, budget - removed)
+    removed = removed + n
+    more = more or left
   end
-  return {'0', removed}
+  touch()
+  return {more and '1' or '0', removed}
 end
 return error('plain_redis_saver: unknown delete mode ' .. mode)

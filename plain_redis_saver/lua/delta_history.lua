@@ -73,4 +73,5 @@ while parent and left > 0 do
   out[#out + 1] = {subs, writes, seeds}
   parent = grandparent
 end
+touch()
 return out

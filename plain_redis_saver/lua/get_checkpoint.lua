@@ -13,4 +13,8 @@ if cid == '' then
     return false
   end
 end
-return load_checkpoint(ns, cid)
+local found = load_checkpoint(ns, cid)
+if found then
+  touch()
+end
+return found

@@ -50,4 +50,5 @@ while pos <= #ARGV do
   end
   pos = pos + 2 * count
 end
+touch()
 return added

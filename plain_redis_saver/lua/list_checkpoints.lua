@@ -88,6 +88,7 @@ for _, cand in ipairs(candidates) do
     out[#out + 1] = item
   end
 end
+touch()
 local done = (examined == #candidates) and 1 or 0
 out[#out + 1] = done
 out[#out + 1] = cursor_id

@@ -4,14 +4,23 @@
 -- ARGV[1]     NS: netstring(checkpoint_ns)
 -- ARGV[2]     checkpoint id
 -- ARGV[3]     record
--- ARGV[4..]   pairs of blob field (netstring(channel)..version) and blob value
+-- ARGV[4]     retention: keep only the newest N checkpoints of the namespace ("" = all)
+-- ARGV[5..]   pairs of blob field (netstring(channel)..version) and blob value
 --
 -- Reply: 1 if the checkpoint is new, 0 if it replaced a stored one with the same id.
 -- Blobs are written before the record that references them and are never
--- overwritten: a (channel, version) names one value for good.
+-- overwritten: a (channel, version) names one value for good. Retention removes at
+-- most RETENTION_BUDGET old checkpoints per call, so a put stays short even when the
+-- limit was just lowered on a long thread (the next puts continue the work).
 
-local ns, cid = ARGV[1], ARGV[2]
-for i = 4, #ARGV, 2 do
+local RETENTION_BUDGET = 100
+local ns, cid, keep = ARGV[1], ARGV[2], ARGV[4]
+for i = 5, #ARGV, 2 do
   rcall('HSETNX', KEYS[3], ns .. ARGV[i], ARGV[i + 1])
 end
-return store_record(ns, cid, ARGV[3])
+local created = store_record(ns, cid, ARGV[3])
+if keep ~= '' then
+  keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
+end
+touch()
+return created

@@ -29,4 +29,5 @@ if #added > 0 then
   local index = rcall('HGET', KEYS[4], base) or ''
   rcall('HSET', KEYS[4], base, index .. table.concat(added))
 end
+touch()
 return #added

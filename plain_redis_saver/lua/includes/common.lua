@@ -17,11 +17,33 @@
 -- A record is the msgpack array
 --   [format, parent_id|nil, [blob ref...], [meta key, canonical value, ...],
 --    checkpoint type, checkpoint bytes, metadata type, metadata bytes]
--- Scripts only read its first four items with the small reader below: Lua in
--- fakeredis has no cmsgpack, so nothing here may rely on it.
+-- Scripts only read its first five items with the small reader below: Lua in
+-- fakeredis has no cmsgpack, so nothing here may rely on it. The fifth item, the
+-- DeltaChannel depth, is how many ancestors the checkpoint may need to rebuild its
+-- delta channels (from its counters_since_delta_snapshot metadata); 0 without any.
+--
+-- Every script is sent the thread's expiry as its first argument, which is removed
+-- from ARGV here; the ARGV numbers in each script's header are those left after that.
+-- "" leaves the keys' TTL alone, "0" removes it, and a number of milliseconds sets it
+-- on all five keys at once (see touch), so the keys of a thread live and expire
+-- together.
 
 local rcall = redis.call
 local unpack = unpack or table.unpack
+local TTL = table.remove(ARGV, 1)
+
+local function touch()
+  if TTL == '' then
+    return
+  end
+  for i = 1, 5 do
+    if TTL == '0' then
+      rcall('PERSIST', KEYS[i])
+    else
+      rcall('PEXPIRE', KEYS[i], TTL)
+    end
+  end
+end
 
 local function netstring(s)
   return #s .. ':' .. s
@@ -111,27 +133,29 @@ end
 
 local function parse_header(record)
   local b = string.byte(record, 1)
-  if not b or b < 0x94 or b > 0x9f then
+  if not b or b < 0x95 or b > 0x9f then
     return error('not a record')
   end
   local pos = 2
-  local format, parent, refs, index
+  local format, parent, refs, index, depth
   format, pos = mp_read(record, pos)
   parent, pos = mp_read(record, pos)
   refs, pos = mp_read(record, pos)
   index, pos = mp_read(record, pos)
-  return parent, refs, index
+  depth, pos = mp_read(record, pos)
+  return parent, refs, index, depth
 end
 
--- Returns parent id (or nil), blob refs and metadata index of the record stored in
--- `field` of the checkpoints hash; raises an error naming both if it is not a record.
+-- Returns parent id (or nil), blob refs, metadata index and DeltaChannel depth of the
+-- record stored in `field` of the checkpoints hash; raises an error naming both if it
+-- is not a record.
 local function record_header(record, field)
-  local ok, parent, refs, index = pcall(parse_header, record)
-  if not ok or type(refs) ~= 'table' or type(index) ~= 'table'
+  local ok, parent, refs, index, depth = pcall(parse_header, record)
+  if not ok or type(refs) ~= 'table' or type(index) ~= 'table' or type(depth) ~= 'number'
       or (parent ~= nil and type(parent) ~= 'string') then
     return corrupt('checkpoint record', field, KEYS[1])
   end
-  return parent, refs, index
+  return parent, refs, index, depth
 end
 
 -- The channel a write is for: the first item of the stored write.
@@ -272,4 +296,47 @@ local function remove_checkpoint(ns, cid)
     rcall('HDEL', KEYS[5], ns)
   end
   return 1
+end
+
+-- Removes the oldest checkpoints of namespace NS beyond the newest `keep`, at most
+-- `budget` of them, sparing every ancestor a kept checkpoint may still need to rebuild
+-- its DeltaChannels (its depth, plus one for safety). Returns the number removed and
+-- whether removable checkpoints remain.
+local function keep_newest(ns, keep, budget)
+  local count = tonumber(rcall('HGET', KEYS[5], ns) or '0')
+  if count <= keep or budget <= 0 then
+    return 0, false
+  end
+  local kept = rcall('ZREVRANGEBYLEX', KEYS[2], '(' .. ns .. '\255', '(' .. ns, 'LIMIT', 0, keep)
+  local protected = {}
+  local reach = {}
+  for _, member in ipairs(kept) do
+    local record = rcall('HGET', KEYS[1], member)
+    local parent, _, _, depth = record_header(record, member)
+    local left = depth > 0 and depth + 1 or 0
+    while parent and left > 0 and (reach[parent] or -1) < left do
+      reach[parent] = left
+      protected[parent] = true
+      record = rcall('HGET', KEYS[1], ns .. parent)
+      if not record then
+        break
+      end
+      parent = record_header(record, ns .. parent)
+      left = left - 1
+    end
+  end
+  local spared = 0
+  for _ in pairs(protected) do
+    spared = spared + 1
+  end
+  local take = math.min(count - keep, budget + spared)
+  local oldest = rcall('ZRANGEBYLEX', KEYS[2], '(' .. ns, '(' .. ns .. '\255', 'LIMIT', 0, take)
+  local removed = 0
+  for _, member in ipairs(oldest) do
+    local cid = string.sub(member, #ns + 1)
+    if not protected[cid] and removed < budget then
+      removed = removed + remove_checkpoint(ns, cid)
+    end
+  end
+  return removed, removed >= budget
 end
