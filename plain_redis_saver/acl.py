@@ -14,7 +14,7 @@ REQUIRED_COMMANDS = (
     "evalsha", "eval", "script|load",
     "unlink", "scan", "hscan", "set", "get",
     "hset", "hsetnx", "hget", "hmget", "hdel", "hkeys", "hexists", "hincrby",
-    "zadd", "zrem", "zrangebylex", "zrevrangebylex", "pexpire", "persist",
+    "zadd", "zrem", "zrangebylex", "zrevrangebylex", "pexpire", "persist", "pttl",
     "ping", "info", "command", "cluster|slots", "cluster|shards",
 )  # fmt: skip
 

@@ -59,7 +59,9 @@ def version_token(version: str | int | float) -> bytes:
 
 
 def blob_ref(channel: str, version: str | int | float) -> bytes:
-    return netstring(channel) + version_token(version)
+    name = channel.encode("utf-8")
+    token = version.encode("utf-8") if type(version) is str else version_token(version)
+    return b"%d:%b%b" % (len(name), name, token)
 
 
 def ref_channel(ref: bytes) -> str:
@@ -146,13 +148,15 @@ def encode_record(
     checkpoint: tuple[str, bytes],
     metadata: tuple[str, bytes],
 ) -> bytes:
+    # The scripts read the first four items on every call: keep them flat (the refs
+    # are one binary of netstrings, not an array).
     return pack(
         [
             RECORD_FORMAT,
             parent_id,
-            list(refs),
-            list(meta_index),
+            b"".join(netstring(ref) for ref in refs),
             delta_depth,
+            list(meta_index),
             checkpoint[0],
             checkpoint[1],
             metadata[0],
@@ -181,10 +185,10 @@ class Record:
                 f"format {RECORD_FORMAT}. Upgrade plain-redis-saver to read it."
             )
         try:
-            _, parent, refs, _index, _depth, ctype, cbytes, mtype, mbytes = items
+            _, parent, refs, _depth, _index, ctype, cbytes, mtype, mbytes = items
+            self.refs: list[bytes] = split_netstrings(refs)
         except ValueError as exc:
             raise CorruptDataError(f"checkpoint record in {key!r} is malformed") from exc
         self.parent_id: str | None = parent
-        self.refs: list[bytes] = refs
         self.checkpoint = (ctype, cbytes)
         self.metadata = (mtype, mbytes)

@@ -362,9 +362,13 @@ class Core:
         meta_index: list[bytes | str] = []
         for key, value in meta.items():
             meta_index += [key, self.canonical(value)]
+        versions = checkpoint["channel_versions"]
+        refs = {ch: codec.blob_ref(ch, v) for ch, v in versions.items()}
         blobs: list[tuple[bytes, bytes]] = [
             (
-                codec.blob_ref(channel, version),
+                refs[channel]
+                if versions.get(channel) == version
+                else codec.blob_ref(channel, version),
                 codec.encode_blob(self._dumps(values[channel], f"channel {channel!r}"))
                 if channel in values
                 else codec.EMPTY_BLOB,
@@ -374,7 +378,7 @@ class Core:
         record = codec.encode_record(
             parent_id=target.checkpoint_id,
             delta_depth=_delta_depth(meta),
-            refs=[codec.blob_ref(ch, v) for ch, v in checkpoint["channel_versions"].items()],
+            refs=list(refs.values()),
             meta_index=meta_index,
             checkpoint=self._dumps(stored, "checkpoint"),
             metadata=self._dumps(meta, "metadata"),
@@ -660,9 +664,9 @@ class Core:
             _, pos = codec.read_netstring(field, pos)
             (index_rows if pos == len(field) else write_rows).append((field, value))
         # Data first, records last: a copied checkpoint is visible only once complete.
-        # Reference counts ("#" fields) are rebuilt by the target as records arrive.
+        # Counts ("#" and "=" fields) are rebuilt by the target as records arrive.
         sections = [
-            ("b", [(f, v) for f, v in blobs if not f.startswith(b"#")]),
+            ("b", [(f, v) for f, v in blobs if not f.startswith((b"#", b"="))]),
             ("w", write_rows),
             ("i", index_rows),
             ("c", records),

@@ -54,6 +54,7 @@ SCRIPT_COMMANDS = {
     "ZREVRANGEBYLEX",
     "PEXPIRE",
     "PERSIST",
+    "PTTL",
 }
 
 
@@ -244,9 +245,13 @@ def build_huge_thread(saver: Any, client: Any, thread_id: str) -> None:
         pipe.zadd(keys.order, dict.fromkeys(records, 0))
     pipe.hset(
         keys.blobs,
-        mapping={ns + ref: codec.encode_blob(saver.serde.dumps_typed("v")), b"#" + ns + ref: HUGE},
+        mapping={
+            ns + ref: codec.encode_blob(saver.serde.dumps_typed("v")),
+            b"#" + ns + ref: HUGE,  # references to the value
+            b"=" + ns: HUGE,  # checkpoints in the namespace
+        },
     )
-    pipe.hset(keys.namespaces, ns, HUGE)
+    pipe.hset(keys.namespaces, ns, 1)
     pipe.execute()
 
 

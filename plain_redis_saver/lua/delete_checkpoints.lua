@@ -23,7 +23,7 @@ if mode == 'runs' then
   local scan = rcall('HSCAN', KEYS[1], ARGV[3], 'COUNT', budget)
   local items = scan[2]
   for i = 1, #items, 2 do
-    local _, _, index = record_header(items[i + 1], items[i])
+    local index = record_index(items[i + 1], items[i])
     for j = 1, #index, 2 do
       if index[j] == 'run_id' and runs[index[j + 1]] then
         local _, after = read_netstring(items[i], 1)

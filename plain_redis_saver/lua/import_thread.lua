@@ -2,7 +2,7 @@
 --
 -- KEYS[1..5]  the target thread's keys (see includes/common.lua)
 -- ARGV        sections, each a tag, a count N and N field/value pairs:
---             "c" records (field NS..CID), "b" blobs (without their "#" counts),
+--             "c" records (field NS..CID), "b" blobs (without the "#" and "=" counts),
 --             "w" writes, "i" write indexes
 --
 -- Reply: number of checkpoints added. Existing data of the target wins: records,
@@ -19,7 +19,7 @@ while pos <= #ARGV do
     if tag == 'c' then
       if rcall('HEXISTS', KEYS[1], field) == 0 then
         local _, after = read_netstring(field, 1)
-        added = added + store_record(string.sub(field, 1, after - 1), string.sub(field, after), value)
+        added = added + store_record(string.sub(field, 1, after - 1), string.sub(field, after), value, {})
       end
     elseif tag == 'b' then
       rcall('HSETNX', KEYS[3], field, value)

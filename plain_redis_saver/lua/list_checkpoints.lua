@@ -25,7 +25,7 @@ local function matches(record, field)
   if #wanted == 0 then
     return true
   end
-  local _, _, index = record_header(record, field)
+  local index = record_index(record, field)
   for _, pair in ipairs(wanted) do
     local found = nil
     for i = 1, #index, 2 do

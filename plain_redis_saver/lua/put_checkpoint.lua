@@ -8,17 +8,18 @@
 -- ARGV[5..]   pairs of blob field (netstring(channel)..version) and blob value
 --
 -- Reply: 1 if the checkpoint is new, 0 if it replaced a stored one with the same id.
--- Blobs are written before the record that references them and are never
--- overwritten: a (channel, version) names one value for good. Retention removes at
--- most RETENTION_BUDGET old checkpoints per call, so a put stays short even when the
--- limit was just lowered on a long thread (the next puts continue the work).
+-- Blobs are never overwritten: a (channel, version) names one value for good.
+-- Retention removes at most RETENTION_BUDGET old checkpoints per call, so a put stays
+-- short even when the limit was just lowered on a long thread (the next puts continue).
 
 local RETENTION_BUDGET = 100
 local ns, cid, keep = ARGV[1], ARGV[2], ARGV[4]
+local new_blobs = {}
 for i = 5, #ARGV, 2 do
-  rcall('HSETNX', KEYS[3], ns .. ARGV[i], ARGV[i + 1])
+  new_blobs[#new_blobs + 1] = ns .. ARGV[i]
+  new_blobs[#new_blobs + 1] = ARGV[i + 1]
 end
-local created = store_record(ns, cid, ARGV[3])
+local created = store_record(ns, cid, ARGV[3], new_blobs)
 if keep ~= '' then
   keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
 end

@@ -6,21 +6,24 @@
 --   KEYS[3] blobs        hash  field NS..netstring(CH)..VER  -> msgpack [type, bytes] | "" (empty)
 --                              field "#"..NS..netstring(CH)..VER -> number of checkpoints
 --                                  referencing the value; the value goes when it reaches 0
+--                              field "="..NS                  -> number of checkpoints of NS
 --   KEYS[4] writes       hash  field NS..netstring(CID)..netstring(TASK)..IDX -> msgpack
 --                                  [channel, type, bytes, task_path]
 --                              field NS..netstring(CID)      -> index: netstrings of
 --                                  netstring(TASK)..IDX, one per stored write
---   KEYS[5] namespaces   hash  field NS                      -> number of checkpoints
+--   KEYS[5] namespaces   hash  field NS                      -> 1 (the thread's namespaces)
 -- NS is netstring(checkpoint_ns). Netstrings ("<len>:<bytes>") never prefix one another,
 -- so no thread id, namespace, channel or task id can make two fields collide.
 --
 -- A record is the msgpack array
---   [format, parent_id|nil, [blob ref...], [meta key, canonical value, ...],
+--   [format, parent_id|nil, blob refs (netstrings, one bin), DeltaChannel depth,
+--    [meta key, metadata value digest, ...],
 --    checkpoint type, checkpoint bytes, metadata type, metadata bytes]
 -- Scripts only read its first five items with the small reader below: Lua in
--- fakeredis has no cmsgpack, so nothing here may rely on it. The fifth item, the
--- DeltaChannel depth, is how many ancestors the checkpoint may need to rebuild its
--- delta channels (from its counters_since_delta_snapshot metadata); 0 without any.
+-- fakeredis has no cmsgpack, so nothing here may rely on it. The hot paths read only
+-- the first four, which are flat. The DeltaChannel depth is how many ancestors the
+-- checkpoint may need to rebuild its delta channels (from its
+-- counters_since_delta_snapshot metadata); 0 without any.
 --
 -- Every script is sent the thread's expiry as its first argument, which is removed
 -- from ARGV here; the ARGV numbers in each script's header are those left after that.
@@ -34,6 +37,10 @@ local TTL = table.remove(ARGV, 1)
 
 local function touch()
   if TTL == '' then
+    return
+  end
+  -- The keys of a thread share one expiry, so one look tells whether any has one.
+  if TTL == '0' and rcall('PTTL', KEYS[1]) == -1 then
     return
   end
   for i = 1, 5 do
@@ -131,31 +138,44 @@ local function corrupt(what, field, key)
   return error('plain_redis_saver: corrupt ' .. what .. ' in field ' .. field .. ' of ' .. key)
 end
 
-local function parse_header(record)
+local function parse_header(record, with_index)
   local b = string.byte(record, 1)
   if not b or b < 0x95 or b > 0x9f then
     return error('not a record')
   end
   local pos = 2
-  local format, parent, refs, index, depth
+  local format, parent, refs, depth, index
   format, pos = mp_read(record, pos)
   parent, pos = mp_read(record, pos)
   refs, pos = mp_read(record, pos)
-  index, pos = mp_read(record, pos)
   depth, pos = mp_read(record, pos)
-  return parent, refs, index, depth
+  if with_index then
+    index, pos = mp_read(record, pos)
+  end
+  return parent, refs, depth, index
 end
 
--- Returns parent id (or nil), blob refs, metadata index and DeltaChannel depth of the
--- record stored in `field` of the checkpoints hash; raises an error naming both if it
--- is not a record.
-local function record_header(record, field)
-  local ok, parent, refs, index, depth = pcall(parse_header, record)
-  if not ok or type(refs) ~= 'table' or type(index) ~= 'table' or type(depth) ~= 'number'
-      or (parent ~= nil and type(parent) ~= 'string') then
+local function checked_header(record, field, with_index)
+  local ok, parent, refs, depth, index = pcall(parse_header, record, with_index)
+  if not ok or type(refs) ~= 'string' or type(depth) ~= 'number'
+      or (parent ~= nil and type(parent) ~= 'string')
+      or (with_index and type(index) ~= 'table') then
     return corrupt('checkpoint record', field, KEYS[1])
   end
-  return parent, refs, index, depth
+  return parent, refs, depth, index
+end
+
+-- Parent id (or nil), blob refs and DeltaChannel depth of the record stored in
+-- `field` of the checkpoints hash; raises an error naming both if it is not a record.
+local function record_header(record, field)
+  local parent, refs, depth = checked_header(record, field, false)
+  return parent, split_netstrings(refs), depth
+end
+
+-- The metadata index of a record: {key, value digest, key, value digest, ...}.
+local function record_index(record, field)
+  local _, _, _, index = checked_header(record, field, true)
+  return index
 end
 
 -- The channel a write is for: the first item of the stored write.
@@ -179,6 +199,17 @@ local function hmget(key, fields)
     i = j + 1
   end
   return out
+end
+
+-- HSET of {field, value, field, value, ...} in slices, like hmget.
+local function hset(key, pairs_list)
+  local n = #pairs_list
+  local i = 1
+  while i <= n do
+    local j = math.min(i + 1999, n)
+    rcall('HSET', key, unpack(pairs_list, i, j))
+    i = j + 1
+  end
 end
 
 local function hdel(key, fields)
@@ -242,33 +273,71 @@ local function bytes_less(a, b)
   return #a < #b
 end
 
--- Adds `delta` to the reference counts of a record's channel values; frees values
--- whose count drops to zero.
-local function count_refs(ns, refs, delta)
+-- Adds `delta` to the reference counts of `refs` (a record's channel values) and to
+-- the checkpoint count of namespace NS, and stores the blobs of `new_blobs` ({field,
+-- value, ...}) that are not stored yet. Frees values whose count drops to zero and keeps
+-- the namespace registry (KEYS[5]) in step. One HMGET and one HSET, whatever the
+-- number of channels: each call from Lua costs more than the work it does.
+local function adjust(ns, refs, delta, new_blobs)
+  local fields = {'=' .. ns}
   for _, ref in ipairs(refs) do
-    local field = ns .. ref
-    if rcall('HINCRBY', KEYS[3], '#' .. field, delta) <= 0 then
-      rcall('HDEL', KEYS[3], '#' .. field, field)
+    fields[#fields + 1] = '#' .. ns .. ref
+  end
+  local first_blob = #fields + 1
+  for i = 1, #new_blobs, 2 do
+    fields[#fields + 1] = new_blobs[i]
+  end
+  local current = hmget(KEYS[3], fields)
+  local updates, dead = {}, {}
+  for i = 1, first_blob - 1 do
+    local n = (tonumber(current[i]) or 0) + delta
+    if n > 0 then
+      updates[#updates + 1] = fields[i]
+      updates[#updates + 1] = n
+    else
+      dead[#dead + 1] = fields[i]
+      if i > 1 then
+        dead[#dead + 1] = ns .. refs[i - 1]
+      end
     end
+  end
+  for i = first_blob, #fields do
+    if not current[i] then
+      updates[#updates + 1] = fields[i]
+      updates[#updates + 1] = new_blobs[2 * (i - first_blob) + 2]
+    end
+  end
+  hset(KEYS[3], updates)
+  hdel(KEYS[3], dead)
+  local before = tonumber(current[1]) or 0
+  if before <= 0 and before + delta > 0 then
+    rcall('HSET', KEYS[5], ns, 1)
+  elseif before > 0 and before + delta <= 0 then
+    rcall('HDEL', KEYS[5], ns)
   end
 end
 
--- Stores record at NS..CID (replacing one with the same id) and keeps the order index,
--- namespace count and reference counts right. Returns 1 if the checkpoint is new.
-local function store_record(ns, cid, record)
+-- Number of checkpoints of namespace NS.
+local function namespace_size(ns)
+  return tonumber(rcall('HGET', KEYS[3], '=' .. ns) or '0')
+end
+
+-- Stores record at NS..CID (replacing one with the same id), with the not yet stored
+-- blobs of `new_blobs`, and keeps the order index, counts and registry right.
+-- Returns 1 if the checkpoint is new.
+local function store_record(ns, cid, record, new_blobs)
   local field = ns .. cid
   local _, refs = record_header(record, field)
-  local old = rcall('HGET', KEYS[1], field)
-  rcall('HSET', KEYS[1], field, record)
-  count_refs(ns, refs, 1)
-  if old then
-    local _, old_refs = record_header(old, field)
-    count_refs(ns, old_refs, -1)
-    return 0
+  if rcall('HSETNX', KEYS[1], field, record) == 1 then
+    adjust(ns, refs, 1, new_blobs)
+    rcall('ZADD', KEYS[2], 0, field)
+    return 1
   end
-  rcall('ZADD', KEYS[2], 0, field)
-  rcall('HINCRBY', KEYS[5], ns, 1)
-  return 1
+  local _, old_refs = record_header(rcall('HGET', KEYS[1], field), field)
+  rcall('HSET', KEYS[1], field, record)
+  adjust(ns, refs, 1, new_blobs)
+  adjust(ns, old_refs, -1, {})
+  return 0
 end
 
 -- Removes checkpoint NS..CID with its pending writes, its place in the order index and
@@ -282,7 +351,7 @@ local function remove_checkpoint(ns, cid)
   local _, refs = record_header(record, field)
   rcall('HDEL', KEYS[1], field)
   rcall('ZREM', KEYS[2], field)
-  count_refs(ns, refs, -1)
+  adjust(ns, refs, -1, {})
   local base = ns .. netstring(cid)
   local index = rcall('HGET', KEYS[4], base)
   if index then
@@ -292,9 +361,6 @@ local function remove_checkpoint(ns, cid)
     end
     hdel(KEYS[4], fields)
   end
-  if rcall('HINCRBY', KEYS[5], ns, -1) <= 0 then
-    rcall('HDEL', KEYS[5], ns)
-  end
   return 1
 end
 
@@ -303,7 +369,7 @@ end
 -- its DeltaChannels (its depth, plus one for safety). Returns the number removed and
 -- whether removable checkpoints remain.
 local function keep_newest(ns, keep, budget)
-  local count = tonumber(rcall('HGET', KEYS[5], ns) or '0')
+  local count = namespace_size(ns)
   if count <= keep or budget <= 0 then
     return 0, false
   end
@@ -312,7 +378,7 @@ local function keep_newest(ns, keep, budget)
   local reach = {}
   for _, member in ipairs(kept) do
     local record = rcall('HGET', KEYS[1], member)
-    local parent, _, _, depth = record_header(record, member)
+    local parent, _, depth = record_header(record, member)
     local left = depth > 0 and depth + 1 or 0
     while parent and left > 0 and (reach[parent] or -1) < left do
       reach[parent] = left
