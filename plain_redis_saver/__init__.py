@@ -14,6 +14,7 @@ from .errors import (
     EventLoopError,
     InvalidConfigError,
     PlainRedisSaverError,
+    ReplicationError,
     SchemaVersionError,
     SerializationError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "PlainRedisSaver",
     "PlainRedisSaverError",
     "RedisSaver",
+    "ReplicationError",
     "SchemaVersionError",
     "SerializationError",
     "__version__",

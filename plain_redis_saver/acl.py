@@ -7,7 +7,8 @@ Nothing here is an admin command: no CONFIG, MODULE, KEYS, FUNCTION or DEBUG.
 from __future__ import annotations
 
 #: Commands the saver sends, or its scripts run. ``command`` and ``cluster|…`` serve
-#: cluster clients (they read the slot map and key positions), ``info`` the cluster
+#: cluster clients (they read the slot map and key positions), ``wait`` the
+#: wait_replicas option, ``info`` the cluster
 #: detection of from_conn_string. redis-py's CLIENT SETINFO on connect may be refused:
 #: the client ignores that.
 REQUIRED_COMMANDS = (
@@ -15,7 +16,7 @@ REQUIRED_COMMANDS = (
     "unlink", "scan", "hscan", "set", "get",
     "hset", "hsetnx", "hget", "hmget", "hdel", "hkeys", "hexists", "hincrby",
     "zadd", "zrem", "zrangebylex", "zrevrangebylex", "pexpire", "persist", "pttl",
-    "ping", "info", "command", "cluster|slots", "cluster|shards",
+    "ping", "info", "wait", "command", "cluster|slots", "cluster|shards",
 )  # fmt: skip
 
 

@@ -40,6 +40,8 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
         ttl: float | timedelta | None = None,
         refresh_on_read: bool = True,
         max_checkpoints: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: float | timedelta = 1.0,
     ) -> None:
         super().__init__(
             client,
@@ -48,6 +50,8 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
             ttl=ttl,
             refresh_on_read=refresh_on_read,
             max_checkpoints=max_checkpoints,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
         )
         self._runner = AsyncRunner(client)
         try:
@@ -67,6 +71,8 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
         ttl: float | timedelta | None = None,
         refresh_on_read: bool = True,
         max_checkpoints: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: float | timedelta = 1.0,
         **client_kwargs: Any,
     ) -> AsyncIterator[AsyncPlainRedisSaver]:
         """A saver on a new client for ``url``; ``cluster`` as in
@@ -82,6 +88,8 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
                 ttl=ttl,
                 refresh_on_read=refresh_on_read,
                 max_checkpoints=max_checkpoints,
+                wait_replicas=wait_replicas,
+                wait_timeout=wait_timeout,
             )
         finally:
             await clients.release_async(client)

@@ -29,15 +29,18 @@ from .errors import InvalidConfigError
 from .keys import DEFAULT_KEY_PREFIX, Keyspace
 
 
-def _ttl_ms(ttl: float | timedelta | None) -> int | None:
-    if ttl is None:
-        return None
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+def _ms(duration: float | timedelta, name: str) -> int:
+    seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise InvalidConfigError(
-            f"ttl must be None (never expire), a number of seconds > 0 or a timedelta, got {ttl!r}"
+            f"{name} must be a number of seconds > 0 or a timedelta, got {duration!r}"
         )
     return max(1, round(seconds * 1000))
+
+
+def _ttl_ms(ttl: float | timedelta | None) -> int | None:
+    """None (never expire) or milliseconds."""
+    return None if ttl is None else _ms(ttl, "ttl (None: never expire)")
 
 
 class BaseRedisSaver(BaseCheckpointSaver[str]):
@@ -47,7 +50,9 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
     written nor, with ``refresh_on_read``, read for that long: all of its keys at once.
     ``max_checkpoints`` keeps only the newest N checkpoints of each namespace of a
     thread (plus the ancestors their DeltaChannels still need); N=1 is a latest-only
-    saver.
+    saver. ``wait_replicas=N`` sends WAIT N after every put, put_writes, delete_thread
+    and copy_thread in the same round trip, and raises ReplicationError when fewer
+    than N replicas acknowledge within ``wait_timeout`` (seconds or a timedelta).
     """
 
     def __init__(
@@ -59,6 +64,8 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         ttl: float | timedelta | None = None,
         refresh_on_read: bool = True,
         max_checkpoints: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: float | timedelta = 1.0,
     ) -> None:
         super().__init__(serde=serde)
         if clients.connection_kwargs(client).get("decode_responses"):
@@ -78,6 +85,16 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
             raise InvalidConfigError(
                 f"max_checkpoints must be None (keep all) or an int >= 1, got {max_checkpoints!r}"
             )
+        if (
+            isinstance(wait_replicas, bool)
+            or not isinstance(wait_replicas, int)
+            or wait_replicas < 0
+        ):
+            raise InvalidConfigError(
+                f"wait_replicas must be an int >= 0 (0: do not wait), got {wait_replicas!r}"
+            )
+        self.wait_replicas = wait_replicas
+        self.wait_timeout = wait_timeout
         self.client = client
         self.key_prefix = key_prefix
         self.ttl = ttl
@@ -92,6 +109,8 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
             ttl_ms=_ttl_ms(self.ttl),
             refresh_on_read=self.refresh_on_read,
             max_checkpoints=self.max_checkpoints,
+            wait_replicas=self.wait_replicas,
+            wait_timeout_ms=_ms(self.wait_timeout, "wait_timeout"),
         )
 
     # ---- hooks

@@ -33,6 +33,7 @@ from .errors import (
     CorruptDataError,
     InvalidConfigError,
     PlainRedisSaverError,
+    ReplicationError,
     SchemaVersionError,
     SerializationError,
 )
@@ -81,9 +82,13 @@ class Eval:
 
 @dataclass(frozen=True)
 class Call:
-    """Run one command; the reply is what the client returns for it."""
+    """Run one command; the reply is what the client returns for it.
+
+    ``route`` names a key whose node must run a keyless command (WAIT) on a cluster.
+    """
 
     args: tuple[Arg, ...]
+    route: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,8 @@ class Core:
         ttl_ms: int | None = None,
         refresh_on_read: bool = True,
         max_checkpoints: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self.keys = keyspace
         self.serde = serde
@@ -249,6 +256,24 @@ class Core:
         # at its next write; reads only refresh an expiry that is configured.
         self.write_expiry = "0" if ttl_ms is None else str(ttl_ms)
         self.read_expiry = str(ttl_ms) if ttl_ms is not None and refresh_on_read else ""
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
+
+    def _write(self, op: Eval | Call) -> Generator[Op, Any, Any]:
+        """Run a write; with ``wait_replicas`` the WAIT goes in the same round trip
+        (a pipeline) and too few acknowledgements raise ReplicationError."""
+        if not self.wait_replicas:
+            return (yield op)
+        route = op.keys[0] if isinstance(op, Eval) else str(op.args[1])
+        wait = Call(("WAIT", self.wait_replicas, self.wait_timeout_ms), route=route)
+        reply, acked = yield Batch((op, wait))
+        if int(acked) < self.wait_replicas:
+            raise ReplicationError(
+                f"the write was applied on the primary but only {acked} of "
+                f"{self.wait_replicas} replicas acknowledged it within "
+                f"{self.wait_timeout_ms} ms (key {route!r})"
+            )
+        return reply
 
     # ---- serialization
 
@@ -389,13 +414,17 @@ class Core:
         slices = list(_chunks(blobs, (MAX_ARGS_PER_CALL - 5) // 2)) or [[]]
         for part in slices[:-1]:
             blob_rows = _flat((target.ns + f, v) for f, v in part)
-            yield Eval(IMPORT_THREAD, keys, ("b", len(part), *blob_rows), self.write_expiry)
+            yield from self._write(
+                Eval(IMPORT_THREAD, keys, ("b", len(part), *blob_rows), self.write_expiry)
+            )
         keep = "" if self.max_checkpoints is None else str(self.max_checkpoints)
-        yield Eval(
-            PUT_CHECKPOINT,
-            keys,
-            (target.ns, cid, record, keep, *_flat(slices[-1])),
-            self.write_expiry,
+        yield from self._write(
+            Eval(
+                PUT_CHECKPOINT,
+                keys,
+                (target.ns, cid, record, keep, *_flat(slices[-1])),
+                self.write_expiry,
+            )
         )
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
 
@@ -425,8 +454,13 @@ class Core:
         keys = self.keys.thread(target.thread_id)
         # More writes than one request may carry are stored in slices, each atomic.
         for part in _chunks(rows, (MAX_ARGS_PER_CALL - 3) // 2):
-            yield Eval(
-                PUT_WRITES, keys, (base, codec.netstring(task_id), *_flat(part)), self.write_expiry
+            yield from self._write(
+                Eval(
+                    PUT_WRITES,
+                    keys,
+                    (base, codec.netstring(task_id), *_flat(part)),
+                    self.write_expiry,
+                )
             )
 
     def get_tuple(self, config: RunnableConfig) -> Plan:
@@ -581,7 +615,7 @@ class Core:
     def delete_thread(self, thread_id: str) -> Plan:
         keys = self.keys.thread(_require_str(thread_id, "thread_id"))
         # UNLINK frees big values off the main thread: O(1) for the server's event loop.
-        yield Call(("UNLINK", *keys))
+        yield from self._write(Call(("UNLINK", *keys)))
 
     def _sliced(self, threads: Sequence[str], args: Any) -> Plan:
         """Run DELETE_CHECKPOINTS on each thread, a bounded slice per call, until every
@@ -690,7 +724,7 @@ class Core:
         if args:
             calls.append(tuple(args))
         for call in calls:  # noqa: UP028 (replies are sent in; a list iterator has no send)
-            yield Eval(IMPORT_THREAD, keys, call, self.write_expiry)
+            yield from self._write(Eval(IMPORT_THREAD, keys, call, self.write_expiry))
 
     def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:
         target = parse_config(config)

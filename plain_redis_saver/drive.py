@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError
 
-from .clients import connection_kwargs
+from .clients import connection_kwargs, is_cluster
 from .core import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
 from .errors import CorruptDataError
 from .scripts import ALL_SCRIPTS
@@ -80,6 +80,18 @@ def _command(op: Eval | Call) -> tuple[Any, ...]:
     return op.args
 
 
+def _split_routed(client: Any, op: Batch) -> tuple[list[Eval | Call], list[Call]]:
+    """On a cluster, keyless calls bound to a key's node (WAIT) leave the pipeline and
+    run after it on that node; standalone, everything is pipelined in order."""
+    if not is_cluster(client):
+        return list(op.ops), []
+    piped = [item for item in op.ops if not (isinstance(item, Call) and item.route)]
+    routed = [item for item in op.ops if isinstance(item, Call) and item.route]
+    if routed and op.ops[: len(piped)] != tuple(piped):
+        raise ValueError("routed calls must come last in a batch")
+    return piped, routed
+
+
 def _raise_errors(replies: list[Any]) -> list[Any]:
     for reply in replies:
         if isinstance(reply, Exception):
@@ -108,13 +120,17 @@ class SyncRunner:
         if isinstance(op, Call):
             return self.client.execute_command(*op.args)
         if isinstance(op, Batch):
+            piped, routed = _split_routed(self.client, op)
             pipe = self.client.pipeline(transaction=False)
-            for item in op.ops:
+            for item in piped:
                 pipe.execute_command(*_command(item))
             replies = list(pipe.execute(raise_on_error=False))
-            for i, (item, reply) in enumerate(zip(op.ops, replies, strict=True)):
+            for i, (item, reply) in enumerate(zip(piped, replies, strict=True)):
                 if isinstance(item, Eval) and _is_noscript(reply):
                     replies[i] = self.eval(item)
+            for call in routed:
+                node = self.client.get_node_from_key(call.route)
+                replies.append(self.client.execute_command(*call.args, target_nodes=node))
             return _raise_errors(replies)
         if isinstance(op, Scan):
             return list(self.client.scan_iter(match=op.pattern, count=SCAN_COUNT))
@@ -174,13 +190,17 @@ class AsyncRunner:
         if isinstance(op, Call):
             return await self.client.execute_command(*op.args)
         if isinstance(op, Batch):
+            piped, routed = _split_routed(self.client, op)
             pipe = self.client.pipeline(transaction=False)
-            for item in op.ops:
+            for item in piped:
                 pipe.execute_command(*_command(item))
             replies = list(await pipe.execute(raise_on_error=False))
-            for i, (item, reply) in enumerate(zip(op.ops, replies, strict=True)):
+            for i, (item, reply) in enumerate(zip(piped, replies, strict=True)):
                 if isinstance(item, Eval) and _is_noscript(reply):
                     replies[i] = await self.eval(item)
+            for call in routed:
+                node = self.client.get_node_from_key(call.route)
+                replies.append(await self.client.execute_command(*call.args, target_nodes=node))
             return _raise_errors(replies)
         if isinstance(op, Scan):
             return [key async for key in self.client.scan_iter(match=op.pattern, count=SCAN_COUNT)]

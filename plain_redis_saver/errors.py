@@ -25,3 +25,7 @@ class SchemaVersionError(PlainRedisSaverError):
 
 class EventLoopError(PlainRedisSaverError, RuntimeError):
     """A blocking call was made on the async saver from inside its own event loop."""
+
+
+class ReplicationError(PlainRedisSaverError):
+    """``wait_replicas`` replicas did not acknowledge a write in time (the primary has it)."""

@@ -35,6 +35,8 @@ class PlainRedisSaver(BaseRedisSaver):
         ttl: float | timedelta | None = None,
         refresh_on_read: bool = True,
         max_checkpoints: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: float | timedelta = 1.0,
     ) -> None:
         super().__init__(
             client,
@@ -43,6 +45,8 @@ class PlainRedisSaver(BaseRedisSaver):
             ttl=ttl,
             refresh_on_read=refresh_on_read,
             max_checkpoints=max_checkpoints,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
         )
         self._runner = SyncRunner(client)
 
@@ -58,6 +62,8 @@ class PlainRedisSaver(BaseRedisSaver):
         ttl: float | timedelta | None = None,
         refresh_on_read: bool = True,
         max_checkpoints: int | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: float | timedelta = 1.0,
         **client_kwargs: Any,
     ) -> Iterator[PlainRedisSaver]:
         """A saver on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``).
@@ -76,6 +82,8 @@ class PlainRedisSaver(BaseRedisSaver):
                 ttl=ttl,
                 refresh_on_read=refresh_on_read,
                 max_checkpoints=max_checkpoints,
+                wait_replicas=wait_replicas,
+                wait_timeout=wait_timeout,
             )
         finally:
             clients.release_sync(client)

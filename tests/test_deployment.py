@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from redis.credentials import CredentialProvider
 
-from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
+from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver, ReplicationError
 from plain_redis_saver.acl import acl_rule
 from plain_redis_saver.embedded import EmbeddedServer, _free_port, redis_server_available
 
 from .conftest import IN_CI, Backend
-from .helpers import config, put_chain
+from .helpers import config, count_round_trips, put_chain
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -256,3 +257,47 @@ def test_thread_survives_its_slot_moving_to_another_node(backend: Backend, saver
     more = put_chain(saver, "moving", 1)
     assert [t.config for t in saver.list(config("moving"))][:1] == more
     assert saver.get_tuple(stored[-1]).pending_writes == [("task", "a", 1)]
+
+
+# ------------------------------------------------------------------ wait_replicas
+
+
+def test_wait_replicas_raises_when_too_few_replicas_acknowledge(
+    backend: Backend, client: Any
+) -> None:
+    if backend.fake_server is not None:
+        pytest.skip("fakeredis has no replication")
+    saver = PlainRedisSaver(client, key_prefix="lgtestwait", wait_replicas=1, wait_timeout=0.01)
+    with pytest.raises(ReplicationError, match="0 of 1 replicas"):
+        put_chain(saver, "t", 1)
+
+
+@pytest.fixture(scope="module")
+def primary_and_replica() -> Any:
+    # No 5 s wait for more replicas before the first full sync.
+    primary = EmbeddedServer("valkey", extra_args=["--repl-diskless-sync-delay", "0"]).start()
+    replica = EmbeddedServer(
+        "valkey", extra_args=["--replicaof", "127.0.0.1", str(primary.port)]
+    ).start()
+    probe = redis.Redis(host="127.0.0.1", port=replica.port)
+    for _ in range(200):  # bounded: the link comes up in milliseconds
+        if probe.info("replication").get("master_link_status") == "up":
+            break
+        time.sleep(0.01)
+    yield primary, replica
+    replica.stop()
+    primary.stop()
+
+
+def test_wait_replicas_makes_writes_readable_on_the_replica_at_once(
+    primary_and_replica: Any,
+) -> None:
+    primary, replica = primary_and_replica
+    saver = PlainRedisSaver(
+        redis.Redis.from_url(primary.url), key_prefix="lgtestwait", wait_replicas=1
+    )
+    saver.setup()  # scripts loaded, connection open
+    with count_round_trips() as rt:
+        [stored] = put_chain(saver, "t", 1)
+    on_replica = PlainRedisSaver(redis.Redis.from_url(replica.url), key_prefix="lgtestwait")
+    assert (rt.count, on_replica.get_tuple(stored).config) == (1, stored)
