@@ -86,12 +86,14 @@ def unpack(data: bytes) -> Any:
 
 
 def encode_blob(typed: tuple[str, bytes]) -> bytes:
-    return pack([typed[0], typed[1]])
+    # netstring(type) + payload: framing without re-encoding the serializer's bytes.
+    name = typed[0].encode("utf-8")
+    return b"%d:%b%b" % (len(name), name, typed[1])
 
 
 def decode_blob(data: bytes) -> tuple[str, bytes]:
-    type_, payload = unpack(data)
-    return str(type_), bytes(payload)
+    name, pos = read_netstring(data)
+    return name.decode("utf-8"), data[pos:]
 
 
 def encode_write(channel: str, typed: tuple[str, bytes], task_path: str) -> bytes:
@@ -136,7 +138,25 @@ def canonical(value: Any, fallback: Any) -> bytes:
     """
     if value is None:
         return CANONICAL_NONE
-    return hashlib.blake2b(pack(_normalize(value, fallback)), digest_size=16).digest()
+    kind = type(value)
+    if kind is str or kind is int or kind is bool:
+        key = (kind, value)
+        digest = _scalar_digests.get(key)
+        if digest is None:
+            if len(_scalar_digests) >= _SCALAR_CACHE:
+                _scalar_digests.clear()
+            digest = _scalar_digests[key] = _digest(pack(_normalize(value, fallback)))
+        return digest
+    return _digest(pack(_normalize(value, fallback)))
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+# Sources, steps, run ids and the like repeat from checkpoint to checkpoint.
+_SCALAR_CACHE = 4096
+_scalar_digests: dict[tuple[type, Any], bytes] = {}
 
 
 def encode_record(
