@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
-from .base import BaseRedisSaver
+from .base import BaseRedisSaver, split_options
 from .core import Plan
 from .drive import AsyncRunner, adrive
 from .errors import EventLoopError
@@ -31,28 +30,7 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
     :class:`~plain_redis_saver.errors.EventLoopError` naming the async method to await.
     """
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        key_prefix: str = DEFAULT_KEY_PREFIX,
-        serde: SerializerProtocol | None = None,
-        ttl: float | timedelta | None = None,
-        refresh_on_read: bool = True,
-        max_checkpoints: int | None = None,
-        wait_replicas: int = 0,
-        wait_timeout: float | timedelta = 1.0,
-    ) -> None:
-        super().__init__(
-            client,
-            key_prefix=key_prefix,
-            serde=serde,
-            ttl=ttl,
-            refresh_on_read=refresh_on_read,
-            max_checkpoints=max_checkpoints,
-            wait_replicas=wait_replicas,
-            wait_timeout=wait_timeout,
-        )
+    def _attach(self, client: Any) -> None:
         self._runner = AsyncRunner(client)
         try:
             self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -68,29 +46,16 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
         cluster: bool | None = None,
-        ttl: float | timedelta | None = None,
-        refresh_on_read: bool = True,
-        max_checkpoints: int | None = None,
-        wait_replicas: int = 0,
-        wait_timeout: float | timedelta = 1.0,
-        **client_kwargs: Any,
+        **kwargs: Any,
     ) -> AsyncIterator[AsyncPlainRedisSaver]:
         """A saver on a new client for ``url``; ``cluster`` as in
         :meth:`PlainRedisSaver.from_conn_string`. Callers beyond ``max_connections``
         (default 64) wait for a free connection rather than fail."""
+        options, client_kwargs = split_options(kwargs)
         client_kwargs.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
         client = await clients.async_client(url, cluster, **client_kwargs)
         try:
-            yield cls(
-                client,
-                key_prefix=key_prefix,
-                serde=serde,
-                ttl=ttl,
-                refresh_on_read=refresh_on_read,
-                max_checkpoints=max_checkpoints,
-                wait_replicas=wait_replicas,
-                wait_timeout=wait_timeout,
-            )
+            yield cls(client, key_prefix=key_prefix, serde=serde, **options)
         finally:
             await clients.release_async(client)
 

@@ -28,6 +28,15 @@ from .core import Core, Plan
 from .errors import InvalidConfigError
 from .keys import DEFAULT_KEY_PREFIX, Keyspace
 
+#: Constructor options of the savers that from_conn_string accepts among its keywords.
+SAVER_OPTIONS = ("ttl", "refresh_on_read", "max_checkpoints", "wait_replicas", "wait_timeout")
+
+
+def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Saver options and client options, from from_conn_string's keyword arguments."""
+    options = {k: v for k, v in kwargs.items() if k in SAVER_OPTIONS}
+    return options, {k: v for k, v in kwargs.items() if k not in SAVER_OPTIONS}
+
 
 def _ms(duration: float | timedelta, name: str) -> int:
     seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
@@ -101,6 +110,11 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         self.refresh_on_read = refresh_on_read
         self.max_checkpoints = max_checkpoints
         self._core = self._make_core(Keyspace(key_prefix))
+        self._attach(client)
+
+    def _attach(self, client: Any) -> None:
+        """Prepare to run plans on ``client`` (the sync and async savers differ here)."""
+        raise NotImplementedError
 
     def _make_core(self, keyspace: Keyspace) -> Core:
         return Core(

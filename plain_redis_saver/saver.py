@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
-from .base import BaseRedisSaver
+from .base import BaseRedisSaver, split_options
 from .core import Plan
 from .drive import SyncRunner, adrive, drive
 from .keys import DEFAULT_KEY_PREFIX
@@ -26,28 +25,7 @@ class PlainRedisSaver(BaseRedisSaver):
     async runs prefer :class:`~plain_redis_saver.AsyncPlainRedisSaver`.
     """
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        key_prefix: str = DEFAULT_KEY_PREFIX,
-        serde: SerializerProtocol | None = None,
-        ttl: float | timedelta | None = None,
-        refresh_on_read: bool = True,
-        max_checkpoints: int | None = None,
-        wait_replicas: int = 0,
-        wait_timeout: float | timedelta = 1.0,
-    ) -> None:
-        super().__init__(
-            client,
-            key_prefix=key_prefix,
-            serde=serde,
-            ttl=ttl,
-            refresh_on_read=refresh_on_read,
-            max_checkpoints=max_checkpoints,
-            wait_replicas=wait_replicas,
-            wait_timeout=wait_timeout,
-        )
+    def _attach(self, client: Any) -> None:
         self._runner = SyncRunner(client)
 
     @classmethod
@@ -59,32 +37,21 @@ class PlainRedisSaver(BaseRedisSaver):
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
         cluster: bool | None = None,
-        ttl: float | timedelta | None = None,
-        refresh_on_read: bool = True,
-        max_checkpoints: int | None = None,
-        wait_replicas: int = 0,
-        wait_timeout: float | timedelta = 1.0,
-        **client_kwargs: Any,
+        **kwargs: Any,
     ) -> Iterator[PlainRedisSaver]:
         """A saver on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``).
 
         ``cluster=None`` asks the server (``INFO cluster``) whether it runs in cluster
         mode and makes a ``RedisCluster`` client if so; ``True``/``False`` force it.
+        Keyword arguments that are saver options (``ttl``, ``max_checkpoints``, ...) go
+        to the saver, the others to the redis-py client.
         Leaving the block closes the client's connections; the saver stays usable (it
         reconnects on its next call), as LangGraph's documentation pattern requires.
         """
+        options, client_kwargs = split_options(kwargs)
         client = clients.sync_client(url, cluster, **client_kwargs)
         try:
-            yield cls(
-                client,
-                key_prefix=key_prefix,
-                serde=serde,
-                ttl=ttl,
-                refresh_on_read=refresh_on_read,
-                max_checkpoints=max_checkpoints,
-                wait_replicas=wait_replicas,
-                wait_timeout=wait_timeout,
-            )
+            yield cls(client, key_prefix=key_prefix, serde=serde, **options)
         finally:
             clients.release_sync(client)
 

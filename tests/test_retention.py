@@ -276,3 +276,14 @@ def test_retention_keeps_the_delta_channel_state(client: Any, prefix: str, limit
     graph, cfg = _delta_state(saver_with(client, prefix, max_checkpoints=limit))
     oracle_graph, oracle_cfg = _delta_state(InMemorySaver())
     assert graph.get_state(cfg).values == oracle_graph.get_state(oracle_cfg).values
+
+
+def test_from_conn_string_hands_saver_options_to_the_saver(backend: Backend) -> None:
+    if backend.url is None:
+        pytest.skip("fakeredis has no URL")
+    with PlainRedisSaver.from_conn_string(
+        backend.url, key_prefix="lgtestopts", ttl=60, max_checkpoints=1, socket_timeout=5
+    ) as saver:
+        put_chain(saver, "t", 3)
+        assert (len(list(saver.list(config("t")))), saver.ttl) == (1, 60)
+        saver.delete_thread("t")
