@@ -30,7 +30,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import redis.exceptions
-from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata, CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
@@ -1013,16 +1012,18 @@ def _str_field(data: Mapping[str, Any], key: str, where: str, *, optional: bool 
     return value
 
 
+_Values = dict[tuple[str, str, Any], tuple[str, bytes]]
+
+
 def read_export(
     lines: Iterable[str], source: str
-) -> tuple[
-    dict[str, Any], list[_ImportedCheckpoint], dict[tuple[str, str, Any], tuple[str, bytes]]
-]:
-    """Parse and check a whole export before anything is written."""
+) -> tuple[dict[str, Any], list[_ImportedCheckpoint], _Values]:
+    """Parse and check a whole export before anything is written: the header, every
+    checkpoint line and the end line with its counts."""
     header: dict[str, Any] | None = None
-    checkpoints: list[_ImportedCheckpoint] = []
-    values: dict[tuple[str, str, Any], tuple[str, bytes]] = {}
     end: dict[str, Any] | None = None
+    checkpoints: list[_ImportedCheckpoint] = []
+    values: _Values = {}
     for number, text in enumerate(lines, 1):
         where = f"{source} line {number}"
         if not text.strip():
@@ -1033,63 +1034,18 @@ def read_export(
             raise CliError(f"{where}: not JSON ({exc.msg})") from None
         kind = line.get("type") if isinstance(line, dict) else None
         if header is None:
-            if kind != "header" or line.get("format") != EXPORT_FORMAT:
-                raise CliError(
-                    f"{where}: not a plain-redis-saver export (no {EXPORT_FORMAT!r} header)"
-                )
-            if line.get("version") != EXPORT_VERSION:
-                raise CliError(
-                    f"{where}: export format version {line.get('version')!r}; this release "
-                    f"reads version {EXPORT_VERSION}"
-                )
-            _str_field(line, "thread_id", where)
-            header = line
-            continue
-        if end is not None:
+            header = _read_header(line, kind, where)
+        elif end is not None:
             raise CliError(f"{where}: data after the end line")
-        if kind == "end":
+        elif kind == "end":
             end = line
-            continue
-        if kind != "checkpoint":
+        elif kind == "checkpoint":
+            try:
+                checkpoints.append(_read_checkpoint(line, where, values))
+            except (AttributeError, TypeError, KeyError) as exc:
+                raise CliError(f"{where}: malformed checkpoint line ({exc})") from None
+        else:
             raise CliError(f"{where}: unknown line type {kind!r}")
-        conf = (line.get("config") or {}).get("configurable")
-        if not isinstance(conf, Mapping):
-            raise CliError(f"{where}: no config.configurable")
-        ns = _str_field(conf, "checkpoint_ns", where)
-        cid = _str_field(conf, "checkpoint_id", where)
-        parent_conf = (line.get("parent_config") or {}).get("configurable") or {}
-        parent = _str_field(parent_conf, "checkpoint_id", where, optional=True)
-        channel_values = line.get("channel_values") or {}
-        if not isinstance(channel_values, Mapping):
-            raise CliError(f"{where}: channel_values must be an object")
-        for channel, entry in channel_values.items():
-            version = entry.get("version") if isinstance(entry, Mapping) else None
-            if isinstance(version, bool) or not isinstance(version, (str, int, float)):
-                raise CliError(f"{where}: channel {channel!r} has no valid version")
-            values[(ns, channel, version)] = _untyped(entry, f"{where} channel {channel!r}")
-        writes = []
-        for i, write in enumerate(line.get("pending_writes") or []):
-            w_where = f"{where} write {i}"
-            if not isinstance(write, Mapping):
-                raise CliError(f"{w_where}: must be an object")
-            writes.append(
-                (
-                    _str_field(write, "task_id", w_where),
-                    _str_field(write, "task_path", w_where, optional=True),
-                    _str_field(write, "channel", w_where),
-                    _untyped(write, w_where),
-                )
-            )
-        checkpoints.append(
-            _ImportedCheckpoint(
-                ns=ns,
-                checkpoint_id=cid,
-                parent_id=parent,
-                checkpoint=_untyped(line.get("checkpoint"), f"{where} checkpoint"),
-                metadata=_untyped(line.get("metadata"), f"{where} metadata"),
-                writes=writes,
-            )
-        )
     if header is None:
         raise CliError(f"{source}: empty input, expected an export")
     if end is None:
@@ -1100,6 +1056,57 @@ def read_export(
             f"holds {len(checkpoints)}"
         )
     return header, checkpoints, values
+
+
+def _read_header(line: Any, kind: Any, where: str) -> dict[str, Any]:
+    if kind != "header" or line.get("format") != EXPORT_FORMAT:
+        raise CliError(f"{where}: not a plain-redis-saver export (no {EXPORT_FORMAT!r} header)")
+    if line.get("version") != EXPORT_VERSION:
+        raise CliError(
+            f"{where}: export format version {line.get('version')!r}; this release "
+            f"reads version {EXPORT_VERSION}"
+        )
+    _str_field(line, "thread_id", where)
+    return dict(line)
+
+
+def _read_checkpoint(line: Mapping[str, Any], where: str, values: _Values) -> _ImportedCheckpoint:
+    conf = (line.get("config") or {}).get("configurable")
+    if not isinstance(conf, Mapping):
+        raise CliError(f"{where}: no config.configurable")
+    ns = _str_field(conf, "checkpoint_ns", where)
+    cid = _str_field(conf, "checkpoint_id", where)
+    parent_conf = (line.get("parent_config") or {}).get("configurable") or {}
+    parent = _str_field(parent_conf, "checkpoint_id", where, optional=True)
+    channel_values = line.get("channel_values") or {}
+    if not isinstance(channel_values, Mapping):
+        raise CliError(f"{where}: channel_values must be an object")
+    for channel, entry in channel_values.items():
+        version = entry.get("version") if isinstance(entry, Mapping) else None
+        if isinstance(version, bool) or not isinstance(version, (str, int, float)):
+            raise CliError(f"{where}: channel {channel!r} has no valid version")
+        values[(ns, channel, version)] = _untyped(entry, f"{where} channel {channel!r}")
+    writes = []
+    for i, write in enumerate(line.get("pending_writes") or []):
+        w_where = f"{where} write {i}"
+        if not isinstance(write, Mapping):
+            raise CliError(f"{w_where}: must be an object")
+        writes.append(
+            (
+                _str_field(write, "task_id", w_where),
+                _str_field(write, "task_path", w_where, optional=True),
+                _str_field(write, "channel", w_where),
+                _untyped(write, w_where),
+            )
+        )
+    return _ImportedCheckpoint(
+        ns=ns,
+        checkpoint_id=cid,
+        parent_id=parent,
+        checkpoint=_untyped(line.get("checkpoint"), f"{where} checkpoint"),
+        metadata=_untyped(line.get("metadata"), f"{where} metadata"),
+        writes=writes,
+    )
 
 
 def _task_paths(writes: Sequence[tuple[str, str | None, str, Any]]) -> dict[str, str]:
@@ -1116,48 +1123,80 @@ def _task_paths(writes: Sequence[tuple[str, str | None, str, Any]]) -> dict[str,
     return {task_id: IMPORTED_TASK_PATH.format(i) for i, task_id in enumerate(tasks, 1)}
 
 
-def import_export(
-    writer: PlainRedisSaver,
-    thread_id: str,
+@dataclasses.dataclass
+class _Replay:
+    """One decoded checkpoint of an import, ready for put and put_writes."""
+
+    ns: str
+    parent_id: str | None
+    checkpoint: Checkpoint
+    metadata: CheckpointMetadata
+    writes: dict[str, list[tuple[str, Any]]]  # task id -> (channel, value), in order
+    paths: dict[str, str]  # task id -> task_path
+
+
+def _decode(serde: SerializerProtocol, typed: tuple[str, bytes], what: str) -> Any:
+    try:
+        return serde.loads_typed(typed)
+    except Exception as exc:
+        raise CliError(f"cannot decode {what} with {type(serde).__name__}: {exc!r}") from None
+
+
+def decode_export(
+    serde: SerializerProtocol,
     checkpoints: Sequence[_ImportedCheckpoint],
-    values: Mapping[tuple[str, str, Any], tuple[str, bytes]],
-) -> int:
-    """Replay checkpoints with ``put`` (parents first, every channel version as new, so
-    every value is stored) and their writes with ``put_writes``; returns the writes."""
-    serde = writer.serde
+    values: _Values,
+) -> list[_Replay]:
+    """Every checkpoint of an export decoded, parents first (so a damaged value stops
+    the import before anything is written)."""
     ordered = _parents_first(
         list(checkpoints),
         lambda c: (c.checkpoint_id, c.ns),
         lambda c: (c.parent_id, c.ns) if c.parent_id else None,
     )
-    writes_count = 0
+    replays = []
     for item in ordered:
-        checkpoint: Checkpoint = serde.loads_typed(item.checkpoint)
-        metadata: CheckpointMetadata = serde.loads_typed(item.metadata)
-        versions = dict(checkpoint.get("channel_versions") or {})
-        channel_values = {
-            channel: serde.loads_typed(values[(item.ns, channel, version)])
+        what = f"checkpoint {item.checkpoint_id!r} (namespace {item.ns!r})"
+        checkpoint: Checkpoint = _decode(serde, item.checkpoint, what)
+        if not isinstance(checkpoint, dict) or checkpoint.get("id") != item.checkpoint_id:
+            raise CliError(f"{what}: the serialized checkpoint does not carry this id")
+        metadata = _decode(serde, item.metadata, f"the metadata of {what}")
+        versions = checkpoint.get("channel_versions") or {}
+        checkpoint["channel_values"] = {
+            channel: _decode(serde, values[(item.ns, channel, version)], f"{channel!r} of {what}")
             for channel, version in versions.items()
             if (item.ns, channel, version) in values
         }
-        checkpoint = {**checkpoint, "channel_values": channel_values}
-        if checkpoint.get("id") != item.checkpoint_id:
-            raise CliError(
-                f"checkpoint {item.checkpoint_id!r}: its serialized id is {checkpoint.get('id')!r}"
-            )
-        parent_conf: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": item.ns}
-        if item.parent_id:
-            parent_conf["checkpoint_id"] = item.parent_id
-        config: RunnableConfig = writer.put(
-            {"configurable": parent_conf}, checkpoint, metadata, versions
-        )
-        paths = _task_paths(item.writes)
-        groups: dict[str, list[tuple[str, Any]]] = {}
+        writes: dict[str, list[tuple[str, Any]]] = {}
         for task_id, _path, channel, typed in item.writes:
-            groups.setdefault(task_id, []).append((channel, serde.loads_typed(typed)))
-        for task_id, rows in groups.items():
-            writer.put_writes(config, rows, task_id, paths[task_id])
-            writes_count += len(rows)
+            value = _decode(serde, typed, f"a write of task {task_id!r} to {channel!r} of {what}")
+            writes.setdefault(task_id, []).append((channel, value))
+        replays.append(
+            _Replay(item.ns, item.parent_id, checkpoint, metadata, writes, _task_paths(item.writes))
+        )
+    return replays
+
+
+def import_export(writer: PlainRedisSaver, thread_id: str, replays: Sequence[_Replay]) -> int:
+    """Replay checkpoints with ``put`` (parents first, every channel version passed as
+    new, so every value is stored) and their writes with ``put_writes`` (one call per
+    task); returns the number of writes."""
+    writes_count = 0
+    for done, item in enumerate(replays):
+        parent: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": item.ns}
+        if item.parent_id:
+            parent["checkpoint_id"] = item.parent_id
+        try:
+            versions = dict(item.checkpoint["channel_versions"])
+            config = writer.put({"configurable": parent}, item.checkpoint, item.metadata, versions)
+            for task_id, rows in item.writes.items():
+                writer.put_writes(config, rows, task_id, item.paths[task_id])
+                writes_count += len(rows)
+        except (redis.exceptions.RedisError, PlainRedisSaverError) as exc:
+            raise CliError(
+                f"import stopped after {done} of {len(replays)} checkpoints: "
+                f"{_describe(exc)}; re-run it with --replace"
+            ) from None
     return writes_count
 
 
@@ -1178,9 +1217,10 @@ def cmd_import(args: argparse.Namespace, store: Store, out: IO[str], stdin: IO[s
             raise CliError(f"{args.file} is not UTF-8 text: {exc}") from None
     thread_id = args.thread if args.thread is not None else header["thread_id"]
     writer = store.writer(ttl)
+    replays = decode_export(writer.serde, checkpoints, values)
     _make_room(store, thread_id, args.replace, "target")
     writer.setup()
-    writes = import_export(writer, thread_id, checkpoints, values)
+    writes = import_export(writer, thread_id, replays)
     result = {
         "thread_id": thread_id,
         "source_thread_id": header["thread_id"],
@@ -1207,6 +1247,8 @@ def _describe(exc: BaseException) -> str:
             " (keys under this prefix were not written by plain-redis-saver: "
             "is --key-prefix right?)"
         )
+    if "Unknown serialization type" in text:
+        text += " (written with another serializer: name it with --serde module:name)"
     if text.startswith("NOPERM") or "has no permissions" in text:
         text += " (the user lacks this permission: see plain_redis_saver.acl)"
     return text

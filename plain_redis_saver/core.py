@@ -626,12 +626,8 @@ class Core:
                 order = list(cursors)
                 replies = yield Batch(
                     tuple(
-                        Eval(
-                            DELETE_CHECKPOINTS,
-                            self.keys.thread(t),
-                            args(cursors[t]),
-                            self.write_expiry,
-                        )
+                        # Maintenance is not activity: the thread keeps its expiry.
+                        Eval(DELETE_CHECKPOINTS, self.keys.thread(t), args(cursors[t]), "")
                         for t in order
                     )
                 )

@@ -287,3 +287,9 @@ def test_from_conn_string_hands_saver_options_to_the_saver(backend: Backend) -> 
         put_chain(saver, "t", 3)
         assert (len(list(saver.list(config("t")))), saver.ttl) == (1, 60)
         saver.delete_thread("t")
+
+
+def test_prune_leaves_the_thread_expiry_alone(client: Any, admin: Any, prefix: str) -> None:
+    put_chain(saver_with(client, prefix, ttl=3600), "t", 3)
+    saver_with(client, prefix).prune(["t"])
+    assert all(t > 60_000 for t in pttls(admin, saver_with(client, prefix), "t"))
