@@ -31,3 +31,19 @@ test: venv
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# ---- benchmarks (see benchmarks/README.md); REDIS_URL, if set, is used instead of an
+# embedded Valkey, and only the run's own keys are written and deleted.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+.PHONY: bench bench-quick
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(VPY) -m pip install --quiet -e ".[bench,bench-peers]"
+	touch $(BENCH_STAMP)
+
+bench-quick: $(BENCH_STAMP)
+	$(VPY) -m benchmarks.run --quick
+
+bench: $(BENCH_STAMP)
+	$(VPY) -m benchmarks.run

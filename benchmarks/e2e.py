@@ -1,0 +1,453 @@
+"""End to end: the docs' functional-API chatbot on each saver.
+
+``@entrypoint`` with ``previous`` / ``entrypoint.final`` and a ``@task`` calling a local
+stand-in chat model (no network, a 200-character reply that depends on how many
+messages the model was given, so a lost or stale history gives a wrong reply).
+
+- turns: many threads, a few turns each, one turn at a time, sync and async; savers
+  interleaved thread by thread. Turns per second, and the checkpointer's share of a
+  turn: (t_saver - t_InMemorySaver) / t_saver, from mean turn times.
+- concurrency: async, 50 and 200 threads at once, each doing a few turns.
+- memory: one 100-turn conversation per saver, the server memory of its keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph.func import entrypoint, task
+from langgraph.graph import add_messages
+
+from .context import Context
+from .driver import Counting
+from .measure import (
+    OpRecord,
+    count_wire,
+    gc_paused,
+    memory_usage,
+    now_ns,
+    scan_keys,
+    summarize,
+)
+from .workload import _text
+
+REPLY_CHARS = 200
+PREVIOUS = "__previous__"
+
+
+def reply_text(n_messages: int, chars: int = REPLY_CHARS) -> str:
+    head = f"[{n_messages}] "
+    return head + _text(n_messages, chars - len(head))
+
+
+def user_text(turn: int) -> str:
+    return f"turn {turn}: " + _text(turn * 3, 60)
+
+
+class StandInChatModel(BaseChatModel):
+    """Offline model: a fixed-length reply naming how many messages it was given."""
+
+    reply_chars: int = REPLY_CHARS
+
+    @property
+    def _llm_type(self) -> str:
+        return "bench-stand-in"
+
+    def _result(self, messages: list[BaseMessage]) -> ChatResult:
+        message = AIMessage(content=reply_text(len(messages), self.reply_chars))
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._result(messages)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return self._result(messages)
+
+
+def sync_chatbot(checkpointer: Any, model: BaseChatModel) -> Any:
+    @task
+    def call_model(messages: list[BaseMessage]) -> BaseMessage:
+        return model.invoke(messages)
+
+    @entrypoint(checkpointer=checkpointer)
+    def chatbot(inputs: list[BaseMessage], *, previous: list[BaseMessage] | None) -> Any:
+        prior = previous or []
+        response = call_model(add_messages(prior, inputs)).result()
+        return entrypoint.final(value=response, save=add_messages(prior, [*inputs, response]))
+
+    return chatbot
+
+
+def async_chatbot(checkpointer: Any, model: BaseChatModel) -> Any:
+    @task
+    async def call_model(messages: list[BaseMessage]) -> BaseMessage:
+        return await model.ainvoke(messages)
+
+    @entrypoint(checkpointer=checkpointer)
+    async def chatbot(inputs: list[BaseMessage], *, previous: list[BaseMessage] | None) -> Any:
+        prior = previous or []
+        response = await call_model(add_messages(prior, inputs))
+        return entrypoint.final(value=response, save=add_messages(prior, [*inputs, response]))
+
+    return chatbot
+
+
+def _config(thread_id: str) -> Any:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def check_reply(reply: Any, turn: int) -> str | None:
+    expected = reply_text(2 * turn + 1)
+    content = getattr(reply, "content", None)
+    if content != expected:
+        return f"turn {turn}: reply {str(content)[:40]!r}..., expected {expected[:40]!r}..."
+    return None
+
+
+def check_state(tup: Any, turns: int) -> str | None:
+    """The saved conversation after ``turns`` turns."""
+    if tup is None:
+        return "no checkpoint after the conversation"
+    saved = tup.checkpoint.get("channel_values", {}).get(PREVIOUS)
+    if not isinstance(saved, list) or len(saved) != 2 * turns:
+        size = len(saved) if isinstance(saved, list) else saved
+        return f"saved conversation has {size} messages, expected {2 * turns}"
+    for i in range(turns):
+        if saved[2 * i].content != user_text(i) or saved[2 * i + 1].content != reply_text(
+            2 * i + 1
+        ):
+            return f"saved conversation differs at turn {i}"
+    return None
+
+
+class E2EPhase:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.sizes = ctx.sizes
+        self.model = StandInChatModel()
+        self.turns: dict[str, dict[str, OpRecord]] = defaultdict(lambda: defaultdict(OpRecord))
+        self.round_trips: dict[str, dict[str, Any]] = defaultdict(dict)
+        self.concurrency: dict[str, dict[str, Any]] = defaultdict(dict)
+
+    def units(self) -> int:
+        s = self.sizes
+        n = len(self.ctx.adapters)
+        return (
+            2 * (s.e2e_rounds + 1)
+            + s.conc_reps * len(s.conc_levels) * n
+            + sum(a.in_server for a in self.ctx.adapters.values())
+        )
+
+    def _tick(self, text: str) -> None:
+        self.ctx.progress.set_description_str(text)
+        self.ctx.progress.update(1)
+
+    # ---- turns, sync
+
+    def _sync_thread(
+        self,
+        chatbot: Any,
+        saver: Any,
+        thread_id: str,
+        turns: int,
+        rec: OpRecord,
+        timed: bool,
+        verify: bool = True,
+    ) -> None:
+        config = _config(thread_id)
+        for turn in range(turns):
+            message = [HumanMessage(content=user_text(turn))]
+            t0 = now_ns()
+            try:
+                reply = chatbot.invoke(message, config)
+            except Exception as exc:
+                rec.error(exc)
+                return
+            t1 = now_ns()
+            if timed:
+                rec.samples.append(t1 - t0)
+            if problem := check_reply(reply, turn):
+                rec.mismatch(f"{thread_id}: {problem}")
+        if verify:
+            self._verify_sync(saver, thread_id, turns, rec)
+
+    def _verify_sync(self, saver: Any, thread_id: str, turns: int, rec: OpRecord) -> None:
+        try:
+            problem = check_state(saver.get_tuple(_config(thread_id)), turns)
+        except Exception as exc:
+            rec.error(exc)
+            return
+        if problem:
+            rec.mismatch(f"{thread_id}: {problem}")
+
+    def run_turns_sync(self) -> None:
+        ctx = self.ctx
+        keys = list(ctx.adapters)
+        savers = {key: ctx.adapters[key].sync() for key in keys}
+        bots = {key: sync_chatbot(savers[key], self.model) for key in keys}
+        turns = self.sizes.e2e_turns
+        for key in keys:  # warm-up, then the round trips of a conversation
+            rec = self.turns[key]["sync"]
+            self._sync_thread(bots[key], savers[key], ctx.thread(f"e2e-s-w-{key}"), 2, rec, False)
+            with count_wire() as wire:
+                counting = Counting(wire, ctx.admin if ctx.adapters[key].in_server else None)
+                counting.start()
+                tid = ctx.thread(f"e2e-s-c-{key}")
+                self._sync_thread(bots[key], savers[key], tid, turns, rec, False, verify=False)
+                counting.stop("conversation")
+            self._verify_sync(savers[key], tid, turns, rec)
+            self.round_trips[key]["sync"] = _per_turn(counting, turns)
+        self._tick("e2e sync: warm-up")
+        for round_no in range(self.sizes.e2e_rounds):
+            for key in ctx.order(round_no, keys):
+                tid = ctx.thread(f"e2e-s-{round_no}")
+                with gc_paused():
+                    self._sync_thread(
+                        bots[key], savers[key], tid, turns, self.turns[key]["sync"], True
+                    )
+            self._tick(f"e2e sync: thread {round_no + 1}/{self.sizes.e2e_rounds}")
+
+    # ---- turns, async
+
+    async def _async_thread(
+        self,
+        chatbot: Any,
+        saver: Any,
+        thread_id: str,
+        turns: int,
+        rec: OpRecord,
+        timed: bool,
+        verify: bool = True,
+    ) -> None:
+        config = _config(thread_id)
+        for turn in range(turns):
+            message = [HumanMessage(content=user_text(turn))]
+            t0 = now_ns()
+            try:
+                reply = await chatbot.ainvoke(message, config)
+            except Exception as exc:
+                rec.error(exc)
+                return
+            t1 = now_ns()
+            if timed:
+                rec.samples.append(t1 - t0)
+            if problem := check_reply(reply, turn):
+                rec.mismatch(f"{thread_id}: {problem}")
+        if verify:
+            await self._verify_async(saver, thread_id, turns, rec)
+
+    async def _verify_async(self, saver: Any, thread_id: str, turns: int, rec: OpRecord) -> None:
+        try:
+            problem = check_state(await saver.aget_tuple(_config(thread_id)), turns)
+        except Exception as exc:
+            rec.error(exc)
+            return
+        if problem:
+            rec.mismatch(f"{thread_id}: {problem}")
+
+    async def _run_turns_async(self) -> None:
+        ctx = self.ctx
+        keys = list(ctx.adapters)
+        savers = {key: await ctx.adapters[key].open_async() for key in keys}
+        try:
+            bots = {key: async_chatbot(savers[key], self.model) for key in keys}
+            turns = self.sizes.e2e_turns
+            for key in keys:
+                rec = self.turns[key]["async"]
+                tid = ctx.thread(f"e2e-a-w-{key}")
+                await self._async_thread(bots[key], savers[key], tid, 2, rec, False)
+                with count_wire() as wire:
+                    counting = Counting(wire, ctx.admin if ctx.adapters[key].in_server else None)
+                    counting.start()
+                    tid = ctx.thread(f"e2e-a-c-{key}")
+                    await self._async_thread(
+                        bots[key], savers[key], tid, turns, rec, False, verify=False
+                    )
+                    counting.stop("conversation")
+                await self._verify_async(savers[key], tid, turns, rec)
+                self.round_trips[key]["async"] = _per_turn(counting, turns)
+            self._tick("e2e async: warm-up")
+            for round_no in range(self.sizes.e2e_rounds):
+                for key in ctx.order(round_no, keys):
+                    tid = ctx.thread(f"e2e-a-{round_no}")
+                    rec = self.turns[key]["async"]
+                    with gc_paused():
+                        await self._async_thread(bots[key], savers[key], tid, turns, rec, True)
+                self._tick(f"e2e async: thread {round_no + 1}/{self.sizes.e2e_rounds}")
+        finally:
+            for key in keys:
+                await ctx.adapters[key].close_async()
+
+    def run_turns_async(self) -> None:
+        asyncio.run(self._run_turns_async())
+
+    # ---- concurrency
+
+    async def _concurrent(self, key: str, threads: int, rep: int) -> dict[str, Any]:
+        ctx = self.ctx
+        saver = await ctx.adapters[key].open_async()
+        rec = OpRecord()
+        try:
+            chatbot = async_chatbot(saver, self.model)
+            turns = self.sizes.conc_turns
+
+            async def conversation(j: int) -> bool:
+                config = _config(ctx.thread(f"c{threads}-{rep}-{j}"))
+                for turn in range(turns):
+                    message = [HumanMessage(content=user_text(turn))]
+                    t0 = now_ns()
+                    try:
+                        reply = await chatbot.ainvoke(message, config)
+                    except Exception as exc:
+                        rec.error(exc)
+                        return False
+                    rec.samples.append(now_ns() - t0)
+                    if problem := check_reply(reply, turn):
+                        rec.mismatch(f"thread {j}: {problem}")
+                return True
+
+            start = now_ns()
+            done = await asyncio.gather(*(conversation(j) for j in range(threads)))
+            wall = (now_ns() - start) / 1e9
+            for j in range(threads):
+                if not done[j]:  # its error is counted; its conversation is incomplete
+                    continue
+                try:
+                    tup = await saver.aget_tuple(_config(ctx.thread(f"c{threads}-{rep}-{j}")))
+                except Exception as exc:
+                    rec.error(exc)
+                    continue
+                if problem := check_state(tup, turns):
+                    rec.mismatch(f"thread {j}: {problem}")
+        finally:
+            await ctx.adapters[key].close_async()
+        return {"threads": threads, "seconds": wall, "record": rec}
+
+    def run_concurrency(self) -> None:
+        keys = list(self.ctx.adapters)
+        runs: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+
+        async def all_runs() -> None:
+            i = 0
+            for rep in range(self.sizes.conc_reps):
+                for threads in self.sizes.conc_levels:
+                    for key in self.ctx.order(i, keys):
+                        runs[key][threads].append(await self._concurrent(key, threads, rep))
+                        self._tick(f"concurrency: {threads} threads ({key})")
+                    i += 1
+
+        asyncio.run(all_runs())
+        for key, by_level in runs.items():
+            for threads, reps in by_level.items():
+                self.concurrency[key][str(threads)] = _pool_reps(reps)
+
+    # ---- memory of a conversation
+
+    def run_conversation_memory(self) -> dict[str, Any]:
+        ctx = self.ctx
+        out: dict[str, Any] = {}
+        turns = self.sizes.conversation_turns
+        for key, adapter in ctx.adapters.items():
+            if not adapter.in_server:
+                continue
+            saver = adapter.sync()
+            bot = sync_chatbot(saver, self.model)
+            tid = ctx.thread("conversation")
+            rec = OpRecord()
+            self._sync_thread(bot, saver, tid, turns, rec, False)
+            keys = scan_keys(ctx.admin, adapter.thread_patterns(tid))
+            try:
+                checkpoints = sum(1 for _ in saver.list(_config(tid)))
+            except Exception:
+                checkpoints = None
+            total = memory_usage(ctx.admin, keys)
+            out[key] = {
+                "turns": turns,
+                "reply_chars": REPLY_CHARS,
+                "checkpoints": checkpoints,
+                "keys": len(keys),
+                "bytes": total,
+                "bytes_per_turn": round(total / turns, 1) if total else None,
+                "errors": rec.errors,
+                "wrong": rec.wrong,
+            }
+            self._tick(f"memory: {turns}-turn conversation ({key})")
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        inmemory: dict[str, float] = {}
+        turns: dict[str, Any] = {}
+        for key in self.ctx.adapters:
+            for mode, rec in self.turns[key].items():
+                row = rec.summary()
+                row["turns_per_s"] = (
+                    round(len(rec.samples) / (sum(rec.samples) / 1e9), 1) if rec.samples else None
+                )
+                row["round_trips_per_turn"] = self.round_trips.get(key, {}).get(mode)
+                turns.setdefault(key, {})[mode] = row
+                if key == "inmemory" and row["mean_us"]:
+                    inmemory[mode] = row["mean_us"]
+        for key, by_mode in turns.items():
+            for mode, row in by_mode.items():
+                base, mine = inmemory.get(mode), row.get("mean_us")
+                row["checkpointer_share"] = (
+                    round((mine - base) / mine, 3) if base and mine and key != "inmemory" else None
+                )
+        return {"turns": turns, "concurrency": dict(self.concurrency)}
+
+
+def _per_turn(counting: Counting, turns: int) -> dict[str, Any]:
+    counts = counting.ops.get("conversation")
+    if counts is None:
+        return {}
+    server = sum(counts.server.values()) if counts.server else None
+    return {
+        "round_trips": round(counts.round_trips / turns, 2),
+        "commands_top": round(sum(counts.top.values()) / turns, 2),
+        "commands_total": round(server / turns, 2) if server is not None else None,
+        "top_by_command": {k: round(v / turns, 2) for k, v in sorted(counts.top.items())},
+        "server_by_command": {k: round(v / turns, 2) for k, v in sorted(counts.server.items())},
+    }
+
+
+def _pool_reps(reps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Repetitions of one concurrency run, pooled: turns per second over all of them."""
+    samples = [t for r in reps for t in r["record"].samples]
+    seconds = sum(r["seconds"] for r in reps)
+    out = summarize(samples)
+    out.update(
+        threads=reps[0]["threads"],
+        reps=len(reps),
+        turns=len(samples),
+        seconds=round(seconds, 3),
+        turns_per_s=round(len(samples) / seconds, 1) if seconds else None,
+        turns_per_s_each=[
+            round(len(r["record"].samples) / r["seconds"], 1) if r["seconds"] else None
+            for r in reps
+        ],
+        errors=sum(r["record"].errors for r in reps),
+        wrong=sum(r["record"].wrong for r in reps),
+    )
+    for field in ("error_examples", "wrong_examples"):
+        examples = [e for r in reps for e in getattr(r["record"], field)]
+        if examples:
+            out[field] = examples[:3]
+    return out
