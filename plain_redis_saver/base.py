@@ -38,11 +38,20 @@ def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return options, {k: v for k, v in kwargs.items() if k not in SAVER_OPTIONS}
 
 
+#: Longest duration accepted (100 years): the server refuses expiries that overflow.
+MAX_SECONDS = 100 * 365 * 24 * 3600
+
+
 def _ms(duration: float | timedelta, name: str) -> int:
     seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0 < seconds <= MAX_SECONDS
+    ):
         raise InvalidConfigError(
-            f"{name} must be a number of seconds > 0 or a timedelta, got {duration!r}"
+            f"{name} must be a number of seconds > 0 (at most 100 years) or a timedelta, "
+            f"got {duration!r}"
         )
     return max(1, round(seconds * 1000))
 
@@ -77,6 +86,11 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         wait_timeout: float | timedelta = 1.0,
     ) -> None:
         super().__init__(serde=serde)
+        if isinstance(client, (str, bytes)) or not hasattr(client, "evalsha"):
+            raise InvalidConfigError(
+                f"client must be a redis-py or valkey-py client, got {type(client).__name__}; "
+                "to connect by URL use from_conn_string(url)"
+            )
         if clients.connection_kwargs(client).get("decode_responses"):
             raise InvalidConfigError(
                 "the Redis client was created with decode_responses=True; the checkpointer "

@@ -199,15 +199,22 @@ class Record:
                 f"checkpoint record in {key!r} is not valid msgpack ({exc}); the key "
                 "prefix may be shared with another application"
             ) from exc
-        if not isinstance(fmt, int) or fmt > RECORD_FORMAT:
+        if not isinstance(fmt, int) or isinstance(fmt, bool):
+            raise CorruptDataError(
+                f"checkpoint record in {key!r} has no valid format number ({fmt!r}); "
+                "the key prefix may be shared with another application"
+            )
+        if fmt > RECORD_FORMAT:
             raise SchemaVersionError(
                 f"checkpoint record in {key!r} has format {fmt!r}; this release reads "
                 f"format {RECORD_FORMAT}. Upgrade plain-redis-saver to read it."
             )
         try:
-            _, parent, refs, _depth, _index, ctype, cbytes, mtype, mbytes = items
+            _, parent, refs, depth, _index, ctype, cbytes, mtype, mbytes = items
             self.refs: list[bytes] = split_netstrings(refs)
-        except ValueError as exc:
+            if not (parent is None or isinstance(parent, str)) or type(depth) is not int:
+                raise ValueError("bad parent id or DeltaChannel depth")
+        except (ValueError, TypeError) as exc:
             raise CorruptDataError(f"checkpoint record in {key!r} is malformed") from exc
         self.parent_id: str | None = parent
         self.checkpoint = (ctype, cbytes)

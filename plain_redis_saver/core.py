@@ -205,6 +205,19 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _versions(versions: Any, what: str) -> Mapping[str, Any]:
+    """A channel -> version mapping, checked (versions are str, int or float)."""
+    if not isinstance(versions, Mapping):
+        raise InvalidConfigError(f"{what} must be a dict of channel -> version, got {versions!r}")
+    for channel, version in versions.items():
+        _require_str(channel, f"channel name in {what}")
+        if isinstance(version, bool) or not isinstance(version, (str, int, float)):
+            raise InvalidConfigError(
+                f"{what}[{channel!r}] must be a str, int or float version, got {version!r}"
+            )
+    return versions
+
+
 def _delta_depth(metadata: Mapping[str, Any]) -> int:
     """How many ancestors a checkpoint may need to rebuild its DeltaChannels: the most
     supersteps any of them has gone since its last snapshot (LangGraph's
@@ -321,7 +334,8 @@ class Core:
     def decode_checkpoint(self, thread_id: str, ns: str, reply: Sequence[Any]) -> CheckpointTuple:
         cid_raw, record_raw, blobs, index, writes = reply
         cid = cid_raw.decode() if isinstance(cid_raw, bytes) else str(cid_raw)
-        key = self.keys.thread(thread_id).checkpoints
+        keys = self.keys.thread(thread_id)
+        key = keys.checkpoints
         where = f"checkpoint {cid!r} of thread {thread_id!r} (key {key!r})"
         try:
             record = codec.Record(record_raw, key)
@@ -332,7 +346,11 @@ class Core:
                     values[codec.ref_channel(ref)] = self.serde.loads_typed(codec.decode_blob(blob))
             checkpoint = {**checkpoint, "channel_values": values}
             metadata: CheckpointMetadata = self.serde.loads_typed(record.metadata)
-            pending = self._pending_writes(where, index or b"", writes)
+            pending = self._pending_writes(
+                f"checkpoint {cid!r} of thread {thread_id!r} (key {keys.writes!r})",
+                index or b"",
+                writes,
+            )
         except PlainRedisSaverError:
             raise
         except Exception as exc:
@@ -381,13 +399,26 @@ class Core:
             raise InvalidConfigError("checkpoint must be a Checkpoint dict with a non-empty 'id'")
         cid = _require_str(checkpoint["id"], "checkpoint['id']")
         stored = dict(checkpoint)
-        values: Mapping[str, Any] = checkpoint.get("channel_values") or {}
+        values = checkpoint.get("channel_values") or {}
+        if not isinstance(values, Mapping):
+            raise InvalidConfigError("checkpoint['channel_values'] must be a dict")
+        versions = _versions(checkpoint.get("channel_versions"), "checkpoint['channel_versions']")
+        _versions(new_versions, "new_versions")
+        if not isinstance(metadata, Mapping):
+            raise InvalidConfigError(f"metadata must be a dict, got {type(metadata).__name__}")
         stored.pop("channel_values", None)
         meta = get_serializable_checkpoint_metadata(config, metadata)
         meta_index: list[bytes | str] = []
         for key, value in meta.items():
-            meta_index += [key, self.canonical(value)]
-        versions = checkpoint["channel_versions"]
+            try:
+                digest = self.canonical(value)
+            except PlainRedisSaverError:
+                raise
+            except Exception as exc:
+                raise SerializationError(
+                    f"cannot index metadata[{key!r}] ({type(value).__name__}): {exc}"
+                ) from exc
+            meta_index += [_require_str(key, "metadata key"), digest]
         refs = {ch: codec.blob_ref(ch, v) for ch, v in versions.items()}
         blobs: list[tuple[bytes, bytes]] = [
             (
@@ -438,8 +469,17 @@ class Core:
         target = parse_config(config, need_id=True)
         _require_str(task_id, "task_id")
         _require_str(task_path, "task_path")
+        if isinstance(writes, (str, bytes, Mapping)) or not isinstance(writes, Iterable):
+            raise InvalidConfigError(
+                f"writes must be a list of (channel, value) pairs, got {writes!r}"
+            )
         rows: list[tuple[bytes, bytes]] = []
-        for idx, (channel, value) in enumerate(writes):
+        for idx, write in enumerate(writes):
+            if not isinstance(write, (tuple, list)) or len(write) != 2:
+                raise InvalidConfigError(
+                    f"writes[{idx}] must be a (channel, value) pair, got {write!r}"
+                )
+            channel, value = write
             _require_str(channel, "write channel")
             rows.append(
                 (
@@ -687,6 +727,18 @@ class Core:
         records, blobs, writes = yield from self._hscan_all(
             (src.checkpoints, src.blobs, src.writes)
         )
+        # Check the source before writing anything: a damaged record or an evicted
+        # value is reported against the source keys, and nothing is copied.
+        blob_fields = {field for field, _ in blobs}
+        for field, value in records:
+            refs = codec.Record(value, src.checkpoints).refs
+            ns = field[: codec.read_netstring(field)[1]]
+            for ref in refs:
+                if ns + ref not in blob_fields and b"#" + ns + ref not in blob_fields:
+                    raise CorruptDataError(
+                        f"channel value {ns + ref!r} of {src.blobs!r} is missing (evicted, "
+                        "or deleted by hand); the thread was not copied"
+                    )
         write_rows: list[tuple[bytes, bytes]] = []
         index_rows: list[tuple[bytes, bytes]] = []
         for field, value in writes:
@@ -724,6 +776,8 @@ class Core:
 
     def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:
         target = parse_config(config)
+        if isinstance(channels, (str, bytes)) or not isinstance(channels, Iterable):
+            raise InvalidConfigError(f"channels must be a list of channel names, got {channels!r}")
         wanted = [_require_str(c, "channel name") for c in channels]
         if not wanted:
             yield Emit({})

@@ -43,7 +43,9 @@ while parent and left > 0 do
     local channel = read_netstring(ref, 1)
     if remaining[channel] then
       local blob = rcall('HGET', KEYS[3], ns .. ref)
-      if blob and #blob > 0 then
+      if not blob then
+        check_value_present(ns .. ref)
+      elseif #blob > 0 then
         seeds[#seeds + 1] = channel
         seeds[#seeds + 1] = blob
       end
@@ -60,7 +62,11 @@ while parent and left > 0 do
     end
     local values = hmget(KEYS[4], fields)
     for i, value in ipairs(values) do
-      if value and remaining[write_channel(value)] then
+      if not value then
+        return error('plain_redis_saver: corrupt thread: pending write ' .. fields[i]
+          .. ' of ' .. KEYS[4] .. ' is missing')
+      end
+      if remaining[write_channel(value)] then
         subs[#subs + 1] = all_subs[i]
         writes[#writes + 1] = value
       end

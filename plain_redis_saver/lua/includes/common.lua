@@ -169,7 +169,21 @@ end
 -- `field` of the checkpoints hash; raises an error naming both if it is not a record.
 local function record_header(record, field)
   local parent, refs, depth = checked_header(record, field, false)
-  return parent, split_netstrings(refs), depth
+  local ok, list = pcall(split_netstrings, refs)
+  if not ok then
+    return corrupt('checkpoint record', field, KEYS[1])
+  end
+  return parent, list, depth
+end
+
+-- Raises when the channel value in `field` of KEYS[3] is gone although a checkpoint
+-- references it: a value never stored is legitimately absent, but then its reference
+-- count exists; when both are gone the thread's data was evicted or deleted by hand.
+local function check_value_present(field)
+  if rcall('HEXISTS', KEYS[3], '#' .. field) == 0 then
+    return error('plain_redis_saver: corrupt thread: channel value ' .. field
+      .. ' of ' .. KEYS[3] .. ' is missing (evicted, or deleted by hand)')
+  end
 end
 
 -- The metadata index of a record: {key, value digest, key, value digest, ...}.
@@ -242,11 +256,8 @@ local function load_checkpoint(ns, cid)
   end
   local blobs = hmget(KEYS[3], blob_fields)
   for i, blob in ipairs(blobs) do
-    -- A value never stored is legitimately absent, but its reference count exists;
-    -- when both are gone the thread's data was evicted or deleted behind our back.
-    if not blob and rcall('HEXISTS', KEYS[3], '#' .. blob_fields[i]) == 0 then
-      return error('plain_redis_saver: corrupt thread: channel value ' .. blob_fields[i]
-        .. ' of ' .. KEYS[3] .. ' is missing (evicted, or deleted by hand)')
+    if not blob then
+      check_value_present(blob_fields[i])
     end
   end
   return {cid, record, blobs, index, hmget(KEYS[4], write_fields)}
