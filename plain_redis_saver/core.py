@@ -59,7 +59,7 @@ LIST_BUDGET = 1000
 #: Threads per pipeline when an operation spans threads.
 THREADS_PER_BATCH = 100
 #: Checkpoints one delete_checkpoints call may examine or remove (bounds its run time).
-DELETE_BATCH = 200
+DELETE_BATCH = 100
 #: Fields per HSCAN page when a thread is read in full (copy_thread).
 SCAN_PAGE = 1000
 
