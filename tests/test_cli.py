@@ -8,8 +8,6 @@ The CLI connects as the least-privilege user, like the saver.
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import json
 import operator
 import os
@@ -33,7 +31,7 @@ from plain_redis_saver.cli import EXPORT_FORMAT, main
 from plain_redis_saver.embedded import EmbeddedServer, _free_port, redis_server_available
 
 from .conftest import IN_CI, Backend
-from .helpers import checkpoint, config, metadata, put_chain
+from .helpers import checkpoint, config, metadata, put_chain, self_signed_certificate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -603,39 +601,7 @@ def tls_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
         if IN_CI:
             pytest.fail("redis-server (with TLS) is required in CI")
         pytest.skip("TLS NOT TESTED: redis-server is not installed")
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    folder = tmp_path_factory.mktemp("cli-tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    cert_path, key_path = self_signed_certificate(tmp_path_factory.mktemp("cli-tls"))
     port = _free_port()
     server = EmbeddedServer(
         "redis",

