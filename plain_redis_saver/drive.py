@@ -147,6 +147,14 @@ class AsyncRunner:
     redis-py's asyncio pools raise "Too many connections" once ``max_connections`` are
     in use. A checkpointer must not fail a run for that, so calls beyond the pool's
     size wait here for a free slot (one semaphore per event loop).
+
+    redis-py's asyncio ``RedisCluster`` learns the slot map on its first command, and
+    again after it has closed its connections (on a connection error, or after
+    ``reinitialize_steps`` MOVED replies). redis-py 8.1 picks a command's node before
+    it initializes, so a command sent while the map is unknown goes to an arbitrary
+    node; a burst of calls on a cold client collects MOVED replies until the client
+    closes every connection under the calls still in flight. Each call therefore
+    waits for ``initialize()`` (which takes its own lock) when the map is unknown.
     """
 
     def __init__(self, client: Any) -> None:
@@ -156,6 +164,7 @@ class AsyncRunner:
         if size is None:  # a cluster client: its limit applies to each node
             size = connection_kwargs(client).get("max_connections")
         self._size = size if isinstance(size, int) and 0 < size < 2**31 - 1 else None
+        self._cluster = is_cluster(client) and hasattr(client, "initialize")
         self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
@@ -171,6 +180,8 @@ class AsyncRunner:
 
     async def __call__(self, op: Op) -> Any:
         async with self._slot():
+            if self._cluster and getattr(self.client, "_initialize", False) is True:
+                await self.client.initialize()
             return await self._execute(op)
 
     async def eval(self, op: Eval) -> Any:
