@@ -72,21 +72,33 @@ if #namespaces > 1 then
   end)
 end
 
-local out = {}
+-- Records are read a batch at a time: a page's worth, so a filter that matches early
+-- reads little more than it returns.
+local found = {}
 local examined = 0
 local cursor_id, cursor_ns = before, before_ns
-for _, cand in ipairs(candidates) do
-  if #out >= page or examined >= budget then
-    break
+local next_candidate = 1
+while #found < page and examined < budget and next_candidate <= #candidates do
+  local batch = {}
+  local last = math.min(#candidates, next_candidate + (page - #found) - 1,
+    next_candidate + (budget - examined) - 1)
+  for i = next_candidate, last do
+    batch[#batch + 1] = candidates[i][1] .. candidates[i][2]
   end
-  examined = examined + 1
-  cursor_ns, cursor_id = cand[1], cand[2]
-  local record = rcall('HGET', KEYS[1], cand[1] .. cand[2])
-  if record and matches(record, cand[1] .. cand[2]) then
-    local item = load_checkpoint(cand[1], cand[2])
-    table.insert(item, 1, cand[1])
-    out[#out + 1] = item
+  local records = hmget(KEYS[1], batch)
+  for k, record in ipairs(records) do
+    local cand = candidates[next_candidate + k - 1]
+    examined = examined + 1
+    cursor_ns, cursor_id = cand[1], cand[2]
+    if record and matches(record, batch[k]) then
+      found[#found + 1] = {cand[1], cand[2], record}
+    end
   end
+  next_candidate = last + 1
+end
+local out = load_records(found)
+for i, item in ipairs(out) do
+  table.insert(item, 1, found[i][1])
 end
 touch()
 local done = (examined == #candidates) and 1 or 0

@@ -236,31 +236,70 @@ local function hdel(key, fields)
   end
 end
 
--- Checkpoint NS..CID with its blobs and pending writes, as the client decodes it:
--- {cid, record, {blob...}, write index, {write...}}, or false when it is absent.
+-- Checkpoints with their blobs and pending writes, as the client decodes them.
+-- `found` is a list of {ns, cid, record}; returns one {cid, record, {blob...}, write
+-- index, {write...}} per entry, in order. Three HMGETs in all, however many
+-- checkpoints: a channel value shared by several of them is asked for once.
+local function load_records(found)
+  local blob_fields, blob_slot = {}, {}
+  local index_fields = {}
+  local refs_of = {}
+  for i, entry in ipairs(found) do
+    local ns = entry[1]
+    local _, refs = record_header(entry[3], ns .. entry[2])
+    local slots = {}
+    for j = 1, #refs do
+      local field = ns .. refs[j]
+      local slot = blob_slot[field]
+      if not slot then
+        slot = #blob_fields + 1
+        blob_fields[slot] = field
+        blob_slot[field] = slot
+      end
+      slots[j] = slot
+    end
+    refs_of[i] = slots
+    index_fields[i] = ns .. netstring(entry[2])
+  end
+  local blobs = hmget(KEYS[3], blob_fields)
+  for slot, blob in ipairs(blobs) do
+    if not blob then
+      check_value_present(blob_fields[slot])
+    end
+  end
+  local indexes = hmget(KEYS[4], index_fields)
+  local write_fields, write_span = {}, {}
+  for i = 1, #found do
+    local base = index_fields[i]
+    local first = #write_fields + 1
+    for _, sub in ipairs(split_netstrings(indexes[i] or nil)) do
+      write_fields[#write_fields + 1] = base .. sub
+    end
+    write_span[i] = {first, #write_fields}
+  end
+  local writes = hmget(KEYS[4], write_fields)
+  local out = {}
+  for i, entry in ipairs(found) do
+    local mine = {}
+    for j, slot in ipairs(refs_of[i]) do
+      mine[j] = blobs[slot]
+    end
+    local own_writes = {}
+    for k = write_span[i][1], write_span[i][2] do
+      own_writes[#own_writes + 1] = writes[k]
+    end
+    out[i] = {entry[2], entry[3], mine, indexes[i] or '', own_writes}
+  end
+  return out
+end
+
+-- Checkpoint NS..CID as load_records returns it, or false when it is absent.
 local function load_checkpoint(ns, cid)
   local record = rcall('HGET', KEYS[1], ns .. cid)
   if not record then
     return false
   end
-  local _, refs = record_header(record, ns .. cid)
-  local blob_fields = {}
-  for i = 1, #refs do
-    blob_fields[i] = ns .. refs[i]
-  end
-  local base = ns .. netstring(cid)
-  local index = rcall('HGET', KEYS[4], base) or ''
-  local write_fields = {}
-  for i, sub in ipairs(split_netstrings(index)) do
-    write_fields[i] = base .. sub
-  end
-  local blobs = hmget(KEYS[3], blob_fields)
-  for i, blob in ipairs(blobs) do
-    if not blob then
-      check_value_present(blob_fields[i])
-    end
-  end
-  return {cid, record, blobs, index, hmget(KEYS[4], write_fields)}
+  return load_records({{ns, cid, record}})[1]
 end
 
 -- Newest checkpoint id of namespace NS, or nil.
