@@ -12,7 +12,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from . import clients
 from .base import BaseRedisSaver, split_options
 from .core import Plan
-from .drive import AsyncRunner, adrive
+from .drive import AsyncRunner, adrive, afirst
 from .errors import EventLoopError
 from .keys import DEFAULT_KEY_PREFIX
 
@@ -62,9 +62,8 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
     # ---- async hooks
 
     async def _arun(self, plan: Plan) -> Any:
-        async for value in self._aiter(plan):
-            return value
-        return None
+        self.loop = asyncio.get_running_loop()
+        return await afirst(plan, self._runner)
 
     async def _aiter(self, plan: Plan) -> AsyncIterator[Any]:
         self.loop = asyncio.get_running_loop()

@@ -57,6 +57,24 @@ def drive(plan: Plan, execute: Callable[[Op], Any]) -> Iterator[Any]:
             reply = execute(step)
 
 
+async def afirst(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> Any:
+    """Run ``plan`` on an event loop up to its first emitted value (None if it emits
+    nothing). No async generator is involved, so nothing is left for the loop to
+    finalize after the call."""
+    reply: Any = None
+    try:
+        while True:
+            try:
+                step = plan.send(reply)
+            except StopIteration:
+                return None
+            if isinstance(step, Emit):
+                return step.value
+            reply = await execute(step)
+    finally:
+        plan.close()
+
+
 async def adrive(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> AsyncIterator[Any]:
     """Run ``plan`` on an event loop, yielding what it emits."""
     reply: Any = None

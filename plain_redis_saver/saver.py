@@ -12,7 +12,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from . import clients
 from .base import BaseRedisSaver, split_options
 from .core import Plan
-from .drive import SyncRunner, adrive, drive
+from .drive import SyncRunner, adrive, afirst, drive
 from .keys import DEFAULT_KEY_PREFIX
 
 
@@ -61,14 +61,12 @@ class PlainRedisSaver(BaseRedisSaver):
     def _iter(self, plan: Plan, method: str) -> Iterator[Any]:
         return drive(plan, self._runner)
 
+    async def _execute_in_thread(self, op: Any) -> Any:
+        return await asyncio.to_thread(self._runner, op)
+
     async def _arun(self, plan: Plan) -> Any:
-        async for value in self._aiter(plan):
-            return value
-        return None
+        return await afirst(plan, self._execute_in_thread)
 
     async def _aiter(self, plan: Plan) -> AsyncIterator[Any]:
-        async def execute(op: Any) -> Any:
-            return await asyncio.to_thread(self._runner, op)
-
-        async for value in adrive(plan, execute):
+        async for value in adrive(plan, self._execute_in_thread):
             yield value
