@@ -643,6 +643,24 @@ def test_evicted_channel_values_raise_an_error_naming_the_key(saver: Any, admin:
         saver.get_tuple(stored)
 
 
+def test_evicted_checkpoint_records_fail_get_tuple_instead_of_returning_none(
+    saver: Any, admin: Any
+) -> None:
+    put_chain(saver, "t", 2)
+    admin.unlink(saver._core.keys.thread("t").checkpoints)  # evicted alone
+    with pytest.raises(CorruptDataError, match="record is missing"):
+        saver.get_tuple(config("t"))
+
+
+def test_evicted_checkpoint_records_fail_list_instead_of_listing_nothing(
+    saver: Any, admin: Any
+) -> None:
+    put_chain(saver, "t", 2)
+    admin.unlink(saver._core.keys.thread("t").checkpoints)
+    with pytest.raises(CorruptDataError, match="record is missing"):
+        list(saver.list(config("t")))
+
+
 def test_channel_never_stored_is_absent_not_an_error(saver: Any) -> None:
     cp = checkpoint(versions={"never-written": 1})
     stored = saver.put(config("t"), cp, metadata(), {})

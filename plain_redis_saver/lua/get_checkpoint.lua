@@ -7,13 +7,17 @@
 -- Reply: {cid, record, {blob...}, write index, {write...}} or nil when absent.
 
 local ns, cid = ARGV[1], ARGV[2]
-if cid == '' then
+local latest = cid == ''
+if latest then
   cid = latest_id(ns)
   if not cid then
     return false
   end
 end
 local found = load_checkpoint(ns, cid)
+if latest and not found then
+  record_missing(ns .. cid)
+end
 if found then
   touch()
 end

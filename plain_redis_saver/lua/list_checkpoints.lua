@@ -90,7 +90,10 @@ while #found < page and examined < budget and next_candidate <= #candidates do
     local cand = candidates[next_candidate + k - 1]
     examined = examined + 1
     cursor_ns, cursor_id = cand[1], cand[2]
-    if record and matches(record, batch[k]) then
+    if not record then
+      record_missing(batch[k])
+    end
+    if matches(record, batch[k]) then
       found[#found + 1] = {cand[1], cand[2], record}
     end
   end

@@ -186,6 +186,15 @@ local function check_value_present(field)
   end
 end
 
+-- Raises when the order index (KEYS[2]) lists checkpoint `field` but its record is gone
+-- from KEYS[1]: the scripts add and remove both together, so only an eviction or a
+-- deletion by hand separates them.
+local function record_missing(field)
+  return error('plain_redis_saver: corrupt thread: checkpoint ' .. field .. ' is in '
+    .. KEYS[2] .. ' but its record is missing from ' .. KEYS[1]
+    .. ' (evicted, or deleted by hand)')
+end
+
 -- The metadata index of a record: {key, value digest, key, value digest, ...}.
 local function record_index(record, field)
   local _, _, _, index = checked_header(record, field, true)
