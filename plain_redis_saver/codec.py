@@ -43,11 +43,17 @@ def read_netstring(data: bytes, pos: int = 0) -> tuple[bytes, int]:
 
 
 def split_netstrings(data: bytes) -> list[bytes]:
+    # read_netstring, inlined: this runs for every ref and write of every read.
     out: list[bytes] = []
     pos = 0
-    while pos < len(data):
-        item, pos = read_netstring(data, pos)
-        out.append(item)
+    size = len(data)
+    while pos < size:
+        colon = data.index(b":", pos)
+        end = colon + 1 + int(data[pos:colon])
+        if end > size:
+            raise ValueError("truncated netstring")
+        out.append(data[colon + 1 : end])
+        pos = end
     return out
 
 
@@ -65,7 +71,18 @@ def blob_ref(channel: str, version: str | int | float) -> bytes:
 
 
 def ref_channel(ref: bytes) -> str:
-    return read_netstring(ref)[0].decode("utf-8")
+    """The channel a blob ref names (cached: a thread's reads meet the same refs)."""
+    channel = _ref_channels.get(ref)
+    if channel is None:
+        channel = read_netstring(ref)[0].decode("utf-8")
+        if len(_ref_channels) >= _REF_CACHE:
+            _ref_channels.clear()
+        _ref_channels[ref] = channel
+    return channel
+
+
+_REF_CACHE = 8192
+_ref_channels: dict[bytes, str] = {}
 
 
 def write_sub(task_id: str, idx: int) -> bytes:
@@ -92,8 +109,13 @@ def encode_blob(typed: tuple[str, bytes]) -> bytes:
 
 
 def decode_blob(data: bytes) -> tuple[str, bytes]:
+    if data.startswith(_MSGPACK):  # what JsonPlusSerializer writes for almost everything
+        return "msgpack", data[len(_MSGPACK) :]
     name, pos = read_netstring(data)
     return name.decode("utf-8"), data[pos:]
+
+
+_MSGPACK = b"7:msgpack"
 
 
 def encode_write(channel: str, typed: tuple[str, bytes], task_path: str) -> bytes:
@@ -139,8 +161,9 @@ def canonical(value: Any, fallback: Any) -> bytes:
     if value is None:
         return CANONICAL_NONE
     kind = type(value)
-    if kind is str or kind is int or kind is bool:
-        key = (kind, value)
+    scalar = kind is str or kind is int or kind is bool
+    if scalar or ((kind is dict or kind is list) and not value):  # "parents": {} ...
+        key = (kind, value if scalar else None)
         digest = _scalar_digests.get(key)
         if digest is None:
             if len(_scalar_digests) >= _SCALAR_CACHE:
@@ -163,18 +186,20 @@ def encode_record(
     *,
     parent_id: str | None,
     delta_depth: int = 0,
-    refs: Sequence[bytes],
+    framed_refs: bytes,
     meta_index: Sequence[bytes | str],
     checkpoint: tuple[str, bytes],
     metadata: tuple[str, bytes],
 ) -> bytes:
-    # The scripts read the first four items on every call: keep them flat (the refs
-    # are one binary of netstrings, not an array).
+    """A checkpoint record; ``framed_refs`` is the netstrings of its blob refs, joined.
+
+    The scripts read the first four items: they are kept flat (the refs are one
+    binary of netstrings, not an array)."""
     return pack(
         [
             RECORD_FORMAT,
             parent_id,
-            b"".join(netstring(ref) for ref in refs),
+            framed_refs,
             delta_depth,
             list(meta_index),
             checkpoint[0],

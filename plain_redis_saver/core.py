@@ -205,17 +205,44 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _versions(versions: Any, what: str) -> Mapping[str, Any]:
-    """A channel -> version mapping, checked (versions are str, int or float)."""
+def _check_version(channel: Any, version: Any, what: str) -> None:
+    _require_str(channel, f"channel name in {what}")
+    if isinstance(version, bool) or not isinstance(version, (str, int, float)):
+        raise InvalidConfigError(
+            f"{what}[{channel!r}] must be a str, int or float version, got {version!r}"
+        )
+
+
+#: (channel, str version) -> (blob ref, the ref as a netstring). Unchanged channels keep
+#: their version from step to step, so most refs of a put were made by the one before.
+_REF_CACHE_SIZE = 8192
+_ref_cache: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _refs(versions: Any, what: str) -> dict[str, tuple[bytes, bytes]]:
+    """Checked channel -> version mapping as channel -> (blob ref, framed ref).
+
+    Versions are str, int or float; only str ones (LangGraph's own) are cached, since
+    1, 1.0 and True are one dict key but distinct versions."""
     if not isinstance(versions, Mapping):
         raise InvalidConfigError(f"{what} must be a dict of channel -> version, got {versions!r}")
+    out: dict[str, tuple[bytes, bytes]] = {}
+    cache = _ref_cache
     for channel, version in versions.items():
-        _require_str(channel, f"channel name in {what}")
-        if isinstance(version, bool) or not isinstance(version, (str, int, float)):
-            raise InvalidConfigError(
-                f"{what}[{channel!r}] must be a str, int or float version, got {version!r}"
-            )
-    return versions
+        cacheable = type(version) is str and type(channel) is str
+        if cacheable:
+            hit = cache.get((channel, version))
+            if hit is not None:
+                out[channel] = hit
+                continue
+        _check_version(channel, version, what)
+        ref = codec.blob_ref(channel, version)
+        hit = out[channel] = (ref, codec.netstring(ref))
+        if cacheable:
+            if len(cache) >= _REF_CACHE_SIZE:
+                cache.clear()
+            cache[(channel, version)] = hit
+    return out
 
 
 def _delta_depth(metadata: Mapping[str, Any]) -> int:
@@ -402,8 +429,8 @@ class Core:
         values = checkpoint.get("channel_values") or {}
         if not isinstance(values, Mapping):
             raise InvalidConfigError("checkpoint['channel_values'] must be a dict")
-        versions = _versions(checkpoint.get("channel_versions"), "checkpoint['channel_versions']")
-        _versions(new_versions, "new_versions")
+        refs = _refs(checkpoint.get("channel_versions"), "checkpoint['channel_versions']")
+        new_refs = _refs(new_versions, "new_versions")
         if not isinstance(metadata, Mapping):
             raise InvalidConfigError(f"metadata must be a dict, got {type(metadata).__name__}")
         stored.pop("channel_values", None)
@@ -419,22 +446,20 @@ class Core:
                     f"cannot index metadata[{key!r}] ({type(value).__name__}): {exc}"
                 ) from exc
             meta_index += [_require_str(key, "metadata key"), digest]
-        refs = {ch: codec.blob_ref(ch, v) for ch, v in versions.items()}
         blobs: list[tuple[bytes, bytes]] = [
             (
-                refs[channel]
-                if versions.get(channel) == version
-                else codec.blob_ref(channel, version),
+                ref,
                 codec.encode_blob(self._dumps(values[channel], f"channel {channel!r}"))
                 if channel in values
                 else codec.EMPTY_BLOB,
             )
-            for channel, version in new_versions.items()
+            for channel, (ref, _) in new_refs.items()
         ]
+        framed_refs = b"".join([framed for _, framed in refs.values()])
         record = codec.encode_record(
             parent_id=target.checkpoint_id,
             delta_depth=_delta_depth(meta),
-            refs=list(refs.values()),
+            framed_refs=framed_refs,
             meta_index=meta_index,
             checkpoint=self._dumps(stored, "checkpoint"),
             metadata=self._dumps(meta, "metadata"),
@@ -442,7 +467,7 @@ class Core:
         keys = self.keys.thread(target.thread_id)
         # Very wide checkpoints exceed one request's argument limit: their values go
         # first, in separate calls; the record (which makes them visible) goes last.
-        slices = list(_chunks(blobs, (MAX_ARGS_PER_CALL - 5) // 2)) or [[]]
+        slices = list(_chunks(blobs, (MAX_ARGS_PER_CALL - 6) // 2)) or [[]]
         for part in slices[:-1]:
             blob_rows = _flat((target.ns + f, v) for f, v in part)
             yield from self._write(
@@ -453,7 +478,7 @@ class Core:
             Eval(
                 PUT_CHECKPOINT,
                 keys,
-                (target.ns, cid, record, keep, *_flat(slices[-1])),
+                (target.ns, cid, record, keep, framed_refs, *_flat(slices[-1])),
                 self.write_expiry,
             )
         )

@@ -236,7 +236,7 @@ def build_huge_thread(saver: Any, client: Any, thread_id: str) -> None:
         for cid in part:
             records[ns + cid.encode()] = codec.encode_record(
                 parent_id=None,
-                refs=[ref],
+                framed_refs=codec.netstring(ref),
                 meta_index=["run_id", digest],
                 checkpoint=saver.serde.dumps_typed({"id": cid}),
                 metadata=saver.serde.dumps_typed({"run_id": "run-1"}),

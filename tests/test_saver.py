@@ -138,6 +138,9 @@ def test_list_filter_pages_through_many_non_matching_checkpoints(saver: Any) -> 
         ({"k": None}, {"k": None}, True),
         ({"k": 0}, {"k": None}, False),
         ({"k": "ü:{*}"}, {"k": "ü:{*}"}, True),
+        ({"k": {}}, {"k": {}}, True),
+        ({"k": {}}, {"k": []}, False),
+        ({"k": []}, {"k": {}}, False),
     ],
     ids=[
         "dict-any-key-order",
@@ -147,6 +150,9 @@ def test_list_filter_pages_through_many_non_matching_checkpoints(saver: Any) -> 
         "none-matches-none",
         "zero-is-not-none",
         "unicode",
+        "empty-dict",
+        "empty-dict-is-not-empty-list",
+        "empty-list-is-not-empty-dict",
     ],
 )
 def test_list_filter_is_equality_on_metadata_values(
@@ -338,6 +344,13 @@ def test_next_versions_increase(saver: Any) -> None:
     v1 = saver.get_next_version(None, None)
     v2 = saver.get_next_version(v1, None)
     assert v1 < v2 < saver.get_next_version(v2, None)
+
+
+def test_a_bool_version_is_refused_after_the_equal_int_version_was_stored(saver: Any) -> None:
+    # True == 1 as a dict key: what is remembered about version 1 must not vouch for True.
+    saver.put(config("t"), checkpoint({"a": 1}, versions={"a": 1}), metadata(), {"a": 1})
+    with pytest.raises(InvalidConfigError, match="version"):
+        saver.put(config("t"), checkpoint({"a": 2}, versions={"a": True}), metadata(), {"a": True})
 
 
 def test_forked_branches_get_different_versions(saver: Any) -> None:

@@ -382,11 +382,15 @@ local function namespace_size(ns)
 end
 
 -- Stores record at NS..CID (replacing one with the same id), with the not yet stored
--- blobs of `new_blobs`, and keeps the order index, counts and registry right.
+-- blobs of `new_blobs`, and keeps the order index, counts and registry right. `refs`
+-- are the record's blob refs when the caller has them (read from the record if nil).
 -- Returns 1 if the checkpoint is new.
-local function store_record(ns, cid, record, new_blobs)
+local function store_record(ns, cid, record, new_blobs, refs)
   local field = ns .. cid
-  local _, refs = record_header(record, field)
+  if not refs then
+    local _
+    _, refs = record_header(record, field)
+  end
   if rcall('HSETNX', KEYS[1], field, record) == 1 then
     adjust(ns, refs, 1, new_blobs)
     rcall('ZADD', KEYS[2], 0, field)
