@@ -22,6 +22,9 @@ RECORD_FORMAT = 1
 SCHEMA_VERSION = 1
 
 EMPTY_BLOB = b""
+#: Field of a thread's value hash present while its writes hash holds pending writes
+#: (see lua/includes/common.lua).
+WRITES_MARK = b"=w"
 
 
 def to_bytes(text: str | bytes) -> bytes:

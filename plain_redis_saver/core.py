@@ -622,7 +622,7 @@ class Core:
                 return
 
     def _stored_threads(self) -> Generator[Op, Any, list[str]]:
-        keys = yield Scan(self.keys.thread_scan_pattern())
+        keys = yield Scan(self.keys.thread_data_scan_pattern())
         return sorted({self.keys.thread_id_of(k) for k in keys})
 
     def _list_all_threads(
@@ -755,6 +755,18 @@ class Core:
         # Check the source before writing anything: a damaged record or an evicted
         # value is reported against the source keys, and nothing is copied.
         blob_fields = {field for field, _ in blobs}
+        if not records and any(f[:1] == b"=" and f[1:2].isdigit() for f in blob_fields):
+            raise CorruptDataError(
+                f"checkpoint records {src.checkpoints!r} are missing although "
+                f"{src.blobs!r} counts checkpoints (evicted, or deleted by hand); the "
+                "thread was not copied"
+            )
+        if codec.WRITES_MARK in blob_fields and not writes:
+            raise CorruptDataError(
+                f"pending writes {src.writes!r} are missing although {src.blobs!r} records "
+                "that writes were stored (evicted, or deleted by hand); the thread was not "
+                "copied"
+            )
         for field, value in records:
             refs = codec.Record(value, src.checkpoints).refs
             ns = field[: codec.read_netstring(field)[1]]

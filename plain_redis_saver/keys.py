@@ -70,8 +70,14 @@ class Keyspace:
         """SCAN MATCH pattern that finds the record hash of every thread."""
         return _glob_escape(self.prefix) + ":{*}:c"
 
+    def thread_data_scan_pattern(self) -> str:
+        """SCAN MATCH pattern that finds the record hash or the order index of every
+        thread: a thread whose record hash alone was evicted is still found (and then
+        reported as damaged instead of silently left out)."""
+        return _glob_escape(self.prefix) + ":{*}:[co]"
+
     def thread_id_of(self, key: bytes | str) -> str:
-        """Thread id of a record-hash key found by :meth:`thread_scan_pattern`."""
+        """Thread id of a key found by one of the scan patterns."""
         text = key.decode() if isinstance(key, bytes) else key
         start = len(self.prefix) + 2
         return unescape_thread_id(text[start : text.index("}", start)])

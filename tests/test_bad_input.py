@@ -8,9 +8,9 @@ private valkey-server whose ``proto-max-bulk-len`` is lowered to 1 MB, so a 2 MB
 is enough.
 
 Part 2 damages stored data by hand (truncated and random records, a record whose
-fields are wrong, each thread key holding the wrong Redis type, evicted channel values,
-a write index naming a missing write) and checks that every read either raises an
-error naming the damaged key (CorruptDataError, or the server's WRONGTYPE) or still
+fields are wrong, each thread key holding the wrong Redis type, each thread key
+evicted on its own, a write index naming a missing write) and checks that every read
+either raises an error naming the damaged key (CorruptDataError, or the server's WRONGTYPE) or still
 gives exactly the answer it gave before: never a wrong answer, never a silent None.
 
 Cases that test_saver.py already covers exactly are left out.
@@ -720,6 +720,15 @@ def _evict_values(d: Damaged) -> str:
     return d.keys.blobs
 
 
+def _evict(index: int) -> Callable[[Damaged], str]:
+    def damage(d: Damaged) -> str:
+        key = d.keys[index]
+        d.admin.unlink(key)  # volatile-lru evicts whole keys, one at a time
+        return str(key)
+
+    return damage
+
+
 def _drop_a_write(d: Damaged) -> str:
     base = netstring("ns") + netstring(d.c1["configurable"]["checkpoint_id"])
     field = base + write_sub("task", 0)
@@ -743,6 +752,10 @@ DAMAGES: dict[str, Callable[[Damaged], str]] = {
     "record-metadata-bytes-random": _set_item(8, b"\xc1"),
     **{f"wrong-type-{s}": _wrong_type(i) for i, s in enumerate("cobwn")},
     "channel-values-evicted": _evict_values,
+    "records-evicted": _evict(0),
+    "order-evicted": _evict(1),
+    "writes-evicted": _evict(3),
+    "namespaces-evicted": _evict(4),
     "write-index-names-a-missing-write": _drop_a_write,
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from typing import Any
 
@@ -672,6 +673,45 @@ def test_evicted_checkpoint_records_fail_list_instead_of_listing_nothing(
     admin.unlink(saver._core.keys.thread("t").checkpoints)
     with pytest.raises(CorruptDataError, match="record is missing"):
         list(saver.list(config("t")))
+
+
+def test_evicted_order_index_fails_get_tuple_instead_of_returning_none(
+    saver: Any, admin: Any
+) -> None:
+    put_chain(saver, "t", 2)
+    order = saver._core.keys.thread("t").order
+    admin.unlink(order)
+    with pytest.raises(CorruptDataError, match=re.escape(order)):
+        saver.get_tuple(config("t"))
+
+
+def test_evicted_pending_writes_fail_get_tuple_instead_of_dropping_them(
+    saver: Any, admin: Any
+) -> None:
+    [stored] = put_chain(saver, "t", 1)
+    saver.put_writes(stored, [("a", 1)], "task")
+    writes = saver._core.keys.thread("t").writes
+    admin.unlink(writes)
+    with pytest.raises(CorruptDataError, match=re.escape(writes)):
+        saver.get_tuple(stored)
+
+
+def test_evicted_namespaces_fail_list_instead_of_listing_nothing(saver: Any, admin: Any) -> None:
+    put_chain(saver, "t", 2)
+    namespaces = saver._core.keys.thread("t").namespaces
+    admin.unlink(namespaces)
+    with pytest.raises(CorruptDataError, match=re.escape(namespaces)):
+        list(saver.list(config("t", None)))  # every namespace of the thread
+
+
+def test_a_thread_whose_writes_were_all_deleted_reads_without_error(saver: Any) -> None:
+    # The checkpoint holding the thread's only writes goes, and the writes key with it:
+    # the next read must not take the thread for one whose writes were evicted.
+    doomed = saver.put(config("t"), checkpoint(), metadata(run_id="doomed"), {})
+    saver.put_writes(doomed, [("a", 1)], "task")
+    kept = saver.put(doomed, checkpoint(), metadata(run_id="kept"), {})
+    saver.delete_for_runs(["doomed"])
+    assert saver.get_tuple(kept).pending_writes == []
 
 
 def test_channel_never_stored_is_absent_not_an_error(saver: Any) -> None:

@@ -38,7 +38,7 @@ if mode == 'runs' then
 elseif mode == 'keep' then
   local keep = tonumber(ARGV[3])
   local more = false
-  for _, ns in ipairs(rcall('HKEYS', KEYS[5])) do
+  for _, ns in ipairs(namespaces()) do
     local n, left = keep_newest(ns, keep, budget - removed)
     removed = removed + n
     more = more or left

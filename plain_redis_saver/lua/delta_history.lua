@@ -22,6 +22,9 @@ for i = 3, #ARGV do
 end
 if cid == '' then
   cid = latest_id(ns)
+  if not cid then
+    check_order_present()
+  end
 end
 local out = {}
 if not cid then
@@ -29,8 +32,12 @@ if not cid then
 end
 local record = rcall('HGET', KEYS[1], ns .. cid)
 if not record then
+  if in_order(ns .. cid) then
+    record_missing(ns .. cid)
+  end
   return out
 end
+check_writes_present()
 local parent = record_header(record, ns .. cid)
 while parent and left > 0 do
   record = rcall('HGET', KEYS[1], ns .. parent)

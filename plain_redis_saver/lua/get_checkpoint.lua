@@ -11,11 +11,12 @@ local latest = cid == ''
 if latest then
   cid = latest_id(ns)
   if not cid then
+    check_order_present()
     return false
   end
 end
 local found = load_checkpoint(ns, cid)
-if latest and not found then
+if not found and (latest or in_order(ns .. cid)) then
   record_missing(ns .. cid)
 end
 if found then

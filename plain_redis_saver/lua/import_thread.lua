@@ -25,6 +25,7 @@ while pos <= #ARGV do
       rcall('HSETNX', KEYS[3], field, value)
     elseif tag == 'w' then
       rcall('HSETNX', KEYS[4], field, value)
+      rcall('HSET', KEYS[3], WRITES_MARK, 1)
     elseif tag == 'i' then
       local current = rcall('HGET', KEYS[4], field)
       if not current then

@@ -43,13 +43,13 @@ end
 
 -- Candidates: {ns, cid} newest first, at most `budget` + 1 of them.
 local candidates = {}
-local namespaces
+local listed
 if only_ns ~= '' then
-  namespaces = {only_ns}
+  listed = {only_ns}
 else
-  namespaces = rcall('HKEYS', KEYS[5])
+  listed = namespaces()
 end
-for _, ns in ipairs(namespaces) do
+for _, ns in ipairs(listed) do
   local max
   if before == '' then
     max = '(' .. ns .. '\255'
@@ -63,7 +63,10 @@ for _, ns in ipairs(namespaces) do
     candidates[#candidates + 1] = {ns, string.sub(member, #ns + 1)}
   end
 end
-if #namespaces > 1 then
+if #candidates == 0 then
+  check_order_present()
+end
+if #listed > 1 then
   table.sort(candidates, function(a, b)
     if a[2] ~= b[2] then
       return bytes_less(b[2], a[2])

@@ -28,6 +28,7 @@ end
 if #added > 0 then
   local index = rcall('HGET', KEYS[4], base) or ''
   rcall('HSET', KEYS[4], base, index .. table.concat(added))
+  rcall('HSET', KEYS[3], WRITES_MARK, 1)
 end
 touch()
 return #added

@@ -11,6 +11,9 @@
 --                                  [channel, type, bytes, task_path]
 --                              field NS..netstring(CID)      -> index: netstrings of
 --                                  netstring(TASK)..IDX, one per stored write
+--                              field "=w"                     -> 1 while KEYS[4] holds
+--                                  pending writes (tells an evicted KEYS[4] from one
+--                                  never written)
 --   KEYS[5] namespaces   hash  field NS                      -> 1 (the thread's namespaces)
 -- NS is netstring(checkpoint_ns). Netstrings ("<len>:<bytes>") never prefix one another,
 -- so no thread id, namespace, channel or task id can make two fields collide.
@@ -195,6 +198,52 @@ local function record_missing(field)
     .. ' (evicted, or deleted by hand)')
 end
 
+-- Field of KEYS[3] present while KEYS[4] holds pending writes. Netstrings start
+-- with a digit, so no "=".."NS" count field can be named like it.
+local WRITES_MARK = '=w'
+
+-- Whether `key` exists. PTTL answers -2 for a missing key; it is used instead of
+-- EXISTS so that the saver's ACL rule (plain_redis_saver.acl) stays as it was.
+local function exists(key)
+  return rcall('PTTL', key) ~= -2
+end
+
+-- Whether checkpoint `member` (NS..CID) is in the order index.
+local function in_order(member)
+  return #rcall('ZRANGEBYLEX', KEYS[2], '[' .. member, '[' .. member) > 0
+end
+
+-- Raises when key KEYS[i] (what: its role) is gone although the thread still has data
+-- that needs it: Redis evicts (and users delete) one key at a time.
+local function key_missing(i, what, evidence)
+  return error('plain_redis_saver: corrupt thread: the ' .. what .. ' key ' .. KEYS[i]
+    .. ' is missing although ' .. evidence .. ' (evicted, or deleted by hand)')
+end
+
+-- The order index (KEYS[2]) must exist while the thread has checkpoint records.
+local function check_order_present()
+  if not exists(KEYS[2]) and exists(KEYS[1]) then
+    key_missing(2, 'checkpoint order', KEYS[1] .. ' holds checkpoints')
+  end
+end
+
+-- The pending writes (KEYS[4]) must exist while KEYS[3] says some were stored.
+local function check_writes_present()
+  if not exists(KEYS[4]) and rcall('HEXISTS', KEYS[3], WRITES_MARK) == 1 then
+    key_missing(4, 'pending writes', KEYS[3] .. ' records that writes were stored')
+  end
+end
+
+-- The thread's namespaces (HKEYS of KEYS[5]); raises when KEYS[5] is gone although
+-- the thread has checkpoint records.
+local function namespaces()
+  local found = rcall('HKEYS', KEYS[5])
+  if #found == 0 and exists(KEYS[1]) then
+    key_missing(5, 'namespaces', KEYS[1] .. ' holds checkpoints')
+  end
+  return found
+end
+
 -- The metadata index of a record: {key, value digest, key, value digest, ...}.
 local function record_index(record, field)
   local _, _, _, index = checked_header(record, field, true)
@@ -277,6 +326,12 @@ local function load_records(found)
     end
   end
   local indexes = hmget(KEYS[4], index_fields)
+  for i = 1, #found do
+    if not indexes[i] then
+      check_writes_present()
+      break
+    end
+  end
   local write_fields, write_span = {}, {}
   for i = 1, #found do
     local base = index_fields[i]
@@ -423,6 +478,9 @@ local function remove_checkpoint(ns, cid)
       fields[#fields + 1] = base .. sub
     end
     hdel(KEYS[4], fields)
+    if not exists(KEYS[4]) then
+      rcall('HDEL', KEYS[3], WRITES_MARK)
+    end
   end
   return 1
 end
