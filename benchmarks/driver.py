@@ -21,13 +21,16 @@ FAILED: Any = object()
 @dataclass(frozen=True)
 class Call:
     """One saver call. ``op`` None: not measured (e.g. reading back after a delete).
-    ``many``: the method returns an iterator (``list``), consumed inside the timing."""
+    ``many``: the method returns an iterator (``list``), consumed inside the timing.
+    ``timed`` False: its errors count against ``op`` but its time does not (a check
+    made after the measured calls)."""
 
     op: str | None
     method: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     many: bool = False
+    timed: bool = True
 
 
 Plan = Generator[Call, Any, None]
@@ -81,11 +84,41 @@ class Counting:
         counts.server.update(stats_delta(self._before, after))
 
 
-def _finish(
-    records: dict[str, OpRecord], step: Call, t0: int, t1: int, result: Any, timed: bool
-) -> None:
-    if step.op is not None and timed and result is not FAILED:
-        records[step.op].samples.append(t1 - t0)
+class _Steps:
+    """What both drivers do around a call: walk the plan, count, time, record errors."""
+
+    def __init__(
+        self, plan: Plan, records: dict[str, OpRecord], counting: Counting | None, timed: bool
+    ) -> None:
+        self.plan = plan
+        self.records = records
+        self.counting = counting
+        self.timed = timed
+
+    def first(self) -> Call | None:
+        return next(self.plan, None)
+
+    def begin(self, step: Call) -> int:
+        if self.counting is not None and step.op is not None:
+            self.counting.start()
+        return now_ns()
+
+    def failed(self, step: Call, exc: Exception) -> Any:
+        if step.op is not None:
+            self.records[step.op].error(exc)
+        return FAILED
+
+    def end(self, step: Call, t0: int, t1: int, result: Any) -> Call | None:
+        """Books the call; the plan's next step, or None when it is done."""
+        if step.op is not None:
+            if self.counting is not None:
+                self.counting.stop(step.op)
+            if self.timed and step.timed and result is not FAILED:
+                self.records[step.op].samples.append(t1 - t0)
+        try:
+            return self.plan.send(result)
+        except StopIteration:
+            return None
 
 
 def run_sync(
@@ -96,33 +129,17 @@ def run_sync(
     counting: Counting | None = None,
     timed: bool = True,
 ) -> None:
-    try:
-        step = next(plan)
-    except StopIteration:
-        return
-    while True:
+    steps = _Steps(plan, records, counting, timed)
+    step = steps.first()
+    while step is not None:
         method = getattr(saver, step.method)
-        measured = step.op is not None
-        if counting is not None and measured:
-            counting.start()
-        t0 = now_ns()
+        t0 = steps.begin(step)
         try:
-            if step.many:
-                result = list(method(*step.args, **step.kwargs))
-            else:
-                result = method(*step.args, **step.kwargs)
+            call = method(*step.args, **step.kwargs)
+            result = list(call) if step.many else call
         except Exception as exc:
-            result = FAILED
-            if measured:
-                records[step.op].error(exc)  # type: ignore[index]
-        t1 = now_ns()
-        if counting is not None and measured:
-            counting.stop(step.op)  # type: ignore[arg-type]
-        _finish(records, step, t0, t1, result, timed)
-        try:
-            step = plan.send(result)
-        except StopIteration:
-            return
+            result = steps.failed(step, exc)
+        step = steps.end(step, t0, now_ns(), result)
 
 
 async def run_async(
@@ -133,30 +150,14 @@ async def run_async(
     counting: Counting | None = None,
     timed: bool = True,
 ) -> None:
-    try:
-        step = next(plan)
-    except StopIteration:
-        return
-    while True:
+    steps = _Steps(plan, records, counting, timed)
+    step = steps.first()
+    while step is not None:
         method = getattr(saver, "a" + step.method)
-        measured = step.op is not None
-        if counting is not None and measured:
-            counting.start()
-        t0 = now_ns()
+        t0 = steps.begin(step)
         try:
-            if step.many:
-                result = [item async for item in method(*step.args, **step.kwargs)]
-            else:
-                result = await method(*step.args, **step.kwargs)
+            call = method(*step.args, **step.kwargs)
+            result = [item async for item in call] if step.many else await call
         except Exception as exc:
-            result = FAILED
-            if measured:
-                records[step.op].error(exc)  # type: ignore[index]
-        t1 = now_ns()
-        if counting is not None and measured:
-            counting.stop(step.op)  # type: ignore[arg-type]
-        _finish(records, step, t0, t1, result, timed)
-        try:
-            step = plan.send(result)
-        except StopIteration:
-            return
+            result = steps.failed(step, exc)
+        step = steps.end(step, t0, now_ns(), result)

@@ -25,7 +25,7 @@ from langgraph.func import entrypoint, task
 from langgraph.graph import add_messages
 
 from .context import Context
-from .driver import Counting
+from .driver import FAILED, Call, Counting, Plan, run_async, run_sync
 from .measure import (
     OpRecord,
     count_wire,
@@ -138,6 +138,48 @@ def check_state(tup: Any, turns: int) -> str | None:
     return None
 
 
+class Target:
+    """What a conversation plan calls: the chatbot's ``invoke`` and the saver's
+    ``get_tuple`` (with their async forms), under the names the drivers look up."""
+
+    def __init__(self, chatbot: Any, saver: Any) -> None:
+        self.invoke = chatbot.invoke
+        self.ainvoke = chatbot.ainvoke
+        self.get_tuple = saver.get_tuple
+        self.aget_tuple = saver.aget_tuple
+
+
+def conversation(
+    thread_id: str,
+    turns: int,
+    records: dict[str, OpRecord],
+    *,
+    verify: bool = True,
+    completed: list[str] | None = None,
+) -> Plan:
+    """``turns`` turns of one thread, each reply checked; then, with ``verify``, the
+    saved conversation read back and checked (its errors count, its time does not).
+    The thread id goes to ``completed`` when every turn got an answer."""
+    config = _config(thread_id)
+    for turn in range(turns):
+        reply = yield Call("turn", "invoke", ([HumanMessage(content=user_text(turn))], config))
+        if reply is FAILED:
+            return
+        if problem := check_reply(reply, turn):
+            records["turn"].mismatch(f"{thread_id}: {problem}")
+    if completed is not None:
+        completed.append(thread_id)
+    if verify:
+        yield from read_back(thread_id, turns, records)
+
+
+def read_back(thread_id: str, turns: int, records: dict[str, OpRecord]) -> Plan:
+    """The saved conversation of ``turns`` turns, read and checked (not timed)."""
+    tup = yield Call("turn", "get_tuple", (_config(thread_id),), timed=False)
+    if tup is not FAILED and (problem := check_state(tup, turns)):
+        records["turn"].mismatch(f"{thread_id}: {problem}")
+
+
 class E2EPhase:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -161,42 +203,7 @@ class E2EPhase:
         self.ctx.progress.update(1)
 
     # ---- turns, sync
-
-    def _sync_thread(
-        self,
-        chatbot: Any,
-        saver: Any,
-        thread_id: str,
-        turns: int,
-        rec: OpRecord,
-        timed: bool,
-        verify: bool = True,
-    ) -> None:
-        config = _config(thread_id)
-        for turn in range(turns):
-            message = [HumanMessage(content=user_text(turn))]
-            t0 = now_ns()
-            try:
-                reply = chatbot.invoke(message, config)
-            except Exception as exc:
-                rec.error(exc)
-                return
-            t1 = now_ns()
-            if timed:
-                rec.samples.append(t1 - t0)
-            if problem := check_reply(reply, turn):
-                rec.mismatch(f"{thread_id}: {problem}")
-        if verify:
-            self._verify_sync(saver, thread_id, turns, rec)
-
-    def _verify_sync(self, saver: Any, thread_id: str, turns: int, rec: OpRecord) -> None:
-        try:
-            problem = check_state(saver.get_tuple(_config(thread_id)), turns)
-        except Exception as exc:
-            rec.error(exc)
-            return
-        if problem:
-            rec.mismatch(f"{thread_id}: {problem}")
+    # The conversation is one plan for both modes; counting covers a whole conversation.
 
     def run_turns_sync(self) -> None:
         ctx = self.ctx
@@ -204,64 +211,29 @@ class E2EPhase:
         savers = {key: ctx.adapters[key].sync() for key in keys}
         bots = {key: sync_chatbot(savers[key], self.model) for key in keys}
         turns = self.sizes.e2e_turns
+        targets = {key: Target(bots[key], savers[key]) for key in keys}
         for key in keys:  # warm-up, then the round trips of a conversation
-            rec = self.turns[key]["sync"]
-            self._sync_thread(bots[key], savers[key], ctx.thread(f"e2e-s-w-{key}"), 2, rec, False)
+            recs = {"turn": self.turns[key]["sync"]}
+            warm = conversation(ctx.thread(f"e2e-s-w-{key}"), 2, recs)
+            run_sync(targets[key], warm, recs, timed=False)
+            tid = ctx.thread(f"e2e-s-c-{key}")
             with count_wire() as wire:
                 counting = Counting(wire, ctx.admin if ctx.adapters[key].in_server else None)
                 counting.start()
-                tid = ctx.thread(f"e2e-s-c-{key}")
-                self._sync_thread(bots[key], savers[key], tid, turns, rec, False, verify=False)
+                run_sync(targets[key], conversation(tid, turns, recs, verify=False), recs)
                 counting.stop("conversation")
-            self._verify_sync(savers[key], tid, turns, rec)
+            run_sync(targets[key], read_back(tid, turns, recs), recs)
             self.round_trips[key]["sync"] = _per_turn(counting, turns)
         self._tick("e2e sync: warm-up")
         for round_no in range(self.sizes.e2e_rounds):
             for key in ctx.order(round_no, keys):
-                tid = ctx.thread(f"e2e-s-{round_no}")
+                recs = {"turn": self.turns[key]["sync"]}
+                plan = conversation(ctx.thread(f"e2e-s-{round_no}"), turns, recs)
                 with gc_paused():
-                    self._sync_thread(
-                        bots[key], savers[key], tid, turns, self.turns[key]["sync"], True
-                    )
+                    run_sync(targets[key], plan, recs)
             self._tick(f"e2e sync: thread {round_no + 1}/{self.sizes.e2e_rounds}")
 
     # ---- turns, async
-
-    async def _async_thread(
-        self,
-        chatbot: Any,
-        saver: Any,
-        thread_id: str,
-        turns: int,
-        rec: OpRecord,
-        timed: bool,
-        verify: bool = True,
-    ) -> None:
-        config = _config(thread_id)
-        for turn in range(turns):
-            message = [HumanMessage(content=user_text(turn))]
-            t0 = now_ns()
-            try:
-                reply = await chatbot.ainvoke(message, config)
-            except Exception as exc:
-                rec.error(exc)
-                return
-            t1 = now_ns()
-            if timed:
-                rec.samples.append(t1 - t0)
-            if problem := check_reply(reply, turn):
-                rec.mismatch(f"{thread_id}: {problem}")
-        if verify:
-            await self._verify_async(saver, thread_id, turns, rec)
-
-    async def _verify_async(self, saver: Any, thread_id: str, turns: int, rec: OpRecord) -> None:
-        try:
-            problem = check_state(await saver.aget_tuple(_config(thread_id)), turns)
-        except Exception as exc:
-            rec.error(exc)
-            return
-        if problem:
-            rec.mismatch(f"{thread_id}: {problem}")
 
     async def _run_turns_async(self) -> None:
         ctx = self.ctx
@@ -270,27 +242,27 @@ class E2EPhase:
         try:
             bots = {key: async_chatbot(savers[key], self.model) for key in keys}
             turns = self.sizes.e2e_turns
+            targets = {key: Target(bots[key], savers[key]) for key in keys}
             for key in keys:
-                rec = self.turns[key]["async"]
-                tid = ctx.thread(f"e2e-a-w-{key}")
-                await self._async_thread(bots[key], savers[key], tid, 2, rec, False)
+                recs = {"turn": self.turns[key]["async"]}
+                warm = conversation(ctx.thread(f"e2e-a-w-{key}"), 2, recs)
+                await run_async(targets[key], warm, recs, timed=False)
+                tid = ctx.thread(f"e2e-a-c-{key}")
                 with count_wire() as wire:
                     counting = Counting(wire, ctx.admin if ctx.adapters[key].in_server else None)
                     counting.start()
-                    tid = ctx.thread(f"e2e-a-c-{key}")
-                    await self._async_thread(
-                        bots[key], savers[key], tid, turns, rec, False, verify=False
-                    )
+                    plan = conversation(tid, turns, recs, verify=False)
+                    await run_async(targets[key], plan, recs)
                     counting.stop("conversation")
-                await self._verify_async(savers[key], tid, turns, rec)
+                await run_async(targets[key], read_back(tid, turns, recs), recs)
                 self.round_trips[key]["async"] = _per_turn(counting, turns)
             self._tick("e2e async: warm-up")
             for round_no in range(self.sizes.e2e_rounds):
                 for key in ctx.order(round_no, keys):
-                    tid = ctx.thread(f"e2e-a-{round_no}")
-                    rec = self.turns[key]["async"]
+                    recs = {"turn": self.turns[key]["async"]}
+                    plan = conversation(ctx.thread(f"e2e-a-{round_no}"), turns, recs)
                     with gc_paused():
-                        await self._async_thread(bots[key], savers[key], tid, turns, rec, True)
+                        await run_async(targets[key], plan, recs)
                 self._tick(f"e2e async: thread {round_no + 1}/{self.sizes.e2e_rounds}")
         finally:
             for key in keys:
@@ -306,37 +278,25 @@ class E2EPhase:
         saver = await ctx.adapters[key].open_async()
         rec = OpRecord()
         try:
-            chatbot = async_chatbot(saver, self.model)
+            target = Target(async_chatbot(saver, self.model), saver)
             turns = self.sizes.conc_turns
-
-            async def conversation(j: int) -> bool:
-                config = _config(ctx.thread(f"c{threads}-{rep}-{j}"))
-                for turn in range(turns):
-                    message = [HumanMessage(content=user_text(turn))]
-                    t0 = now_ns()
-                    try:
-                        reply = await chatbot.ainvoke(message, config)
-                    except Exception as exc:
-                        rec.error(exc)
-                        return False
-                    rec.samples.append(now_ns() - t0)
-                    if problem := check_reply(reply, turn):
-                        rec.mismatch(f"thread {j}: {problem}")
-                return True
-
+            recs = {"turn": rec}
+            tids = [ctx.thread(f"c{threads}-{rep}-{j}") for j in range(threads)]
+            completed: list[str] = []  # a thread whose turn failed is counted, not read
             start = now_ns()
-            done = await asyncio.gather(*(conversation(j) for j in range(threads)))
+            await asyncio.gather(
+                *(
+                    run_async(
+                        target,
+                        conversation(t, turns, recs, verify=False, completed=completed),
+                        recs,
+                    )
+                    for t in tids
+                )
+            )
             wall = (now_ns() - start) / 1e9
-            for j in range(threads):
-                if not done[j]:  # its error is counted; its conversation is incomplete
-                    continue
-                try:
-                    tup = await saver.aget_tuple(_config(ctx.thread(f"c{threads}-{rep}-{j}")))
-                except Exception as exc:
-                    rec.error(exc)
-                    continue
-                if problem := check_state(tup, turns):
-                    rec.mismatch(f"thread {j}: {problem}")
+            for tid in completed:
+                await run_async(target, read_back(tid, turns, recs), recs)
         finally:
             await ctx.adapters[key].close_async()
         return {"threads": threads, "seconds": wall, "record": rec}
@@ -372,7 +332,8 @@ class E2EPhase:
             bot = sync_chatbot(saver, self.model)
             tid = ctx.thread("conversation")
             rec = OpRecord()
-            self._sync_thread(bot, saver, tid, turns, rec, False)
+            recs = {"turn": rec}
+            run_sync(Target(bot, saver), conversation(tid, turns, recs), recs, timed=False)
             keys = scan_keys(ctx.admin, adapter.thread_patterns(tid))
             try:
                 checkpoints = sum(1 for _ in saver.list(_config(tid)))
