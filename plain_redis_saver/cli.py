@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("stats", "totals over every thread under the prefix")
 
+    cmd = command(
+        "check",
+        "read every checkpoint of the threads (default: all under the prefix) with its "
+        "values and pending writes, and report the damaged ones (exit 1 if any)",
+    )
+    cmd.add_argument("threads", metavar="THREAD", nargs="*")
+
     cmd = command("delete", "delete a thread")
     cmd.add_argument("thread", metavar="THREAD")
 
@@ -390,12 +397,19 @@ class Store:
             return [node.redis_connection for node in nodes]
         return [self.client]
 
-    def scan_threads(self, cursor: str, count: int) -> tuple[list[str], str]:
+    def scan_threads(
+        self, cursor: str, count: int, *, damaged_too: bool = False
+    ) -> tuple[list[str], str]:
         """One page of thread ids and the next cursor ("0" when the scan is complete).
-        A cluster's cursor is "<node>:<cursor>" over its primaries sorted by address."""
+        A cluster's cursor is "<node>:<cursor>" over its primaries sorted by address.
+        ``damaged_too`` also finds threads by their order index, so one whose record
+        hash alone is gone is listed (pages may then repeat a thread)."""
         nodes = self._scan_nodes()
         node, position = _parse_cursor(cursor, len(nodes))
-        pattern = self.keys.thread_scan_pattern()
+        if damaged_too:
+            pattern = self.keys.thread_data_scan_pattern()
+        else:
+            pattern = self.keys.thread_scan_pattern()
         found: dict[str, None] = {}
         while True:
             position, keys = nodes[node].scan(cursor=position, match=pattern, count=count)
@@ -419,6 +433,16 @@ class Store:
             yield from page
             if cursor == "0":
                 return
+
+    def every_thread_id(self) -> list[str]:
+        """Every thread under the prefix, damaged ones included, once each."""
+        found: set[str] = set()
+        cursor = "0"
+        while True:
+            page, cursor = self.scan_threads(cursor, 1000, damaged_too=True)
+            found.update(page)
+            if cursor == "0":
+                return sorted(found)
 
     def has_any_data(self) -> bool:
         if self.schema_version() is not None:
@@ -786,6 +810,45 @@ def cmd_stats(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
     if schema is None:
         shown["schema_version"] = "not recorded (setup() never ran)"
     _table(out, ["", ""], ((labels[k], shown[k]) for k in labels))
+
+
+def cmd_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
+    if args.threads:
+        for thread_id in args.threads:
+            store.require_thread(thread_id)
+        threads = list(dict.fromkeys(args.threads))
+    else:
+        threads = store.every_thread_id()
+        if not threads and store.schema_version() is None:
+            raise CliError(
+                f"nothing is stored under key prefix {store.prefix!r} (no thread keys, no "
+                f"{store.keys.schema!r}): is --key-prefix right?"
+            )
+    rows = []
+    for thread_id in threads:
+        read = 0
+        problem = None
+        try:
+            for _ in store.checkpoints(thread_id):
+                read += 1
+        except PlainRedisSaverError as exc:
+            problem = _describe(exc)
+        except redis.exceptions.ResponseError as exc:  # e.g. WRONGTYPE: a foreign key
+            problem = _describe(exc)
+        rows.append({"thread_id": thread_id, "checkpoints_read": read, "problem": problem})
+    damaged = [r for r in rows if r["problem"] is not None]
+    if args.json:
+        _json_out(out, {"threads": len(rows), "damaged": len(damaged), "results": rows})
+    else:
+        _table(
+            out,
+            ["THREAD", "CHECKPOINTS", "STATUS"],
+            ((r["thread_id"], r["checkpoints_read"], r["problem"] or "ok") for r in rows),
+        )
+    if damaged:
+        names = ", ".join(repr(r["thread_id"]) for r in damaged[:5])
+        more = f" and {len(damaged) - 5} more" if len(damaged) > 5 else ""
+        raise CliError(f"{len(damaged)} of {len(rows)} threads are damaged: {names}{more}")
 
 
 def cmd_delete(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
@@ -1274,6 +1337,7 @@ def main(argv: Sequence[str] | None = None, *, client: Any = None) -> int:
             "history": cmd_history,
             "show": cmd_show,
             "stats": cmd_stats,
+            "check": cmd_check,
             "delete": cmd_delete,
             "prune": cmd_prune,
             "copy": cmd_copy,

@@ -295,6 +295,41 @@ def test_stats_totals(backend: Backend, cli: CLI, saver: PlainRedisSaver, prefix
         assert cli("stats", "--json", admin=True).json()["bytes"] > 0
 
 
+def test_check_reads_every_thread_and_passes_healthy_ones(cli: CLI, saver: PlainRedisSaver) -> None:
+    run_graph(saver, "g1")
+    put_chain(saver, "g2", 3)
+    report = cli("check", "--json").json()
+    expected = {tid: len(tuples(saver, tid)) for tid in ("g1", "g2")}
+    assert report["threads"] == 2 and report["damaged"] == 0
+    assert {r["thread_id"]: r["checkpoints_read"] for r in report["results"]} == expected
+    assert all(r["problem"] is None for r in report["results"])
+
+
+@pytest.mark.parametrize("lost", ["checkpoints", "order", "blobs", "writes", "namespaces"])
+def test_check_reports_a_thread_with_an_evicted_key_and_exits_1(
+    cli: CLI, saver: PlainRedisSaver, admin: Any, lost: str
+) -> None:
+    put_chain(saver, "ok", 2)
+    [*_, last] = put_chain(saver, "bad", 2)
+    saver.put_writes(last, [("n", "w")], "task")
+    key = getattr(saver._plans.keys.thread("bad"), lost)
+    admin.unlink(key)  # what volatile-lru eviction of one key looks like
+    run = cli("check", "--json")
+    report = json.loads(run.out)
+    assert run.code == 1 and "1 of 2 threads are damaged: 'bad'" in run.err
+    [bad] = [r for r in report["results"] if r["problem"] is not None]
+    assert bad["thread_id"] == "bad" and key in bad["problem"]
+
+
+def test_check_of_named_threads(cli: CLI, saver: PlainRedisSaver) -> None:
+    put_chain(saver, "one", 2)
+    put_chain(saver, "two", 1)
+    table = cli("check", "two")
+    assert table.code == 0 and "two" in table.out and "one" not in table.out
+    missing = cli("check", "two", "nobody")
+    assert missing.code == 1 and "'nobody' not found" in missing.err
+
+
 def test_reads_do_not_extend_a_thread_ttl(
     cli: CLI, saver: PlainRedisSaver, admin: Any, prefix: str
 ) -> None:
