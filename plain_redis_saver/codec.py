@@ -7,6 +7,7 @@ prefix of another, so ids containing ``:``, NUL, braces or anything else cannot 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
@@ -73,19 +74,10 @@ def blob_ref(channel: str, version: str | int | float) -> bytes:
     return b"%d:%b%b" % (len(name), name, token)
 
 
+@functools.lru_cache(maxsize=8192)
 def ref_channel(ref: bytes) -> str:
     """The channel a blob ref names (cached: a thread's reads meet the same refs)."""
-    channel = _ref_channels.get(ref)
-    if channel is None:
-        channel = read_netstring(ref)[0].decode("utf-8")
-        if len(_ref_channels) >= _REF_CACHE:
-            _ref_channels.clear()
-        _ref_channels[ref] = channel
-    return channel
-
-
-_REF_CACHE = 8192
-_ref_channels: dict[bytes, str] = {}
+    return read_netstring(ref)[0].decode("utf-8")
 
 
 def write_sub(task_id: str, idx: int) -> bytes:
@@ -164,15 +156,10 @@ def canonical(value: Any, fallback: Any) -> bytes:
     if value is None:
         return CANONICAL_NONE
     kind = type(value)
-    scalar = kind is str or kind is int or kind is bool
-    if scalar or ((kind is dict or kind is list) and not value):  # "parents": {} ...
-        key = (kind, value if scalar else None)
-        digest = _scalar_digests.get(key)
-        if digest is None:
-            if len(_scalar_digests) >= _SCALAR_CACHE:
-                _scalar_digests.clear()
-            digest = _scalar_digests[key] = _digest(pack(_normalize(value, fallback)))
-        return digest
+    if kind is str or kind is int or kind is bool:
+        return _scalar_digest(value)
+    if (kind is dict or kind is list) and not value:  # "parents": {} in every checkpoint
+        return _EMPTY_DIGESTS[kind]
     return _digest(pack(_normalize(value, fallback)))
 
 
@@ -180,9 +167,14 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-# Sources, steps, run ids and the like repeat from checkpoint to checkpoint.
-_SCALAR_CACHE = 4096
-_scalar_digests: dict[tuple[type, Any], bytes] = {}
+# Sources, steps, run ids and the like repeat from checkpoint to checkpoint. typed:
+# True and 1 are one dict key but different values.
+@functools.lru_cache(maxsize=4096, typed=True)
+def _scalar_digest(value: str | int | bool) -> bytes:
+    return _digest(pack(_normalize(value, None)))
+
+
+_EMPTY_DIGESTS = {kind: _digest(pack(_normalize(kind(), None))) for kind in (dict, list)}
 
 
 def encode_record(

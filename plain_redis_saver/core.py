@@ -9,6 +9,7 @@ Every validation happens before the first operation is yielded: bad input writes
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -213,35 +214,28 @@ def _check_version(channel: Any, version: Any, what: str) -> None:
         )
 
 
-#: (channel, str version) -> (blob ref, the ref as a netstring). Unchanged channels keep
-#: their version from step to step, so most refs of a put were made by the one before.
-_REF_CACHE_SIZE = 8192
-_ref_cache: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+def _ref_pair(channel: str, version: str | int | float) -> tuple[bytes, bytes]:
+    ref = codec.blob_ref(channel, version)
+    return ref, codec.netstring(ref)
+
+
+# Unchanged channels keep their version from step to step, so most refs of a put were
+# made by the one before. Only str channel/version pairs (LangGraph's own versions) are
+# cached: they need no checking, while 1, 1.0 and True are one key but distinct versions.
+_str_ref_pair = functools.lru_cache(maxsize=8192)(_ref_pair)
 
 
 def _refs(versions: Any, what: str) -> dict[str, tuple[bytes, bytes]]:
-    """Checked channel -> version mapping as channel -> (blob ref, framed ref).
-
-    Versions are str, int or float; only str ones (LangGraph's own) are cached, since
-    1, 1.0 and True are one dict key but distinct versions."""
+    """Checked channel -> version mapping as channel -> (blob ref, framed ref)."""
     if not isinstance(versions, Mapping):
         raise InvalidConfigError(f"{what} must be a dict of channel -> version, got {versions!r}")
     out: dict[str, tuple[bytes, bytes]] = {}
-    cache = _ref_cache
     for channel, version in versions.items():
-        cacheable = type(version) is str and type(channel) is str
-        if cacheable:
-            hit = cache.get((channel, version))
-            if hit is not None:
-                out[channel] = hit
-                continue
-        _check_version(channel, version, what)
-        ref = codec.blob_ref(channel, version)
-        hit = out[channel] = (ref, codec.netstring(ref))
-        if cacheable:
-            if len(cache) >= _REF_CACHE_SIZE:
-                cache.clear()
-            cache[(channel, version)] = hit
+        if type(version) is str and type(channel) is str:
+            out[channel] = _str_ref_pair(channel, version)
+        else:
+            _check_version(channel, version, what)
+            out[channel] = _ref_pair(channel, version)
     return out
 
 
