@@ -426,23 +426,13 @@ class Store:
             return sorted(found), str(position)
         return sorted(found), f"{node}:{position}"
 
-    def all_threads(self) -> Iterator[str]:
+    def all_threads(self, *, damaged_too: bool = False) -> Iterator[str]:
         cursor = "0"
         while True:
-            page, cursor = self.scan_threads(cursor, 1000)
+            page, cursor = self.scan_threads(cursor, 1000, damaged_too=damaged_too)
             yield from page
             if cursor == "0":
                 return
-
-    def every_thread_id(self) -> list[str]:
-        """Every thread under the prefix, damaged ones included, once each."""
-        found: set[str] = set()
-        cursor = "0"
-        while True:
-            page, cursor = self.scan_threads(cursor, 1000, damaged_too=True)
-            found.update(page)
-            if cursor == "0":
-                return sorted(found)
 
     def has_any_data(self) -> bool:
         if self.schema_version() is not None:
@@ -489,6 +479,12 @@ class Store:
             keys=len(present),
             keys_without_ttl=sum(1 for i in present if pttls[i] == -1),
             ttl_ms=min(expiring) if expiring else None,
+        )
+
+    def nothing_stored(self) -> CliError:
+        return CliError(
+            f"nothing is stored under key prefix {self.prefix!r} (no thread keys, no "
+            f"{self.keys.schema!r}): is --key-prefix right?"
         )
 
     def missing_thread(self, thread_id: str) -> CliError:
@@ -647,10 +643,7 @@ def cmd_threads(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
         raise CliError("--count must be >= 1", EXIT_USAGE)
     thread_ids, cursor = store.scan_threads(args.cursor, args.count)
     if not thread_ids and cursor == "0" and args.cursor == "0" and not store.has_any_data():
-        raise CliError(
-            f"nothing is stored under key prefix {store.prefix!r} (no thread keys, no "
-            f"{store.keys.schema!r}): is --key-prefix right?"
-        )
+        raise store.nothing_stored()
     summaries = [store.summary(t) for t in thread_ids]
     if args.json:
         _json_out(out, {"threads": [s.as_json() for s in summaries], "cursor": cursor})
@@ -785,10 +778,7 @@ def cmd_stats(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
             None if s.bytes is None or totals["bytes"] is None else totals["bytes"] + s.bytes
         )
     if schema is None and totals["threads"] == 0:
-        raise CliError(
-            f"nothing is stored under key prefix {store.prefix!r} (no thread keys, no "
-            f"{store.keys.schema!r}): is --key-prefix right?"
-        )
+        raise store.nothing_stored()
     if args.json:
         _json_out(out, totals)
         return
@@ -818,12 +808,9 @@ def cmd_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
             store.require_thread(thread_id)
         threads = list(dict.fromkeys(args.threads))
     else:
-        threads = store.every_thread_id()
+        threads = sorted(set(store.all_threads(damaged_too=True)))
         if not threads and store.schema_version() is None:
-            raise CliError(
-                f"nothing is stored under key prefix {store.prefix!r} (no thread keys, no "
-                f"{store.keys.schema!r}): is --key-prefix right?"
-            )
+            raise store.nothing_stored()
     rows = []
     for thread_id in threads:
         read = 0
@@ -831,9 +818,8 @@ def cmd_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
         try:
             for _ in store.checkpoints(thread_id):
                 read += 1
-        except PlainRedisSaverError as exc:
-            problem = _describe(exc)
-        except redis.exceptions.ResponseError as exc:  # e.g. WRONGTYPE: a foreign key
+        # A ResponseError here is e.g. WRONGTYPE: a foreign key under the prefix.
+        except (PlainRedisSaverError, redis.exceptions.ResponseError) as exc:
             problem = _describe(exc)
         rows.append({"thread_id": thread_id, "checkpoints_read": read, "problem": problem})
     damaged = [r for r in rows if r["problem"] is not None]
