@@ -99,67 +99,35 @@ def assemble(
 def problems(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every error and wrong answer, one row per saver/mode/level/operation."""
     rows = []
-    for key, by_mode in results["ops"].items():
-        for mode, by_level in by_mode.items():
-            for level, by_op in by_level.items():
-                for op, cell in by_op.items():
-                    if cell.get("errors") or cell.get("wrong"):
-                        rows.append(
-                            {
-                                "saver": key,
-                                "where": f"{op} {mode} H={level}",
-                                "errors": cell.get("errors", 0),
-                                "wrong": cell.get("wrong", 0),
-                                "examples": cell.get("error_examples", [])
-                                + cell.get("wrong_examples", []),
-                            }
-                        )
-    for key, by_mode in results["e2e"].items():
-        for mode, cell in by_mode.items():
-            if cell.get("errors") or cell.get("wrong"):
-                rows.append(
-                    {
-                        "saver": key,
-                        "where": f"chatbot turns {mode}",
-                        "errors": cell.get("errors", 0),
-                        "wrong": cell.get("wrong", 0),
-                        "examples": cell.get("error_examples", []) + cell.get("wrong_examples", []),
-                    }
-                )
-    for key, by_threads in results["concurrency"].items():
-        for threads, cell in by_threads.items():
-            if cell.get("errors") or cell.get("wrong"):
-                rows.append(
-                    {
-                        "saver": key,
-                        "where": f"{threads} concurrent threads",
-                        "errors": cell.get("errors", 0),
-                        "wrong": cell.get("wrong", 0),
-                        "examples": cell.get("error_examples", []) + cell.get("wrong_examples", []),
-                    }
-                )
-    for key, cell in results["conversation_memory"].items():
+
+    def add(key: str, where: str, cell: dict[str, Any]) -> None:
         if cell.get("errors") or cell.get("wrong"):
             rows.append(
                 {
                     "saver": key,
-                    "where": "100-turn conversation",
+                    "where": where,
                     "errors": cell.get("errors", 0),
                     "wrong": cell.get("wrong", 0),
-                    "examples": [],
+                    "examples": cell.get("error_examples", []) + cell.get("wrong_examples", []),
                 }
             )
+
+    for key, by_mode in results["ops"].items():
+        for mode, by_level in by_mode.items():
+            for level, by_op in by_level.items():
+                for op, cell in by_op.items():
+                    add(key, f"{op} {mode} H={level}", cell)
+    for key, by_mode in results["e2e"].items():
+        for mode, cell in by_mode.items():
+            add(key, f"chatbot turns {mode}", cell)
+    for key, by_threads in results["concurrency"].items():
+        for threads, cell in by_threads.items():
+            add(key, f"{threads} concurrent threads", cell)
+    for key, cell in results["conversation_memory"].items():
+        add(key, "100-turn conversation", cell)
     for key, by_level in results.get("build_failures", {}).items():
         for level, message in by_level.items():
-            rows.append(
-                {
-                    "saver": key,
-                    "where": f"building H={level}",
-                    "errors": 1,
-                    "wrong": 0,
-                    "examples": [message],
-                }
-            )
+            add(key, f"building H={level}", {"errors": 1, "error_examples": [message]})
     return rows
 
 
@@ -190,7 +158,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     savers = [k for k, s in results["savers"].items() if s["in_server"]]
     peers = [k for k in savers if k in PEERS]
     levels = _levels(results)
-    floor = results.get("floor", {})
     rows: list[dict[str, Any]] = []
 
     def row(target: str, cells: dict[str, tuple[bool | None, str]]) -> None:
@@ -223,7 +190,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     # latency against InMemorySaver + 1.5 round trips
     for op in LATENCY_OPS:
         for mode in MODES:
-            ping = floor.get(mode, {}).get("ping", {}).get("median_us")
+            ping = _ping(results, mode)
             cells = {}
             for key in savers:
                 worst: tuple[float, int, float] | None = None
@@ -268,7 +235,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "ours" in savers:
         for op, factor in SPEEDUP.items():
             for mode in MODES:
-                ping = floor.get(mode, {}).get("ping", {}).get("median_us")
+                ping = _ping(results, mode)
                 bases = [_median(results, "inmemory", mode, lvl, op) for lvl in levels]
                 base = min((b for b in bases if b), default=None)
                 worst_ratio: tuple[float, int, float | None] | None = None
@@ -351,6 +318,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _ping(results: dict[str, Any], mode: str) -> float | None:
+    """Median of one PING in ``mode``: the round trip the targets count in."""
+    median: float | None = results.get("floor", {}).get(mode, {}).get("ping", {}).get("median_us")
+    return median
+
+
 def _e2e_ceiling(results: dict[str, Any], mode: str, peer_tps: float) -> float | None:
     """Turns/s ratio to the peer if each of our round trips per turn cost one PING and
     nothing else beyond the InMemorySaver turn."""
@@ -358,7 +331,7 @@ def _e2e_ceiling(results: dict[str, Any], mode: str, peer_tps: float) -> float |
     base = e2e.get("inmemory", {}).get(mode, {}).get("turns_per_s")
     ours = e2e.get("ours", {}).get(mode, {})
     trips = (ours.get("round_trips_per_turn") or {}).get("round_trips")
-    ping = results.get("floor", {}).get(mode, {}).get("ping", {}).get("median_us")
+    ping = _ping(results, mode)
     if not base or not trips or not ping:
         return None
     turn_s = 1 / base + trips * ping / 1e6
