@@ -680,7 +680,7 @@ class Core:
         """Run DELETE_CHECKPOINTS on each thread, a bounded slice per call, until every
         thread reports done; a pipeline per round and batch of threads."""
         for chunk in _chunks(list(threads), THREADS_PER_BATCH):
-            cursors = {tid: "0" for tid in chunk}
+            cursors: dict[str, bytes | str] = {tid: "0" for tid in chunk}
             while cursors:
                 order = list(cursors)
                 replies = yield Batch(
@@ -692,8 +692,8 @@ class Core:
                 )
                 cursors = {}
                 for tid, (cursor, _removed) in zip(order, replies, strict=True):
-                    cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
-                    if cursor != "0":
+                    # Kept as bytes: a "runs" cursor is an order member, sent back as is.
+                    if cursor not in (b"0", "0"):
                         cursors[tid] = cursor
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> Plan:

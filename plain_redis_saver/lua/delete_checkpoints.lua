@@ -3,8 +3,9 @@
 -- KEYS[1..5]  the thread's keys (see includes/common.lua)
 -- ARGV[1]     mode: "runs" or "keep"
 -- ARGV[2]     budget: most checkpoints to examine ("runs") or remove ("keep") in this call
--- "runs":  ARGV[3] HSCAN cursor ("0" to start); ARGV[4..] metadata digests of run ids:
---          removes the checkpoints whose metadata run_id is one of them.
+-- "runs":  ARGV[3] cursor: "0" to start, else the last order member examined;
+--          ARGV[4..] metadata digests of run ids: removes the checkpoints whose
+--          metadata run_id is one of them.
 -- "keep":  ARGV[3] N: keeps the newest N checkpoints of every namespace, removes older.
 --
 -- Reply: {cursor, removed}: cursor "0" when the work is done, otherwise the value to
@@ -20,21 +21,30 @@ if mode == 'runs' then
   for i = 4, #ARGV do
     runs[ARGV[i]] = true
   end
-  local scan = rcall('HSCAN', KEYS[1], ARGV[3], 'COUNT', budget)
-  local items = scan[2]
-  for i = 1, #items, 2 do
-    local index = record_index(items[i + 1], items[i])
-    for j = 1, #index, 2 do
-      if index[j] == 'run_id' and runs[index[j + 1]] then
-        local _, after = read_netstring(items[i], 1)
-        removed = removed + remove_checkpoint(string.sub(items[i], 1, after - 1),
-          string.sub(items[i], after))
-        break
+  -- The order index is walked by member, so a call examines exactly `budget`
+  -- checkpoints (HSCAN's COUNT is only a hint: it returned 4x as many on Valkey 9).
+  -- Members hold a ':' (NS is a netstring), so none is the start marker "0".
+  local from = ARGV[3] == '0' and '-' or '(' .. ARGV[3]
+  local members = rcall('ZRANGEBYLEX', KEYS[2], from, '+', 'LIMIT', 0, budget)
+  local records = hmget(KEYS[1], members)
+  for i, member in ipairs(members) do
+    local record = records[i]
+    if record then
+      local index = record_index(record, member)
+      for j = 1, #index, 2 do
+        if index[j] == 'run_id' and runs[index[j + 1]] then
+          local _, after = read_netstring(member, 1)
+          removed = removed + remove_checkpoint(string.sub(member, 1, after - 1),
+            string.sub(member, after))
+          break
+        end
       end
+    else
+      record_missing(member)
     end
   end
   touch()
-  return {scan[1], removed}
+  return {#members < budget and '0' or members[#members], removed}
 elseif mode == 'keep' then
   local keep = tonumber(ARGV[3])
   local more = false
