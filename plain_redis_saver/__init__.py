@@ -17,6 +17,7 @@ from .errors import (
     ReplicationError,
     SchemaVersionError,
     SerializationError,
+    ValueTooLargeError,
 )
 from .saver import PlainRedisSaver
 
@@ -39,5 +40,6 @@ __all__ = [
     "ReplicationError",
     "SchemaVersionError",
     "SerializationError",
+    "ValueTooLargeError",
     "__version__",
 ]

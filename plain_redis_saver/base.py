@@ -7,7 +7,7 @@ four hooks that the concrete savers define: ``_run``/``_iter`` (blocking) and
 
 from __future__ import annotations
 
-import random
+import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -29,7 +29,18 @@ from .errors import InvalidConfigError
 from .keys import DEFAULT_KEY_PREFIX, Keyspace
 
 #: Constructor options of the savers that from_conn_string accepts among its keywords.
-SAVER_OPTIONS = ("ttl", "refresh_on_read", "max_checkpoints", "wait_replicas", "wait_timeout")
+SAVER_OPTIONS = (
+    "ttl",
+    "refresh_on_read",
+    "max_checkpoints",
+    "max_value_size",
+    "wait_replicas",
+    "wait_timeout",
+)
+
+#: Default of ``max_value_size``: a put or a read of a value this large kept the
+#: server's script under 50 ms on a loaded 2-core machine (benchmarks/value_size.py).
+DEFAULT_MAX_VALUE_SIZE = 8 * 2**20
 
 
 def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -61,6 +72,11 @@ def _ttl_ms(ttl: float | timedelta | None) -> int | None:
     return None if ttl is None else _ms(ttl, "ttl (None: never expire)")
 
 
+def _check_limit(value: Any, rule: str) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise InvalidConfigError(f"{rule}, got {value!r}")
+
+
 class BaseRedisSaver(BaseCheckpointSaver[str]):
     """LangGraph checkpointer on plain Redis / Valkey (no modules). Abstract.
 
@@ -68,9 +84,13 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
     written nor, with ``refresh_on_read``, read for that long: all of its keys at once.
     ``max_checkpoints`` keeps only the newest N checkpoints of each namespace of a
     thread (plus the ancestors their DeltaChannels still need); N=1 is a latest-only
-    saver. ``wait_replicas=N`` sends WAIT N after every put, put_writes, delete_thread
-    and copy_thread in the same round trip, and raises ReplicationError when fewer
-    than N replicas acknowledge within ``wait_timeout`` (seconds or a timedelta).
+    saver. ``max_value_size`` (bytes, default 8 MiB; None = no limit) refuses a channel
+    value, pending write or checkpoint record whose serialized form is larger, with
+    ValueTooLargeError naming it: the server copies a value in one piece, and a
+    100 MB one blocks every other client for a good part of a second.
+    ``wait_replicas=N`` sends WAIT N after every put, put_writes, delete_thread and
+    copy_thread in the same round trip, and raises ReplicationError when fewer than N
+    replicas acknowledge within ``wait_timeout`` (seconds or a timedelta).
     """
 
     def __init__(
@@ -82,6 +102,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         ttl: float | timedelta | None = None,
         refresh_on_read: bool = True,
         max_checkpoints: int | None = None,
+        max_value_size: int | None = DEFAULT_MAX_VALUE_SIZE,
         wait_replicas: int = 0,
         wait_timeout: float | timedelta = 1.0,
     ) -> None:
@@ -100,14 +121,10 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
             raise InvalidConfigError(
                 f"refresh_on_read must be True or False, got {refresh_on_read!r}"
             )
-        if max_checkpoints is not None and (
-            not isinstance(max_checkpoints, int)
-            or isinstance(max_checkpoints, bool)
-            or max_checkpoints < 1
-        ):
-            raise InvalidConfigError(
-                f"max_checkpoints must be None (keep all) or an int >= 1, got {max_checkpoints!r}"
-            )
+        _check_limit(max_checkpoints, "max_checkpoints must be None (keep all) or an int >= 1")
+        _check_limit(
+            max_value_size, "max_value_size must be None (no limit) or a number of bytes >= 1"
+        )
         if (
             isinstance(wait_replicas, bool)
             or not isinstance(wait_replicas, int)
@@ -123,6 +140,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         self.ttl = ttl
         self.refresh_on_read = refresh_on_read
         self.max_checkpoints = max_checkpoints
+        self.max_value_size = max_value_size
         self._core = self._make_core(Keyspace(key_prefix))
         self._attach(client)
 
@@ -137,6 +155,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
             ttl_ms=_ttl_ms(self.ttl),
             refresh_on_read=self.refresh_on_read,
             max_checkpoints=self.max_checkpoints,
+            max_value_size=self.max_value_size,
             wait_replicas=self.wait_replicas,
             wait_timeout_ms=_ms(self.wait_timeout, "wait_timeout"),
         )
@@ -328,4 +347,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
                     f"cannot continue channel version {current!r}: expected an int or a "
                     "string starting with a decimal counter"
                 ) from None
-        return f"{counter + 1:032}.{random.random():016}"
+        # From the OS, not Python's generator: an application that seeds `random`
+        # would give two processes the same versions, and two branches that fork from
+        # one checkpoint would then read each other's channel values.
+        return f"{counter + 1:032}.{secrets.randbelow(10**16):016}"

@@ -126,7 +126,9 @@ def _normalize(value: Any, fallback: Any) -> Any:
     if value is None or isinstance(value, (bool, str, bytes)):
         return value
     if isinstance(value, int):
-        return value
+        # msgpack holds 64-bit ints; a larger one (which no serializer here can store
+        # as metadata either) gets a form of its own, so a filter for it matches nothing.
+        return value if -(2**63) <= value < 2**64 else {"\x00int": str(value)}
     if isinstance(value, float):
         # 1.0 == 1 in Python, so a filter for one must find the other.
         if math.isfinite(value) and value.is_integer():

@@ -37,6 +37,7 @@ from .errors import (
     ReplicationError,
     SchemaVersionError,
     SerializationError,
+    ValueTooLargeError,
 )
 from .keys import Keyspace, ThreadKeys
 from .scripts import (
@@ -131,7 +132,22 @@ def _require_str(value: Any, what: str) -> str:
             f"{what} must be a str, got {type(value).__name__} {value!r}; "
             f"convert it with str() before passing it to the checkpointer"
         )
+    if not value.isascii():
+        _require_utf8(value, what)
     return value
+
+
+def _require_utf8(value: str, what: str) -> None:
+    # Key names and fields are UTF-8; a lone surrogate (from a bad decode upstream,
+    # e.g. errors="surrogateescape") has no UTF-8 form.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidConfigError(
+            f"{what} {value!r} is not valid Unicode text ({exc.reason} at position "
+            f"{exc.start}); decode the id's bytes properly, or pass a str without "
+            "lone surrogates"
+        ) from None
 
 
 def _configurable(config: Any) -> Mapping[str, Any]:
@@ -232,7 +248,12 @@ def _refs(versions: Any, what: str) -> dict[str, tuple[bytes, bytes]]:
     out: dict[str, tuple[bytes, bytes]] = {}
     for channel, version in versions.items():
         if type(version) is str and type(channel) is str:
-            out[channel] = _str_ref_pair(channel, version)
+            try:
+                out[channel] = _str_ref_pair(channel, version)
+            except UnicodeEncodeError:
+                _require_utf8(channel, f"channel name in {what}")
+                _require_utf8(version, f"{what}[{channel!r}]")
+                raise
         else:
             _check_version(channel, version, what)
             out[channel] = _ref_pair(channel, version)
@@ -278,6 +299,7 @@ class Core:
         ttl_ms: int | None = None,
         refresh_on_read: bool = True,
         max_checkpoints: int | None = None,
+        max_value_size: int | None = None,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
     ) -> None:
@@ -286,6 +308,7 @@ class Core:
         self.ttl_ms = ttl_ms
         self.refresh_on_read = refresh_on_read
         self.max_checkpoints = max_checkpoints
+        self.max_value_size = max_value_size
         # Writes always state the expiry, so a changed ttl (or none) applies to a thread
         # at its next write; reads only refresh an expiry that is configured.
         self.write_expiry = "0" if ttl_ms is None else str(ttl_ms)
@@ -319,6 +342,15 @@ class Core:
                 f"cannot serialize {what} ({type(value).__name__}) with "
                 f"{type(self.serde).__name__}: {exc}"
             ) from exc
+
+    def _sized(self, data: bytes, what: str) -> bytes:
+        if self.max_value_size is not None and len(data) > self.max_value_size:
+            raise ValueTooLargeError(
+                f"{what} is {len(data):,} bytes serialized, more than max_value_size="
+                f"{self.max_value_size:,}; store large data elsewhere (a blob store) and keep "
+                "a reference in the state, or raise max_value_size"
+            )
+        return data
 
     def canonical(self, value: Any) -> bytes:
         return codec.canonical(value, lambda v: self._dumps(v, "metadata value"))
@@ -443,20 +475,26 @@ class Core:
         blobs: list[tuple[bytes, bytes]] = [
             (
                 ref,
-                codec.encode_blob(self._dumps(values[channel], f"channel {channel!r}"))
+                self._sized(
+                    codec.encode_blob(self._dumps(values[channel], f"channel {channel!r}")),
+                    f"the value of channel {channel!r}",
+                )
                 if channel in values
                 else codec.EMPTY_BLOB,
             )
             for channel, (ref, _) in new_refs.items()
         ]
         framed_refs = b"".join([framed for _, framed in refs.values()])
-        record = codec.encode_record(
-            parent_id=target.checkpoint_id,
-            delta_depth=_delta_depth(meta),
-            framed_refs=framed_refs,
-            meta_index=meta_index,
-            checkpoint=self._dumps(stored, "checkpoint"),
-            metadata=self._dumps(meta, "metadata"),
+        record = self._sized(
+            codec.encode_record(
+                parent_id=target.checkpoint_id,
+                delta_depth=_delta_depth(meta),
+                framed_refs=framed_refs,
+                meta_index=meta_index,
+                checkpoint=self._dumps(stored, "checkpoint"),
+                metadata=self._dumps(meta, "metadata"),
+            ),
+            f"checkpoint {cid!r} without its channel values (metadata and versions)",
         )
         keys = self.keys.thread(target.thread_id)
         # Very wide checkpoints exceed one request's argument limit: their values go
@@ -503,8 +541,11 @@ class Core:
             rows.append(
                 (
                     str(WRITES_IDX_MAP.get(channel, idx)).encode(),
-                    codec.encode_write(
-                        channel, self._dumps(value, f"write to {channel!r}"), task_path
+                    self._sized(
+                        codec.encode_write(
+                            channel, self._dumps(value, f"write to {channel!r}"), task_path
+                        ),
+                        f"write {idx} to channel {channel!r} of task {task_id!r}",
                     ),
                 )
             )
@@ -573,7 +614,17 @@ class Core:
             raise InvalidConfigError(f"filter must be a dict of metadata values, got {filter!r}")
         filter_args: list[Arg] = []
         for key, value in (filter or {}).items():
-            filter_args += [_require_str(key, "filter key"), self.canonical(value)]
+            _require_str(key, "filter key")
+            try:
+                digest = self.canonical(value)
+            except PlainRedisSaverError:
+                raise
+            except Exception as exc:
+                raise InvalidConfigError(
+                    f"filter[{key!r}] ({type(value).__name__}) cannot be compared with "
+                    f"stored metadata: {exc}"
+                ) from exc
+            filter_args += [key, digest]
         before_id = _before_id(before)
         if limit == 0:
             return

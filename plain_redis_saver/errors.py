@@ -29,3 +29,7 @@ class EventLoopError(PlainRedisSaverError, RuntimeError):
 
 class ReplicationError(PlainRedisSaverError):
     """``wait_replicas`` replicas did not acknowledge a write in time (the primary has it)."""
+
+
+class ValueTooLargeError(PlainRedisSaverError, ValueError):
+    """A serialized value is larger than the saver's ``max_value_size``; nothing was written."""

@@ -38,6 +38,7 @@ from plain_redis_saver import (
     InvalidConfigError,
     PlainRedisSaver,
     SerializationError,
+    ValueTooLargeError,
 )
 from plain_redis_saver.acl import REQUIRED_COMMANDS
 from plain_redis_saver.codec import netstring, pack, unpack, write_sub
@@ -163,6 +164,10 @@ BAD_CONFIG_SHAPES: list[tuple[str, Any, str]] = [
     ("list-config", [("configurable", {"thread_id": "t"})], "config"),
     ("configurable-None", {"configurable": None}, "configurable"),
     ("configurable-str", {"configurable": "t"}, "configurable"),
+    # A lone surrogate has no UTF-8 form (it comes from a bad decode upstream).
+    ("surrogate-thread", _cfg(thread_id="t\ud800"), "thread_id.*Unicode"),
+    ("surrogate-ns", _cfg(thread_id="t", checkpoint_ns="\udfff"), "checkpoint_ns.*Unicode"),
+    ("surrogate-id", _cfg(thread_id="t", checkpoint_id="1\ud800"), "checkpoint_id.*Unicode"),
 ]
 COVERED_BY_TEST_SAVER = {"None", "empty", "no-thread", "int-thread", "int-ns", "int-id", "str"}
 
@@ -368,6 +373,20 @@ def _maintenance_cases() -> Iterator[Any]:
         ),
         *(
             (
+                f"{method}-surrogate",
+                case(method, *args, error=InvalidConfigError, match="Unicode"),
+                False,
+                (),
+            )
+            for method, args in (
+                ("delete_thread", ("t\ud800",)),
+                ("delete_for_runs", (["r\ud800"],)),
+                ("copy_thread", ("t", "x\udc80")),
+                ("prune", (["t\ud800"],)),
+            )
+        ),
+        *(
+            (
                 f"delete_for_runs-{n}",
                 case("delete_for_runs", v, error=InvalidConfigError, match="run_ids"),
                 False,
@@ -487,7 +506,41 @@ def _huge_cases() -> Iterator[Any]:
             yield pytest.param(flavour, c, id=f"{flavour}-over-proto-max-bulk-len-{name}")
 
 
+#: Over the saver's default max_value_size (8 MiB): refused before anything is sent.
+OVER_MAX_VALUE = b"x" * (8 * 2**20 + 1)
+
+
+def _too_large_cases() -> Iterator[Any]:
+    rows = [
+        (
+            "put-channel-value",
+            case(
+                "put", config("t"), checkpoint({"big": OVER_MAX_VALUE}), metadata(), {"big": 2},
+                error=ValueTooLargeError, match="channel 'big'.*max_value_size",
+            ),
+        ),
+        (
+            "put-metadata",
+            case(
+                "put", config("t"), checkpoint(), metadata(note=OVER_MAX_VALUE), {},
+                error=ValueTooLargeError, match="metadata.*max_value_size",
+            ),
+        ),
+        (
+            "put_writes-value",
+            case(
+                "put_writes", STORED, [("a", 1), ("b", OVER_MAX_VALUE)], "task",
+                error=ValueTooLargeError, match="write 1 to channel 'b'.*max_value_size",
+            ),
+        ),
+    ]  # fmt: skip
+    for name, c in rows:
+        for flavour in ("sync", "async"):
+            yield pytest.param(flavour, c, id=f"{flavour}-over-max_value_size-{name}")
+
+
 ALL_CASES = [
+    *_too_large_cases(),
     *_config_cases(),
     *_put_cases(),
     *_writes_cases(),
@@ -545,6 +598,8 @@ CONSTRUCTOR_CASES = [
         id="ttl-infinite",
     ),
     pytest.param({"max_checkpoints": "3"}, "max_checkpoints", id="max_checkpoints-str"),
+    pytest.param({"max_value_size": 0}, "max_value_size", id="max_value_size-zero"),
+    pytest.param({"max_value_size": "8MB"}, "max_value_size", id="max_value_size-str"),
     pytest.param({"wait_replicas": -1}, "wait_replicas", id="wait_replicas-negative"),
     pytest.param({"wait_replicas": True}, "wait_replicas", id="wait_replicas-bool"),
     pytest.param({"wait_replicas": "1"}, "wait_replicas", id="wait_replicas-str"),

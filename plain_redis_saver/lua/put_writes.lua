@@ -9,7 +9,13 @@
 -- A regular write (index >= 0) never replaces a stored one: a retried task must not
 -- change what was recorded. Special channels (negative index: error, interrupt,
 -- scheduled, resume) take the latest value, as LangGraph's WRITES_IDX_MAP requires.
--- The checkpoint need not exist yet.
+-- The checkpoint need not exist yet (LangGraph may store a task's writes before the
+-- checkpoint's put completes). Writes to a thread that holds no checkpoint at all, for
+-- one a thread just deleted, expire after ORPHAN_TTL_MS unless the thread has a ttl of
+-- its own: a checkpoint stored in time removes that expiry (touch), and writes that
+-- arrive after delete_thread do not stay behind for good.
+
+local ORPHAN_TTL_MS = 24 * 3600 * 1000
 
 local base, task = ARGV[1], ARGV[2]
 local added = {}
@@ -31,4 +37,8 @@ if #added > 0 then
   rcall('HSET', KEYS[3], WRITES_MARK, 1)
 end
 touch()
+if TTL == '0' and not exists(KEYS[1]) then
+  rcall('PEXPIRE', KEYS[3], ORPHAN_TTL_MS)
+  rcall('PEXPIRE', KEYS[4], ORPHAN_TTL_MS)
+end
 return #added

@@ -43,7 +43,8 @@ local function touch()
     return
   end
   -- The keys of a thread share one expiry, so one look tells whether any has one.
-  if TTL == '0' and rcall('PTTL', KEYS[1]) == -1 then
+  -- KEYS[3] is the one every write creates (checkpoint counts, or the writes mark).
+  if TTL == '0' and rcall('PTTL', KEYS[3]) == -1 then
     return
   end
   for i = 1, 5 do

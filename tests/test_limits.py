@@ -1,0 +1,91 @@
+"""Limits and small promises at the edges: version randomness, value size, writes that
+arrive for a deleted thread, ids that are not valid Unicode, filters on huge ints."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import fakeredis
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from plain_redis_saver import PlainRedisSaver, ValueTooLargeError
+
+from .conftest import Backend
+from .helpers import checkpoint, config, metadata, put_chain
+
+
+def test_versions_differ_in_two_processes_that_seed_random_alike() -> None:
+    saver = PlainRedisSaver(fakeredis.FakeRedis())
+    random.seed(1234)
+    first = saver.get_next_version(None, None)
+    random.seed(1234)
+    second = saver.get_next_version(None, None)
+    assert first != second
+
+
+def test_filter_on_an_int_beyond_64_bits_matches_nothing_as_in_memory(saver: Any) -> None:
+    reference = InMemorySaver()
+    for target in (saver, reference):
+        cp = checkpoint({"a": 1})
+        target.put(config("t"), cp, metadata(size=2**64 - 1), cp["channel_versions"])
+    for value in (2**64 - 1, 2**64, -(2**63) - 1, 10**30):
+        found = [t.metadata["size"] for t in saver.list(None, filter={"size": value})]
+        expected = [t.metadata["size"] for t in reference.list(None, filter={"size": value})]
+        assert found == expected, value
+
+
+def test_a_value_over_max_value_size_is_refused_naming_the_channel(
+    backend: Backend, client: Any, prefix: str
+) -> None:
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_value_size=1000)
+    cp = checkpoint({"small": "x" * 500, "big": "y" * 2000})
+    with pytest.raises(ValueTooLargeError, match="channel 'big'.*max_value_size=1,000"):
+        saver.put(config("t"), cp, metadata(), cp["channel_versions"])
+    assert saver.get_tuple(config("t")) is None
+
+
+def test_max_value_size_none_stores_a_value_over_the_default(
+    backend: Backend, client: Any, prefix: str
+) -> None:
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_value_size=None)
+    big = b"z" * (8 * 2**20 + 1)
+    cp = checkpoint({"big": big})
+    saver.put(config("t"), cp, metadata(), cp["channel_versions"])
+    assert saver.get_tuple(config("t")).checkpoint["channel_values"]["big"] == big
+
+
+def _ttls(admin: Any, saver: Any, thread_id: str) -> dict[str, int]:
+    keys = saver._core.keys.thread(thread_id)
+    return {k: admin.pttl(k) for k in keys if admin.exists(k)}
+
+
+def test_writes_that_arrive_after_delete_thread_expire(saver: Any, admin: Any) -> None:
+    stored = put_chain(saver, "t", 2)
+    saver.delete_thread("t")
+    saver.put_writes(stored[-1], [("late", 1)], "task")
+    ttls = _ttls(admin, saver, "t")
+    assert ttls and all(0 < ttl <= 24 * 3600 * 1000 for ttl in ttls.values()), ttls
+
+
+def test_writes_stored_before_the_first_checkpoint_stay_once_it_arrives(
+    saver: Any, admin: Any
+) -> None:
+    cp = checkpoint({"a": 1})
+    early = config("t", checkpoint_id=cp["id"])
+    saver.put_writes(early, [("w", 1)], "task")
+    saver.put(config("t"), cp, metadata(), cp["channel_versions"])
+    assert set(_ttls(admin, saver, "t").values()) == {-1}
+    assert saver.get_tuple(config("t")).pending_writes == [("task", "w", 1)]
+
+
+def test_writes_after_delete_thread_keep_the_savers_ttl(
+    backend: Backend, client: Any, admin: Any, prefix: str
+) -> None:
+    saver = PlainRedisSaver(client, key_prefix=prefix, ttl=600)
+    stored = put_chain(saver, "t", 1)
+    saver.delete_thread("t")
+    saver.put_writes(stored[-1], [("late", 1)], "task")
+    ttls = _ttls(admin, saver, "t")
+    assert ttls and all(0 < ttl <= 600_000 for ttl in ttls.values()), ttls
