@@ -89,6 +89,34 @@ def parse_write_sub(sub: bytes) -> tuple[str, int]:
     return task.decode("utf-8"), int(sub[pos:])
 
 
+#: First byte of a pending-write index head that keeps older parts in segments, and of
+#: the segment fields' suffix (see append_index in lua/includes/common.lua).
+INDEX_SEGMENT_MARK = b"+"
+
+
+def whole_index(base: bytes, head: bytes, fields: Mapping[bytes, bytes], key: str) -> bytes:
+    """The whole pending-write index stored at field ``base`` (head ``head``) of the
+    writes hash ``key``, whose fields are ``fields``: its segments joined with the head's
+    own part."""
+    if not head.startswith(INDEX_SEGMENT_MARK):
+        return head
+    colon = head.find(b":")
+    count = head[1:colon]
+    if colon < 0 or not count.isdigit():
+        raise CorruptDataError(f"pending-write index {base!r} of {key!r} is malformed")
+    parts = []
+    for i in range(1, int(count) + 1):
+        segment = fields.get(base + b"+%d" % i)
+        if segment is None:
+            raise CorruptDataError(
+                f"index segment {base + b'+%d' % i!r} of {key!r} is missing (evicted, or "
+                "deleted by hand)"
+            )
+        parts.append(segment)
+    parts.append(head[colon + 1 :])
+    return b"".join(parts)
+
+
 def pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
 

@@ -823,10 +823,15 @@ class Core:
                     )
         write_rows: list[tuple[bytes, bytes]] = []
         index_rows: list[tuple[bytes, bytes]] = []
+        stored_writes = dict(writes)
         for field, value in writes:
             _, pos = codec.read_netstring(field)
             _, pos = codec.read_netstring(field, pos)
-            (index_rows if pos == len(field) else write_rows).append((field, value))
+            if pos == len(field):
+                whole = codec.whole_index(field, value, stored_writes, src.writes)
+                index_rows.append((field, whole))
+            elif field[pos : pos + 1] != codec.INDEX_SEGMENT_MARK:  # segments go in `whole`
+                write_rows.append((field, value))
         # Data first, records last: a copied checkpoint is visible only once complete.
         # Counts ("#" and "=" fields) are rebuilt by the target as records arrive.
         sections = [

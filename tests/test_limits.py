@@ -11,6 +11,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from plain_redis_saver import PlainRedisSaver, ValueTooLargeError
+from plain_redis_saver.codec import read_netstring
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata, put_chain
@@ -89,3 +90,55 @@ def test_writes_after_delete_thread_keep_the_savers_ttl(
     saver.put_writes(stored[-1], [("late", 1)], "task")
     ttls = _ttls(admin, saver, "t")
     assert ttls and all(0 < ttl <= 600_000 for ttl in ttls.values()), ttls
+
+
+SMALL_WRITES = 2000
+
+
+def _many_small_writes(target: Any) -> Any:
+    cp = checkpoint({"a": 1})
+    stored = target.put(config("t"), cp, metadata(), cp["channel_versions"])
+    for i in range(SMALL_WRITES):
+        target.put_writes(stored, [(f"c{i % 7}", i)], f"task-{i:05d}", f"~{i}")
+    return stored
+
+
+def _index_field_sizes(admin: Any, saver: Any, thread_id: str) -> list[int]:
+    """Lengths of the pending-write index fields (heads and segments) of a thread."""
+    key = saver._core.keys.thread(thread_id).writes
+    sizes = []
+    for field, value in admin.hscan_iter(key):
+        if field[:1] == b"=":
+            continue
+        _, pos = read_netstring(field)
+        _, pos = read_netstring(field, pos)
+        if pos == len(field) or field[pos : pos + 1] == b"+":
+            sizes.append(len(value))
+    return sizes
+
+
+def test_many_small_put_writes_on_one_checkpoint_rewrite_a_bounded_field(
+    saver: Any, admin: Any
+) -> None:
+    _many_small_writes(saver)
+    sizes = _index_field_sizes(admin, saver, "t")
+    # Every call rewrites at most the index's head: its size stays bounded (4 KiB plus
+    # one call's entries) while the whole index holds 2,000 entries of ~20 bytes.
+    assert len(sizes) > 5 and max(sizes) <= 4096 + 64
+
+
+def test_many_small_put_writes_read_back_as_in_memory(saver: Any) -> None:
+    reference = InMemorySaver()
+    _many_small_writes(reference)
+    stored = _many_small_writes(saver)
+    expected = reference.get_tuple(config("t")).pending_writes
+    assert saver.get_tuple(stored).pending_writes == expected
+    saver.copy_thread("t", "copy")
+    assert saver.get_tuple(config("copy")).pending_writes == expected
+
+
+def test_removing_a_checkpoint_removes_its_whole_write_index(saver: Any, admin: Any) -> None:
+    _many_small_writes(saver)
+    put_chain(saver, "t", 1)
+    saver.prune(["t"])
+    assert _index_field_sizes(admin, saver, "t") == []

@@ -62,7 +62,7 @@ while parent and left > 0 do
   local subs, writes = {}, {}
   local index = rcall('HGET', KEYS[4], base)
   if index then
-    local all_subs = split_netstrings(index)
+    local all_subs = split_netstrings(full_index(base, index))
     local fields = {}
     for i, sub in ipairs(all_subs) do
       fields[i] = base .. sub

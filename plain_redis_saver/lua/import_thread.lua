@@ -27,23 +27,20 @@ while pos <= #ARGV do
       rcall('HSETNX', KEYS[4], field, value)
       rcall('HSET', KEYS[3], WRITES_MARK, 1)
     elseif tag == 'i' then
+      -- `value` is a whole index (netstrings of subs, without segments).
       local current = rcall('HGET', KEYS[4], field)
-      if not current then
-        rcall('HSET', KEYS[4], field, value)
-      else
-        local seen = {}
-        for _, sub in ipairs(split_netstrings(current)) do
-          seen[sub] = true
+      local seen = {}
+      for _, sub in ipairs(split_netstrings(current and full_index(field, current))) do
+        seen[sub] = true
+      end
+      local extra = {}
+      for _, sub in ipairs(split_netstrings(value)) do
+        if not seen[sub] then
+          extra[#extra + 1] = netstring(sub)
         end
-        local extra = {}
-        for _, sub in ipairs(split_netstrings(value)) do
-          if not seen[sub] then
-            extra[#extra + 1] = netstring(sub)
-          end
-        end
-        if #extra > 0 then
-          rcall('HSET', KEYS[4], field, current .. table.concat(extra))
-        end
+      end
+      if #extra > 0 then
+        append_index(field, table.concat(extra))
       end
     else
       return error('plain_redis_saver: unknown import section ' .. tag)

@@ -32,8 +32,7 @@ for i = 3, #ARGV, 2 do
   end
 end
 if #added > 0 then
-  local index = rcall('HGET', KEYS[4], base) or ''
-  rcall('HSET', KEYS[4], base, index .. table.concat(added))
+  append_index(base, table.concat(added))
   rcall('HSET', KEYS[3], WRITES_MARK, 1)
 end
 touch()

@@ -10,7 +10,10 @@
 --   KEYS[4] writes       hash  field NS..netstring(CID)..netstring(TASK)..IDX -> msgpack
 --                                  [channel, type, bytes, task_path]
 --                              field NS..netstring(CID)      -> index: netstrings of
---                                  netstring(TASK)..IDX, one per stored write
+--                                  netstring(TASK)..IDX, one per stored write; a long
+--                                  index starts "+K:" and keeps its older part in
+--                                  fields NS..netstring(CID).."+1" .. "+K" (see
+--                                  append_index)
 --                              field "=w"                     -> 1 while KEYS[4] holds
 --                                  pending writes (tells an evicted KEYS[4] from one
 --                                  never written)
@@ -295,6 +298,69 @@ local function hdel(key, fields)
   end
 end
 
+-- The pending-write index of a checkpoint grows by appending. Rewriting one ever longer
+-- field would make each of N small put_writes cost O(N), so once the head field passes
+-- INDEX_SEGMENT bytes its content moves to a numbered segment and the head restarts as
+-- "+K:" (K segments). "+" starts no netstring, and no write field continues a base
+-- with "+" (the task's netstring starts with a digit), so nothing can be confused.
+local INDEX_SEGMENT = 4096
+
+-- Number of segments of the index whose head is `head`, and where its own subs start.
+local function index_segments(head, field)
+  if string.byte(head, 1) ~= 43 then
+    return 0, 1
+  end
+  local colon = string.find(head, ':', 2, true)
+  local k = colon and tonumber(string.sub(head, 2, colon - 1))
+  if not k or k < 1 or k ~= math.floor(k) then
+    return corrupt('pending-write index', field, KEYS[4])
+  end
+  return k, colon + 1
+end
+
+-- Field names of the segments of the index in `base` (head `head`).
+local function segment_fields(base, head)
+  local fields = {}
+  for i = 1, (index_segments(head, base)) do
+    fields[i] = base .. '+' .. i
+  end
+  return fields
+end
+
+-- The whole index (netstrings of subs) of the head `head` stored at `base`.
+local function full_index(base, head)
+  local fields = segment_fields(base, head)
+  if #fields == 0 then
+    return head
+  end
+  local parts = hmget(KEYS[4], fields)
+  for i, part in ipairs(parts) do
+    if not part then
+      return error('plain_redis_saver: corrupt thread: index segment ' .. fields[i]
+        .. ' of ' .. KEYS[4] .. ' is missing (evicted, or deleted by hand)')
+    end
+  end
+  local _, start = index_segments(head, base)
+  parts[#parts + 1] = string.sub(head, start)
+  return table.concat(parts)
+end
+
+-- Appends `added` (netstrings of subs) to the index at `base`: O(INDEX_SEGMENT), however
+-- long the index already is.
+local function append_index(base, added)
+  local head = rcall('HGET', KEYS[4], base) or ''
+  local k, start = index_segments(head, base)
+  local rest = string.sub(head, start) .. added
+  if #rest > INDEX_SEGMENT then
+    k = k + 1
+    rcall('HSET', KEYS[4], base .. '+' .. k, rest, base, '+' .. k .. ':')
+  elseif k > 0 then
+    rcall('HSET', KEYS[4], base, '+' .. k .. ':' .. rest)
+  else
+    rcall('HSET', KEYS[4], base, rest)
+  end
+end
+
 -- Checkpoints with their blobs and pending writes, as the client decodes them.
 -- `found` is a list of {ns, cid, record}; returns one {cid, record, {blob...}, write
 -- index, {write...}} per entry, in order. Three HMGETs in all, however many
@@ -327,10 +393,16 @@ local function load_records(found)
     end
   end
   local indexes = hmget(KEYS[4], index_fields)
+  local checked = false
   for i = 1, #found do
-    if not indexes[i] then
-      check_writes_present()
-      break
+    local index = indexes[i]
+    if not index then
+      if not checked then
+        check_writes_present()
+        checked = true
+      end
+    elseif string.byte(index, 1) == 43 then
+      indexes[i] = full_index(index_fields[i], index)
     end
   end
   local write_fields, write_span = {}, {}
@@ -474,8 +546,9 @@ local function remove_checkpoint(ns, cid)
   local base = ns .. netstring(cid)
   local index = rcall('HGET', KEYS[4], base)
   if index then
-    local fields = {base}
-    for _, sub in ipairs(split_netstrings(index)) do
+    local fields = segment_fields(base, index)
+    fields[#fields + 1] = base
+    for _, sub in ipairs(split_netstrings(full_index(base, index))) do
       fields[#fields + 1] = base .. sub
     end
     hdel(KEYS[4], fields)
