@@ -335,3 +335,12 @@ def test_check_thread_names_a_missing_key(saver: PlainRedisSaver, admin: Any) ->
     admin.delete(keys.checkpoints, keys.namespaces)
     with pytest.raises(CorruptDataError, match=re.escape(keys.checkpoints)):
         saver.check_thread("t")
+
+
+async def test_acheck_thread_names_a_missing_key(asaver: Any, admin: Any) -> None:
+    await asaver.aput_writes(config("t", "", "1ef-not-yet-put"), [("n", 1)], "task")
+    await asaver.acheck_thread("t")  # pending writes before the first checkpoint: healthy
+    keys = asaver._plans.keys.thread("t")
+    admin.delete(keys.blobs)
+    with pytest.raises(CorruptDataError, match=re.escape(keys.blobs)):
+        await asaver.acheck_thread("t")
