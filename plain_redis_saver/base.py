@@ -319,6 +319,16 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         """Async :meth:`copy_thread`."""
         await self._arun(self._plans.copy_thread(source_thread_id, target_thread_id))
 
+    def check_thread(self, thread_id: str) -> None:
+        """Raise :class:`~plain_redis_saver.errors.CorruptDataError` naming the missing
+        key when some of the thread's keys are gone (evicted, or deleted by hand) while
+        others remain; one round trip that reads no checkpoint and keeps the expiry."""
+        self._run(self._plans.check_thread(thread_id), "check_thread")
+
+    async def acheck_thread(self, thread_id: str) -> None:
+        """Async :meth:`check_thread`."""
+        await self._arun(self._plans.check_thread(thread_id))
+
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``keep_latest`` keeps the newest checkpoint of each namespace; ``delete``
         removes the threads."""

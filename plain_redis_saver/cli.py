@@ -315,12 +315,33 @@ class ThreadSummary:
     keys: int
     keys_without_ttl: int
     ttl_ms: int | None
+    #: Why the thread is damaged (its counts are then what was read before), or None.
+    problem: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["ttl_seconds"] = None if self.ttl_ms is None else self.ttl_ms / 1000
         del data["ttl_ms"]
         return data
+
+
+@dataclasses.dataclass
+class ThreadReading:
+    """What reading a thread found: counts, and the damage that stopped it, if any."""
+
+    checkpoints: int = 0
+    pending_writes: int = 0
+    namespaces: set[str] = dataclasses.field(default_factory=set)
+    last_update: str | None = None
+    problem: str | None = None
+
+    def add(self, tup: CheckpointTuple) -> None:
+        self.checkpoints += 1
+        self.pending_writes += len(tup.pending_writes or ())
+        self.namespaces.add(tup.config["configurable"]["checkpoint_ns"])
+        ts = tup.checkpoint.get("ts")
+        if isinstance(ts, str) and (self.last_update is None or ts > self.last_update):
+            self.last_update = ts
 
 
 class Store:
@@ -397,25 +418,20 @@ class Store:
             return [node.redis_connection for node in nodes]
         return [self.client]
 
-    def scan_threads(
-        self, cursor: str, count: int, *, damaged_too: bool = False
-    ) -> tuple[list[str], str]:
+    def scan_threads(self, cursor: str, count: int) -> tuple[list[str], str]:
         """One page of thread ids and the next cursor ("0" when the scan is complete).
         A cluster's cursor is "<node>:<cursor>" over its primaries sorted by address.
-        ``damaged_too`` also finds threads by their order index, so one whose record
-        hash alone is gone is listed (pages may then repeat a thread)."""
+        A thread is found by any of its keys, so one that lost some (evicted) is still
+        listed; each page names it only with its first remaining key, so the pages of
+        one scan list every thread once."""
         nodes = self._scan_nodes()
         node, position = _parse_cursor(cursor, len(nodes))
-        if damaged_too:
-            pattern = self.keys.thread_data_scan_pattern()
-        else:
-            pattern = self.keys.thread_scan_pattern()
+        pattern = self.keys.thread_keys_scan_pattern()
         found: dict[str, None] = {}
         while True:
             position, keys = nodes[node].scan(cursor=position, match=pattern, count=count)
             position = int(position)
-            for key in keys:
-                found[self.keys.thread_id_of(key)] = None
+            found.update(dict.fromkeys(self._first_keys_of_threads(keys)))
             if position == 0:
                 node += 1
                 if node == len(nodes):
@@ -426,10 +442,29 @@ class Store:
             return sorted(found), str(position)
         return sorted(found), f"{node}:{position}"
 
-    def all_threads(self, *, damaged_too: bool = False) -> Iterator[str]:
+    def _first_keys_of_threads(self, keys: Iterable[bytes | str]) -> list[str]:
+        """Threads for which one of ``keys`` is the first key (in ThreadKeys order) that
+        exists; one pipeline of PTTLs asks about the earlier keys."""
+        earliest: dict[str, int] = {}
+        for key in keys:
+            thread_id, index = self.keys.thread_id_of(key), self.keys.suffix_index(key)
+            earliest[thread_id] = min(index, earliest.get(thread_id, index))
+        asked = [(tid, i) for tid, i in earliest.items() if i > 0]
+        pipe = self._pipeline()
+        for tid, index in asked:
+            for key in self.keys.thread(tid)[:index]:
+                pipe.execute_command("PTTL", key)
+        replies = iter(pipe.execute() if asked else [])
+        owned = [tid for tid, index in earliest.items() if index == 0]
+        for tid, index in asked:
+            if all(int(next(replies)) == -2 for _ in range(index)):
+                owned.append(tid)
+        return owned
+
+    def all_threads(self) -> Iterator[str]:
         cursor = "0"
         while True:
-            page, cursor = self.scan_threads(cursor, 1000, damaged_too=damaged_too)
+            page, cursor = self.scan_threads(cursor, 1000)
             yield from page
             if cursor == "0":
                 return
@@ -453,17 +488,21 @@ class Store:
             conf["checkpoint_ns"] = ns
         return self.saver.list({"configurable": conf})
 
+    def read_thread(self, thread_id: str) -> ThreadReading:
+        """Checks that the thread's keys are all there, then reads every checkpoint with
+        its values and pending writes; damage ends the reading with ``problem`` set."""
+        reading = ThreadReading()
+        try:
+            self.saver.check_thread(thread_id)
+            for tup in self.checkpoints(thread_id):
+                reading.add(tup)
+        # A ResponseError here is e.g. WRONGTYPE: a foreign key under the prefix.
+        except (PlainRedisSaverError, redis.exceptions.ResponseError) as exc:
+            reading.problem = _describe(exc)
+        return reading
+
     def summary(self, thread_id: str) -> ThreadSummary:
-        count = writes = 0
-        namespaces: set[str] = set()
-        last: str | None = None
-        for tup in self.checkpoints(thread_id):
-            count += 1
-            writes += len(tup.pending_writes or ())
-            namespaces.add(tup.config["configurable"]["checkpoint_ns"])
-            ts = tup.checkpoint.get("ts")
-            if isinstance(ts, str) and (last is None or ts > last):
-                last = ts
+        reading = self.read_thread(thread_id)
         _, pttls, sizes = self.key_facts(thread_id)
         present = [i for i, p in enumerate(pttls) if p != -2]
         known = [sizes[i] for i in present]
@@ -471,14 +510,15 @@ class Store:
         expiring = [pttls[i] for i in present if pttls[i] >= 0]
         return ThreadSummary(
             thread_id=thread_id,
-            checkpoints=count,
-            namespaces=sorted(namespaces),
-            pending_writes=writes,
-            last_update=last,
+            checkpoints=reading.checkpoints,
+            namespaces=sorted(reading.namespaces),
+            pending_writes=reading.pending_writes,
+            last_update=reading.last_update,
             bytes=size,
             keys=len(present),
             keys_without_ttl=sum(1 for i in present if pttls[i] == -1),
             ttl_ms=min(expiring) if expiring else None,
+            problem=reading.problem,
         )
 
     def nothing_stored(self) -> CliError:
@@ -638,6 +678,17 @@ def _json_out(out: IO[str], data: Any) -> None:
 # --------------------------------------------------------------------------- commands
 
 
+def _damaged_error(damaged: Sequence[str], total: int, what: str, hint: str = "") -> CliError:
+    """Exit 1 after the report, naming the first damaged threads."""
+    names = ", ".join(repr(t) for t in damaged[:5])
+    more = f" and {len(damaged) - 5} more" if len(damaged) > 5 else ""
+    return CliError(f"{len(damaged)} of {total} {what} damaged: {names}{more}{hint}")
+
+
+#: How the reports that only count damaged threads point to the one that explains them.
+_SEE_CHECK = " ('check THREAD...' shows what is missing)"
+
+
 def cmd_threads(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
     if args.count < 1:
         raise CliError("--count must be >= 1", EXIT_USAGE)
@@ -647,25 +698,38 @@ def cmd_threads(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
     summaries = [store.summary(t) for t in thread_ids]
     if args.json:
         _json_out(out, {"threads": [s.as_json() for s in summaries], "cursor": cursor})
-        return
-    _table(
-        out,
-        ["THREAD", "CHECKPOINTS", "NAMESPACES", "WRITES", "LAST UPDATE", "BYTES", "TTL"],
-        (
+    else:
+        _table(
+            out,
+            [
+                "THREAD",
+                "CHECKPOINTS",
+                "NAMESPACES",
+                "WRITES",
+                "LAST UPDATE",
+                "BYTES",
+                "TTL",
+                "STATUS",
+            ],
             (
-                s.thread_id,
-                s.checkpoints,
-                ", ".join(repr(n) for n in s.namespaces) or "-",
-                s.pending_writes,
-                _short_time(s.last_update),
-                _human_bytes(s.bytes),
-                _human_ttl(s.ttl_ms),
-            )
-            for s in summaries
-        ),
-    )
-    if cursor != "0":
-        out.write(f"next page: --cursor {cursor}\n")
+                (
+                    s.thread_id,
+                    s.checkpoints,
+                    ", ".join(repr(n) for n in s.namespaces) or "-",
+                    s.pending_writes,
+                    _short_time(s.last_update),
+                    _human_bytes(s.bytes),
+                    _human_ttl(s.ttl_ms),
+                    "damaged" if s.problem else "ok",
+                )
+                for s in summaries
+            ),
+        )
+        if cursor != "0":
+            out.write(f"next page: --cursor {cursor}\n")
+    damaged = [s.thread_id for s in summaries if s.problem]
+    if damaged:
+        raise _damaged_error(damaged, len(summaries), "threads on this page are", _SEE_CHECK)
 
 
 def cmd_history(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
@@ -765,9 +829,13 @@ def cmd_stats(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
         "bytes": 0,
         "keys": 0,
         "keys_without_ttl": 0,
+        "damaged_threads": 0,
     }
+    damaged = []
     for thread_id in store.all_threads():
         s = store.summary(thread_id)
+        if s.problem:
+            damaged.append(thread_id)
         totals["threads"] += 1
         totals["checkpoints"] += s.checkpoints
         totals["namespaces"] += len(s.namespaces)
@@ -779,9 +847,16 @@ def cmd_stats(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
         )
     if schema is None and totals["threads"] == 0:
         raise store.nothing_stored()
+    totals["damaged_threads"] = len(damaged)
     if args.json:
         _json_out(out, totals)
-        return
+    else:
+        _stats_table(out, totals)
+    if damaged:
+        raise _damaged_error(damaged, totals["threads"], "threads are", _SEE_CHECK)
+
+
+def _stats_table(out: IO[str], totals: Mapping[str, Any]) -> None:
     labels = {
         "key_prefix": "key prefix",
         "schema_version": "schema version",
@@ -792,12 +867,13 @@ def cmd_stats(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
         "bytes": "memory",
         "keys": "keys",
         "keys_without_ttl": "keys without TTL",
+        "damaged_threads": "damaged threads (see check)",
     }
     shown = dict(totals)
     shown["bytes"] = _human_bytes(totals["bytes"])
     if totals["bytes"] is None:
         shown["bytes"] = "? (MEMORY USAGE not permitted or not supported)"
-    if schema is None:
+    if totals["schema_version"] is None:
         shown["schema_version"] = "not recorded (setup() never ran)"
     _table(out, ["", ""], ((labels[k], shown[k]) for k in labels))
 
@@ -808,21 +884,20 @@ def cmd_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
             store.require_thread(thread_id)
         threads = list(dict.fromkeys(args.threads))
     else:
-        threads = sorted(set(store.all_threads(damaged_too=True)))
+        threads = sorted(store.all_threads())
         if not threads and store.schema_version() is None:
             raise store.nothing_stored()
     rows = []
     for thread_id in threads:
-        read = 0
-        problem = None
-        try:
-            for _ in store.checkpoints(thread_id):
-                read += 1
-        # A ResponseError here is e.g. WRONGTYPE: a foreign key under the prefix.
-        except (PlainRedisSaverError, redis.exceptions.ResponseError) as exc:
-            problem = _describe(exc)
-        rows.append({"thread_id": thread_id, "checkpoints_read": read, "problem": problem})
-    damaged = [r for r in rows if r["problem"] is not None]
+        reading = store.read_thread(thread_id)
+        rows.append(
+            {
+                "thread_id": thread_id,
+                "checkpoints_read": reading.checkpoints,
+                "problem": reading.problem,
+            }
+        )
+    damaged = [r["thread_id"] for r in rows if r["problem"] is not None]
     if args.json:
         _json_out(out, {"threads": len(rows), "damaged": len(damaged), "results": rows})
     else:
@@ -832,9 +907,7 @@ def cmd_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
             ((r["thread_id"], r["checkpoints_read"], r["problem"] or "ok") for r in rows),
         )
     if damaged:
-        names = ", ".join(repr(r["thread_id"]) for r in damaged[:5])
-        more = f" and {len(damaged) - 5} more" if len(damaged) > 5 else ""
-        raise CliError(f"{len(damaged)} of {len(rows)} threads are damaged: {names}{more}")
+        raise _damaged_error(damaged, len(rows), "threads are")
 
 
 def cmd_delete(args: argparse.Namespace, store: Store, out: IO[str]) -> None:

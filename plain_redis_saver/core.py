@@ -41,6 +41,7 @@ from .errors import (
 )
 from .keys import Keyspace, ThreadKeys
 from .scripts import (
+    CHECK_THREAD,
     DELETE_CHECKPOINTS,
     DELTA_HISTORY,
     GET_CHECKPOINT,
@@ -667,7 +668,7 @@ class Core:
                 return
 
     def _stored_threads(self) -> Generator[Op, Any, list[str]]:
-        keys = yield Scan(self.keys.thread_data_scan_pattern())
+        keys = yield Scan(self.keys.thread_keys_scan_pattern())
         return sorted({self.keys.thread_id_of(k) for k in keys})
 
     def _list_all_threads(
@@ -794,24 +795,13 @@ class Core:
         dst = self.keys.thread(_require_str(target_thread_id, "target_thread_id"))
         if src == dst:
             return
+        # Check the source before writing anything: an evicted key, a damaged record or
+        # a missing value is reported against the source keys, and nothing is copied.
+        yield from self._check_thread(src)
         records, blobs, writes = yield from self._hscan_all(
             (src.checkpoints, src.blobs, src.writes)
         )
-        # Check the source before writing anything: a damaged record or an evicted
-        # value is reported against the source keys, and nothing is copied.
         blob_fields = {field for field, _ in blobs}
-        if not records and any(f[:1] == b"=" and f[1:2].isdigit() for f in blob_fields):
-            raise CorruptDataError(
-                f"checkpoint records {src.checkpoints!r} are missing although "
-                f"{src.blobs!r} counts checkpoints (evicted, or deleted by hand); the "
-                "thread was not copied"
-            )
-        if codec.WRITES_MARK in blob_fields and not writes:
-            raise CorruptDataError(
-                f"pending writes {src.writes!r} are missing although {src.blobs!r} records "
-                "that writes were stored (evicted, or deleted by hand); the thread was not "
-                "copied"
-            )
         for field, value in records:
             refs = codec.Record(value, src.checkpoints).refs
             ns = field[: codec.read_netstring(field)[1]]
@@ -841,6 +831,14 @@ class Core:
             ("c", records),
         ]
         yield from self._import(dst, sections)
+
+    def _check_thread(self, keys: ThreadKeys) -> Generator[Op, Any, bool]:
+        """Raises CorruptDataError naming a missing key when some of the thread's keys
+        are gone; returns whether it has checkpoints. Reads only (no expiry refresh)."""
+        return bool((yield Eval(CHECK_THREAD, keys, (), "")))
+
+    def check_thread(self, thread_id: str) -> Plan:
+        yield from self._check_thread(self.keys.thread(_require_str(thread_id, "thread_id")))
 
     def _import(
         self, keys: ThreadKeys, sections: Sequence[tuple[str, Sequence[tuple[bytes, bytes]]]]

@@ -66,18 +66,19 @@ class Keyspace:
         base = f"{self.prefix}:{{{escape_thread_id(thread_id)}}}:"
         return ThreadKeys(*(base + suffix for suffix in SUFFIXES))
 
-    def thread_scan_pattern(self) -> str:
-        """SCAN MATCH pattern that finds the record hash of every thread."""
-        return _glob_escape(self.prefix) + ":{*}:c"
-
-    def thread_data_scan_pattern(self) -> str:
-        """SCAN MATCH pattern that finds the record hash or the order index of every
-        thread: a thread whose record hash alone was evicted is still found (and then
-        reported as damaged instead of silently left out)."""
-        return _glob_escape(self.prefix) + ":{*}:[co]"
+    def thread_keys_scan_pattern(self) -> str:
+        """SCAN MATCH pattern that finds every key of every thread: a thread is found by
+        whichever of its keys remain, so one that lost some keys (evicted, or deleted by
+        hand) is still found and reported, and one with pending writes only is seen."""
+        return _glob_escape(self.prefix) + ":{*}:[" + "".join(SUFFIXES) + "]"
 
     def thread_id_of(self, key: bytes | str) -> str:
-        """Thread id of a key found by one of the scan patterns."""
+        """Thread id of a key found by the scan pattern."""
         text = key.decode() if isinstance(key, bytes) else key
         start = len(self.prefix) + 2
         return unescape_thread_id(text[start : text.index("}", start)])
+
+    def suffix_index(self, key: bytes | str) -> int:
+        """Position in SUFFIXES (and ThreadKeys) of a key found by the scan pattern."""
+        last = key[-1:]
+        return SUFFIXES.index(last.decode() if isinstance(last, bytes) else last)

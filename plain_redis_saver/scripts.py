@@ -36,6 +36,7 @@ LIST_CHECKPOINTS: Final = _load("list_checkpoints")
 DELTA_HISTORY: Final = _load("delta_history")
 DELETE_CHECKPOINTS: Final = _load("delete_checkpoints")
 IMPORT_THREAD: Final = _load("import_thread")
+CHECK_THREAD: Final = _load("check_thread")
 
 ALL_SCRIPTS: Final = (
     PUT_CHECKPOINT,
@@ -45,4 +46,5 @@ ALL_SCRIPTS: Final = (
     DELTA_HISTORY,
     DELETE_CHECKPOINTS,
     IMPORT_THREAD,
+    CHECK_THREAD,
 )

@@ -178,9 +178,11 @@ def test_threads_table_for_people(cli: CLI, saver: PlainRedisSaver) -> None:
     assert run.code == 0, run.err
     lines = run.out.splitlines()
     assert lines[0].split() == [
-        "THREAD", "CHECKPOINTS", "NAMESPACES", "WRITES", "LAST", "UPDATE", "BYTES", "TTL"
+        "THREAD", "CHECKPOINTS", "NAMESPACES", "WRITES", "LAST", "UPDATE", "BYTES", "TTL",
+        "STATUS",
     ]  # fmt: skip
     assert {line.split()[0] for line in lines[1:]} == {f"thread-{i}" for i in range(5)}
+    assert {line.split()[-1] for line in lines[1:]} == {"ok"}
     paged = cli("threads", "--count", "1")
     assert "next page: --cursor " in paged.out.splitlines()[-1]
 

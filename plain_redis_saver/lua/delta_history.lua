@@ -23,7 +23,7 @@ end
 if cid == '' then
   cid = latest_id(ns)
   if not cid then
-    check_order_present()
+    check_thread_intact()
   end
 end
 local out = {}
@@ -35,6 +35,7 @@ if not record then
   if in_order(ns .. cid) then
     record_missing(ns .. cid)
   end
+  check_thread_intact()
   return out
 end
 check_writes_present()

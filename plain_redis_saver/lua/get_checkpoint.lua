@@ -11,15 +11,17 @@ local latest = cid == ''
 if latest then
   cid = latest_id(ns)
   if not cid then
-    check_order_present()
+    check_thread_intact()
     return false
   end
 end
 local found = load_checkpoint(ns, cid)
-if not found and (latest or in_order(ns .. cid)) then
-  record_missing(ns .. cid)
+if not found then
+  if latest or in_order(ns .. cid) then
+    record_missing(ns .. cid)
+  end
+  check_thread_intact()
+  return false
 end
-if found then
-  touch()
-end
+touch()
 return found

@@ -63,8 +63,9 @@ for _, ns in ipairs(listed) do
     candidates[#candidates + 1] = {ns, string.sub(member, #ns + 1)}
   end
 end
-if #candidates == 0 then
-  check_order_present()
+-- (An empty namespaces() has checked the thread already.)
+if #candidates == 0 and #listed > 0 then
+  check_thread_intact()
 end
 if #listed > 1 then
   table.sort(candidates, function(a, b)

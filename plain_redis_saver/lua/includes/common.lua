@@ -224,26 +224,80 @@ local function key_missing(i, what, evidence)
     .. ' is missing although ' .. evidence .. ' (evicted, or deleted by hand)')
 end
 
--- The order index (KEYS[2]) must exist while the thread has checkpoint records.
-local function check_order_present()
-  if not exists(KEYS[2]) and exists(KEYS[1]) then
-    key_missing(2, 'checkpoint order', KEYS[1] .. ' holds checkpoints')
-  end
+local KEY_ROLES = {'checkpoints', 'checkpoint order', 'channel values', 'pending writes',
+  'namespaces'}
+
+-- Whether KEYS[3] holds a checkpoint count ("=NS" field; NS starts with a digit, the
+-- writes mark does not). Asked only when KEYS[1], KEYS[2] and KEYS[5] are all gone, where
+-- a healthy KEYS[3] holds nothing but the writes mark: one short HSCAN page.
+local function counts_checkpoints()
+  local cursor = '0'
+  repeat
+    local page = rcall('HSCAN', KEYS[3], cursor, 'MATCH', '=[0-9]*', 'COUNT', 1000)
+    if #page[2] > 0 then
+      return true
+    end
+    cursor = page[1]
+  until cursor == '0'
+  return false
 end
 
--- The pending writes (KEYS[4]) must exist while KEYS[3] says some were stored.
+-- Raises, naming a missing key, unless the thread's keys are in a state the scripts
+-- leave them in:
+--   nothing at all (a new or deleted thread);
+--   pending writes only (put_writes may come before the first put): KEYS[4], and KEYS[3]
+--     holding the writes mark;
+--   checkpoints: KEYS[1], KEYS[2], KEYS[5] and KEYS[3] (with the "=NS" counts), plus
+--     KEYS[4] exactly while KEYS[3] holds the writes mark.
+-- Any set of keys evicted together leaves a state outside these. (KEYS[3] may also hold
+-- values of an interrupted copy or large put without any count: invisible, not damage.)
+-- Returns whether the thread has checkpoints. Up to seven commands, so it runs only
+-- where a read found something absent, never on the healthy hot path.
+local function check_thread_intact()
+  local has = {}
+  for i = 1, 5 do
+    has[i] = exists(KEYS[i])
+  end
+  local marked = has[3] and rcall('HEXISTS', KEYS[3], WRITES_MARK) == 1
+  local witness = (has[1] and 1) or (has[2] and 2) or (has[5] and 5)
+  if not witness and has[3] and counts_checkpoints() then
+    witness = 3
+  end
+  if witness then
+    for _, i in ipairs({1, 2, 5, 3}) do
+      if not has[i] then
+        key_missing(i, KEY_ROLES[i], KEYS[witness] .. ' shows that the thread has checkpoints')
+      end
+    end
+  end
+  if marked and not has[4] then
+    key_missing(4, KEY_ROLES[4], KEYS[3] .. ' records that writes were stored')
+  end
+  if has[4] and not marked then
+    if not has[3] then
+      key_missing(3, KEY_ROLES[3], KEYS[4] .. ' holds pending writes')
+    end
+    return error('plain_redis_saver: corrupt thread: the channel values key ' .. KEYS[3]
+      .. ' was lost and written again (its mark of the pending writes in ' .. KEYS[4]
+      .. ' is missing; evicted, or deleted by hand)')
+  end
+  return witness ~= nil
+end
+
+-- The pending writes (KEYS[4]) must exist while KEYS[3] says some were stored; when
+-- KEYS[4] is absent the whole thread is checked, as KEYS[3] may have gone with it.
 local function check_writes_present()
-  if not exists(KEYS[4]) and rcall('HEXISTS', KEYS[3], WRITES_MARK) == 1 then
-    key_missing(4, 'pending writes', KEYS[3] .. ' records that writes were stored')
+  if not exists(KEYS[4]) then
+    check_thread_intact()
   end
 end
 
 -- The thread's namespaces (HKEYS of KEYS[5]); raises when KEYS[5] is gone although
--- the thread has checkpoint records.
+-- the thread has checkpoints.
 local function namespaces()
   local found = rcall('HKEYS', KEYS[5])
-  if #found == 0 and exists(KEYS[1]) then
-    key_missing(5, 'namespaces', KEYS[1] .. ' holds checkpoints')
+  if #found == 0 then
+    check_thread_intact()
   end
   return found
 end
