@@ -31,7 +31,7 @@ class ReplicationError(PlainRedisSaverError):
     """``wait_replicas`` replicas did not acknowledge a write in time (the primary has it)."""
 
 
-class DisallowedTypeError(PlainRedisSaverError):
+class DisallowedTypeError(CorruptDataError):
     """Stored data names a type (or function) that the serializer refuses to rebuild:
     reading never runs code named by the data. The message names the type and the
-    option that allows it."""
+    option that allows it. A CorruptDataError: the reader cannot accept what is stored."""

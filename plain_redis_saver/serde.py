@@ -199,7 +199,7 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
             or len(inner) < 3
             or not all(isinstance(part, str) for part in inner[:2])
         ):
-            raise DisallowedTypeError(f"refused msgpack extension {code}: unknown layout")
+            raise ValueError(f"msgpack extension {code} is not (module, name, argument, ...)")
         module, name, arg = inner[0], inner[1], inner[2]
         if code == jsonplus.EXT_METHOD_SINGLE_ARG:
             method = inner[3] if len(inner) > 3 else None
@@ -222,7 +222,7 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
             except Exception:
                 construct = "construct" if code == jsonplus.EXT_PYDANTIC_V1 else "model_construct"
                 return getattr(cls, construct)(**arg)
-        raise DisallowedTypeError(f"refused unknown msgpack extension {code} ({module}.{name})")
+        raise ValueError(f"unknown msgpack extension {code} ({module}.{name})")
 
     def _revive_json(self, value: dict[str, Any]) -> Any:
         """The pre-msgpack ``json`` format: LangGraph's ``lc: 2`` constructor objects
@@ -231,7 +231,7 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
         if value.get("lc") == 2 and value.get("type") == "constructor":
             path = value.get("id")
             if not (isinstance(path, list) and len(path) >= 2):
-                raise DisallowedTypeError(f"refused a JSON constructor with id {path!r}")
+                raise ValueError(f"JSON constructor with a malformed id {path!r}")
             module, name = ".".join(map(str, path[:-1])), str(path[-1])
             cls = self._resolve(module, name, None)
             args, kwargs = value.get("args") or [], value.get("kwargs") or {}

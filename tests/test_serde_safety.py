@@ -47,6 +47,7 @@ from pydantic import BaseModel, SecretStr
 
 from plain_redis_saver import (
     AsyncPlainRedisSaver,
+    CorruptDataError,
     DisallowedTypeError,
     PlainRedisSaver,
     PlainRedisSaverError,
@@ -217,8 +218,25 @@ def test_the_permissive_langgraph_default_would_have_run_the_payload(marker: Pat
     marker.unlink()
 
 
-def test_disallowed_type_error_is_the_librarys_own_error() -> None:
+def test_disallowed_type_error_is_the_librarys_own_corrupt_data_error() -> None:
+    # core re-raises the library's own errors as they are, and readers that expect
+    # CorruptDataError for data they cannot accept catch it.
+    assert issubclass(DisallowedTypeError, CorruptDataError)
     assert issubclass(DisallowedTypeError, PlainRedisSaverError)
+
+
+def test_a_malformed_extension_is_a_plain_decoding_error() -> None:
+    # Not a refused type: the saver reports it as CorruptDataError naming the key.
+    with pytest.raises(ValueError, match="not \\(module, name"):
+        SafeSerializer().loads_typed(("msgpack", _ext(ONE, 1)))
+
+
+def test_malformed_stored_extension_is_corrupt_data_naming_the_key(
+    saver: PlainRedisSaver, admin: Any, prefix: str
+) -> None:
+    _store_hostile(admin, prefix, "value", ("msgpack", _ext(ONE, 1)))
+    with pytest.raises(CorruptDataError, match=f"{prefix}:"):
+        saver.get_tuple(config("t"))
 
 
 VALUES: dict[str, Any] = {
