@@ -53,6 +53,7 @@ from plain_redis_saver import (
     PlainRedisSaverError,
     SafeSerializer,
 )
+from plain_redis_saver.cli import main
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata
@@ -528,3 +529,19 @@ def test_a_functional_entrypoint_with_application_types_round_trips(
     assert entrypoint(checkpointer=fresh)(_count_notes).invoke("three", conf) == [
         Note("one", 3), Note("three", 5)
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [["show", "t"], ["check"], ["export", "t"]])
+def test_the_cli_runs_nothing_that_stored_data_names(
+    client: Any,
+    admin: Any,
+    prefix: str,
+    marker: Path,
+    command: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    typed, _ = hostile_payloads(marker, "m")["os.system"]
+    _store_hostile(admin, prefix, "value", typed)
+    assert main(["--key-prefix", prefix, *command], client=client) == 1
+    captured = capsys.readouterr()
+    assert "os.system" in captured.err + captured.out and "Traceback" not in captured.err
