@@ -11,6 +11,7 @@ from .aio import AsyncPlainRedisSaver
 from .base import BaseRedisSaver
 from .errors import (
     CorruptDataError,
+    DisallowedTypeError,
     EventLoopError,
     InvalidConfigError,
     PlainRedisSaverError,
@@ -20,6 +21,7 @@ from .errors import (
     ValueTooLargeError,
 )
 from .saver import PlainRedisSaver
+from .serde import SafeSerializer
 
 #: Drop-in names for code written for langgraph-checkpoint-redis.
 RedisSaver = PlainRedisSaver
@@ -32,12 +34,14 @@ __all__ = [
     "AsyncRedisSaver",
     "BaseRedisSaver",
     "CorruptDataError",
+    "DisallowedTypeError",
     "EventLoopError",
     "InvalidConfigError",
     "PlainRedisSaver",
     "PlainRedisSaverError",
     "RedisSaver",
     "ReplicationError",
+    "SafeSerializer",
     "SchemaVersionError",
     "SerializationError",
     "ValueTooLargeError",

@@ -27,6 +27,7 @@ from . import clients
 from .core import Core, Plan
 from .errors import InvalidConfigError
 from .keys import DEFAULT_KEY_PREFIX, Keyspace
+from .serde import SafeSerializer
 
 #: Constructor options of the savers that from_conn_string accepts among its keywords.
 SAVER_OPTIONS = (
@@ -106,7 +107,8 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         wait_replicas: int = 0,
         wait_timeout: float | timedelta = 1.0,
     ) -> None:
-        super().__init__(serde=serde)
+        # Stored bytes are untrusted input: by default they are rebuilt only as data.
+        super().__init__(serde=SafeSerializer() if serde is None else serde)
         if isinstance(client, (str, bytes)) or not hasattr(client, "evalsha"):
             raise InvalidConfigError(
                 f"client must be a redis-py or valkey-py client, got {type(client).__name__}; "

@@ -33,3 +33,9 @@ class ReplicationError(PlainRedisSaverError):
 
 class ValueTooLargeError(PlainRedisSaverError, ValueError):
     """A serialized value is larger than the saver's ``max_value_size``; nothing was written."""
+
+
+class DisallowedTypeError(CorruptDataError):
+    """Stored data names a type (or function) that the serializer refuses to rebuild:
+    reading never runs code named by the data. The message names the type and the
+    option that allows it. A CorruptDataError: the reader cannot accept what is stored."""
