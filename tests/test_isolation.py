@@ -118,7 +118,7 @@ def _client_as(backend: Backend, user: str) -> Any:
 
 def _wipe(admin: Any, prefix: str) -> None:
     keys = Keyspace(prefix)
-    for pattern in (keys.thread_scan_pattern().replace(":c", ":*"), glob_escape(keys.schema)):
+    for pattern in (glob_escape(prefix) + ":{*", glob_escape(keys.schema)):
         for key in admin.scan_iter(match=pattern):
             admin.delete(key)
 
@@ -164,7 +164,7 @@ def _snapshot(admin: Any, prefix: str) -> dict[bytes, Any]:
     """Every key of the prefix with its value, as the admin sees it."""
     keys = Keyspace(prefix)
     found = {
-        *admin.scan_iter(match=keys.thread_scan_pattern().replace(":c", ":*")),
+        *admin.scan_iter(match=glob_escape(prefix) + ":{*"),
         *admin.scan_iter(match=glob_escape(keys.schema)),
     }
     return {key: admin.dump(key) for key in sorted(found)}
