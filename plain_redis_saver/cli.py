@@ -415,7 +415,9 @@ class Store:
             position, keys = nodes[node].scan(cursor=position, match=pattern, count=count)
             position = int(position)
             for key in keys:
-                found[self.keys.thread_id_of(key)] = None
+                thread_id = self.keys.thread_id_of(key)
+                if thread_id is not None:  # a foreign key names no thread of ours
+                    found[thread_id] = None
             if position == 0:
                 node += 1
                 if node == len(nodes):

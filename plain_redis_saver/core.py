@@ -94,9 +94,14 @@ class Call:
 
 @dataclass(frozen=True)
 class Batch:
-    """Run several operations in one pipeline (one round trip); reply is their replies."""
+    """Run several operations in one pipeline (one round trip); reply is their replies.
+
+    The first failed operation raises, unless ``keep_errors``: then each failure is its
+    reply, as an exception (damaged data as CorruptDataError), for plans that go on
+    with the other threads."""
 
     ops: tuple[Eval | Call, ...]
+    keep_errors: bool = False
 
 
 @dataclass(frozen=True)
@@ -547,7 +552,11 @@ class Core:
     def _decode_page(self, thread_id: str, reply: Sequence[Any]) -> list[CheckpointTuple]:
         out = []
         for item in reply[:-3]:
-            ns = codec.read_netstring(item[0])[0].decode()
+            where = f"namespace {item[0]!r} of {self.keys.thread(thread_id).namespaces!r}"
+            try:
+                ns = codec.read_netstring(item[0], 0, where)[0].decode()
+            except UnicodeDecodeError as exc:
+                raise CorruptDataError(f"{where} is not UTF-8") from exc
             out.append(self.decode_checkpoint(thread_id, ns, item[1:]))
         return out
 
@@ -615,17 +624,58 @@ class Core:
             if done or (only_id is not None and cursor_id < only_id):
                 return
 
-    def _stored_threads(self) -> Generator[Op, Any, list[str]]:
+    def _stored_threads(self) -> Generator[Op, Any, tuple[list[str], dict[str, str]]]:
+        """The stored threads, and the keys found that name none (see _Damage)."""
         keys = yield Scan(self.keys.thread_data_scan_pattern())
-        return sorted({self.keys.thread_id_of(k) for k in keys})
+        threads: set[str] = set()
+        foreign: dict[str, str] = {}
+        for key in keys:
+            thread_id = self.keys.thread_id_of(key)
+            if thread_id is None:
+                foreign[f"key {key!r}"] = (
+                    "not a key this saver writes (a foreign or undecodable key under the "
+                    "prefix); remove or rename it"
+                )
+            else:
+                threads.add(thread_id)
+        return sorted(threads), foreign
+
+    def _damage_report(self, damaged: Mapping[str, str], done: str) -> CorruptDataError:
+        """One error for every damaged thread or foreign key an operation over many
+        threads met, raised after it has finished with the others."""
+        found = "; ".join(f"{what}: {why}" for what, why in damaged.items())
+        return CorruptDataError(
+            f"{len(damaged)} thread(s) or key(s) under prefix {self.keys.prefix!r} are "
+            f"damaged or foreign and were skipped (every other thread was {done}): {found}"
+        )
+
+    def _thread_reply(self, damaged: dict[str, str], tid: str, reply: Any) -> bool:
+        """Whether a thread's reply in a batch that keeps errors is usable; a report of
+        damaged data is filed under the thread, any other error raised."""
+        if isinstance(reply, CorruptDataError):
+            damaged[f"thread {tid!r}"] = str(reply)
+            return False
+        if isinstance(reply, Exception):
+            raise reply
+        return True
 
     def _list_all_threads(
         self, filter_args: Sequence[Arg], before_id: str, limit: int | None
     ) -> Plan:
         """Every thread, newest checkpoint first (ties: thread id, then namespace)."""
-        thread_ids = yield from self._stored_threads()
+        thread_ids, damaged = yield from self._stored_threads()
         page = min(limit, LIST_PAGE) if limit is not None else LIST_PAGE
         state: dict[str, tuple[list[CheckpointTuple], bool, str, bytes]] = {}
+
+        def keep_page(tid: str, reply: Any) -> None:
+            # A damaged thread is left out and reported once the others are listed.
+            state.pop(tid, None)
+            if self._thread_reply(damaged, tid, reply):
+                try:
+                    state[tid] = self._page_state(tid, reply)
+                except CorruptDataError as exc:
+                    damaged[f"thread {tid!r}"] = str(exc)
+
         for chunk in _chunks(thread_ids, THREADS_PER_BATCH):
             replies = yield Batch(
                 tuple(
@@ -636,15 +686,16 @@ class Core:
                         self.read_expiry,
                     )
                     for tid in chunk
-                )
+                ),
+                keep_errors=True,
             )
             for tid, reply in zip(chunk, replies, strict=True):
-                state[tid] = self._page_state(tid, reply)
+                keep_page(tid, reply)
 
         heap: list[tuple[_Desc, _Desc, _Desc, str]] = []
 
         def push(tid: str) -> None:
-            items = state[tid][0]
+            items = state[tid][0] if tid in state else None
             if items:
                 conf = items[0].config["configurable"]
                 key = (_Desc(conf["checkpoint_id"]), _Desc(tid), _Desc(conf["checkpoint_ns"]))
@@ -653,32 +704,39 @@ class Core:
         for tid in thread_ids:
             push(tid)
         remaining = limit
-        while heap:
+        while heap and remaining != 0:
             *_, tid = heapq.heappop(heap)
             items, done, cursor_id, cursor_ns = state[tid]
             yield Emit(items.pop(0))
             if remaining is not None:
                 remaining -= 1
-                if remaining == 0:
-                    return
-            if not items and not done:
-                reply = yield Eval(
-                    LIST_CHECKPOINTS,
-                    self.keys.thread(tid),
-                    self._list_args(b"", cursor_id, cursor_ns, page, filter_args),
-                    self.read_expiry,
+            if not items and not done and remaining != 0:
+                (reply,) = yield Batch(
+                    (
+                        Eval(
+                            LIST_CHECKPOINTS,
+                            self.keys.thread(tid),
+                            self._list_args(b"", cursor_id, cursor_ns, page, filter_args),
+                            self.read_expiry,
+                        ),
+                    ),
+                    keep_errors=True,
                 )
-                state[tid] = self._page_state(tid, reply)
+                keep_page(tid, reply)
             push(tid)
+        if damaged:
+            raise self._damage_report(damaged, "listed")
 
     def delete_thread(self, thread_id: str) -> Plan:
         keys = self.keys.thread(_require_str(thread_id, "thread_id"))
         # UNLINK frees big values off the main thread: O(1) for the server's event loop.
         yield from self._write(Call(("UNLINK", *keys)))
 
-    def _sliced(self, threads: Sequence[str], args: Any) -> Plan:
+    def _sliced(self, threads: Sequence[str], args: Any) -> Generator[Op, Any, dict[str, str]]:
         """Run DELETE_CHECKPOINTS on each thread, a bounded slice per call, until every
-        thread reports done; a pipeline per round and batch of threads."""
+        thread reports done; a pipeline per round and batch of threads. A thread whose
+        data is damaged stops there and is returned with the report, the others go on."""
+        damaged: dict[str, str] = {}
         for chunk in _chunks(list(threads), THREADS_PER_BATCH):
             cursors = {tid: "0" for tid in chunk}
             while cursors:
@@ -688,24 +746,32 @@ class Core:
                         # Maintenance is not activity: the thread keeps its expiry.
                         Eval(DELETE_CHECKPOINTS, self.keys.thread(t), args(cursors[t]), "")
                         for t in order
-                    )
+                    ),
+                    keep_errors=True,
                 )
                 cursors = {}
-                for tid, (cursor, _removed) in zip(order, replies, strict=True):
+                for tid, reply in zip(order, replies, strict=True):
+                    if not self._thread_reply(damaged, tid, reply):
+                        continue
+                    cursor = reply[0]
                     cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
                     if cursor != "0":
                         cursors[tid] = cursor
+        return damaged
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> Plan:
         runs = _thread_ids(run_ids, "run_ids")
         if not runs:
             return
         digests = [self.canonical(r) for r in dict.fromkeys(runs)]
-        threads = yield from self._stored_threads()
+        threads, damaged = yield from self._stored_threads()
         for group in _chunks(digests, MAX_ARGS_PER_CALL):
-            yield from self._sliced(
-                threads, lambda cursor, g=group: ("runs", DELETE_BATCH, cursor, *g)
+            damaged |= yield from self._sliced(
+                [t for t in threads if f"thread {t!r}" not in damaged],
+                lambda cursor, g=group: ("runs", DELETE_BATCH, cursor, *g),
             )
+        if damaged:
+            raise self._damage_report(damaged, "cleaned")
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> Plan:
         threads = _thread_ids(thread_ids, "thread_ids")
@@ -717,7 +783,9 @@ class Core:
             for chunk in _chunks(threads, THREADS_PER_BATCH):
                 yield Batch(tuple(Call(("UNLINK", *self.keys.thread(t))) for t in chunk))
             return
-        yield from self._sliced(threads, lambda _cursor: ("keep", DELETE_BATCH, 1))
+        damaged = yield from self._sliced(threads, lambda _cursor: ("keep", DELETE_BATCH, 1))
+        if damaged:
+            raise self._damage_report(damaged, "pruned")
 
     def _hscan_all(
         self, keys: Sequence[str]
@@ -763,7 +831,9 @@ class Core:
             )
         for field, value in records:
             refs = codec.Record(value, src.checkpoints).refs
-            ns = field[: codec.read_netstring(field)[1]]
+            ns = field[
+                : codec.read_netstring(field, 0, f"field {field!r} of {src.checkpoints!r}")[1]
+            ]
             for ref in refs:
                 if ns + ref not in blob_fields and b"#" + ns + ref not in blob_fields:
                     raise CorruptDataError(
@@ -773,9 +843,15 @@ class Core:
         write_rows: list[tuple[bytes, bytes]] = []
         index_rows: list[tuple[bytes, bytes]] = []
         for field, value in writes:
-            _, pos = codec.read_netstring(field)
-            _, pos = codec.read_netstring(field, pos)
-            (index_rows if pos == len(field) else write_rows).append((field, value))
+            where = f"field {field!r} of {src.writes!r}"
+            _, pos = codec.read_netstring(field, 0, where)
+            _, pos = codec.read_netstring(field, pos, where)
+            if pos == len(field):
+                codec.split_netstrings(value, f"write index {where}")
+                index_rows.append((field, value))
+            else:
+                codec.parse_write_sub(field[pos:], where)
+                write_rows.append((field, value))
         # Data first, records last: a copied checkpoint is visible only once complete.
         # Counts ("#" and "=" fields) are rebuilt by the target as records arrive.
         sections = [

@@ -26,7 +26,7 @@ if mode == 'runs' then
     local index = record_index(items[i + 1], items[i])
     for j = 1, #index, 2 do
       if index[j] == 'run_id' and runs[index[j + 1]] then
-        local _, after = read_netstring(items[i], 1)
+        local _, after = read_netstring(items[i], 1, 'checkpoint namespace', items[i], KEYS[1])
         removed = removed + remove_checkpoint(string.sub(items[i], 1, after - 1),
           string.sub(items[i], after))
         break

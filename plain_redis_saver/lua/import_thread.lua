@@ -32,7 +32,7 @@ while pos <= #ARGV do
         rcall('HSET', KEYS[4], field, value)
       else
         local seen = {}
-        for _, sub in ipairs(split_netstrings(current)) do
+        for _, sub in ipairs(split_netstrings(current, 'write index', field, KEYS[4])) do
           seen[sub] = true
         end
         local extra = {}

@@ -59,26 +59,48 @@ local function netstring(s)
   return #s .. ':' .. s
 end
 
--- Reads one netstring at pos; returns the payload and the position after it.
-local function read_netstring(s, pos)
-  local colon = string.find(s, ':', pos, true)
-  local len = tonumber(string.sub(s, pos, colon - 1))
-  return string.sub(s, colon + 1, colon + len), colon + len + 1
+-- Raises the error drive.py turns into CorruptDataError: `what` in `field` of `key`.
+local function corrupt(what, field, key)
+  return error('plain_redis_saver: corrupt ' .. (what or 'value') .. ' in field '
+    .. (field or '?') .. ' of ' .. (key or 'the script arguments'))
 end
 
-local function split_netstrings(s)
+-- Reads one netstring at pos; returns the payload and the position after it. Stored
+-- bytes may be anything, so the length must be digits and the payload must end within
+-- s (otherwise this raises `what` in `field` of `key` as corrupt): every call advances,
+-- and no loop over netstrings can run longer than its input.
+local function read_netstring(s, pos, what, field, key)
+  local digits = string.match(s, '^(%d+):', pos)
+  if digits then
+    local start = pos + #digits + 1
+    local stop = start + tonumber(digits) - 1
+    if stop <= #s then
+      return string.sub(s, start, stop), stop + 1
+    end
+  end
+  return corrupt(what, field, key)
+end
+
+local function split_netstrings(s, what, field, key)
   local out = {}
-  local pos = 1
   if not s then
     return out
   end
-  while pos <= #s do
-    out[#out + 1], pos = read_netstring(s, pos)
+  local pos, n, size = 1, 0, #s
+  while pos <= size do
+    n = n + 1
+    out[n], pos = read_netstring(s, pos, what, field, key)
   end
   return out
 end
 
+-- Errors of the msgpack reader below; callers catch them (pcall) and name the field.
+local TRUNCATED = 'msgpack value ends early'
+
 local function be_uint(s, pos, n)
+  if pos + n - 1 > #s then
+    return error(TRUNCATED)
+  end
   local v = 0
   for i = pos, pos + n - 1 do
     v = v * 256 + string.byte(s, i)
@@ -86,23 +108,26 @@ local function be_uint(s, pos, n)
   return v
 end
 
--- Minimal msgpack reader: nil, booleans, non-negative ints, str, bin and arrays;
--- that is all a record's first four items and a write's channel use.
-local function mp_read(s, pos)
+-- The n bytes at pos, and the position after them.
+local function mp_take(s, pos, n)
+  local stop = pos + n - 1
+  if stop > #s then
+    return error(TRUNCATED)
+  end
+  return string.sub(s, pos, stop), stop + 1
+end
+
+-- Minimal msgpack reader: nil, booleans, non-negative ints, str and bin; that is all
+-- the items of a record's header and a write's channel are. Every read is checked
+-- against #s, so truncated or overlong lengths raise instead of reading past the end.
+local function mp_scalar(s, pos)
   local b = string.byte(s, pos)
-  if b <= 0x7f then
+  if not b then
+    return error(TRUNCATED)
+  elseif b <= 0x7f then
     return b, pos + 1
   elseif b >= 0xa0 and b <= 0xbf then
-    local n = b - 0xa0
-    return string.sub(s, pos + 1, pos + n), pos + 1 + n
-  elseif b >= 0x90 and b <= 0x9f then
-    local n = b - 0x90
-    local arr = {}
-    pos = pos + 1
-    for i = 1, n do
-      arr[i], pos = mp_read(s, pos)
-    end
-    return arr, pos
+    return mp_take(s, pos + 1, b - 0xa0)
   elseif b == 0xc0 then
     return nil, pos + 1
   elseif b == 0xc2 then
@@ -110,35 +135,43 @@ local function mp_read(s, pos)
   elseif b == 0xc3 then
     return true, pos + 1
   elseif b == 0xc4 or b == 0xd9 then
-    local n = string.byte(s, pos + 1)
-    return string.sub(s, pos + 2, pos + 1 + n), pos + 2 + n
+    return mp_take(s, pos + 2, be_uint(s, pos + 1, 1))
   elseif b == 0xc5 or b == 0xda then
-    local n = be_uint(s, pos + 1, 2)
-    return string.sub(s, pos + 3, pos + 2 + n), pos + 3 + n
+    return mp_take(s, pos + 3, be_uint(s, pos + 1, 2))
   elseif b == 0xc6 or b == 0xdb then
-    local n = be_uint(s, pos + 1, 4)
-    return string.sub(s, pos + 5, pos + 4 + n), pos + 5 + n
+    return mp_take(s, pos + 5, be_uint(s, pos + 1, 4))
   elseif b == 0xcc then
-    return string.byte(s, pos + 1), pos + 2
+    return be_uint(s, pos + 1, 1), pos + 2
   elseif b == 0xcd then
     return be_uint(s, pos + 1, 2), pos + 3
   elseif b == 0xce then
     return be_uint(s, pos + 1, 4), pos + 5
-  elseif b == 0xdc or b == 0xdd then
-    local width = (b == 0xdc) and 2 or 4
-    local n = be_uint(s, pos + 1, width)
-    local arr = {}
-    pos = pos + 1 + width
-    for i = 1, n do
-      arr[i], pos = mp_read(s, pos)
-    end
-    return arr, pos
   end
-  return error('plain_redis_saver: corrupt stored value (msgpack byte ' .. b .. ')')
+  return error('unexpected msgpack byte ' .. b)
 end
 
-local function corrupt(what, field, key)
-  return error('plain_redis_saver: corrupt ' .. what .. ' in field ' .. field .. ' of ' .. key)
+-- A scalar, or an array of scalars (a record's metadata index); nothing deeper, so
+-- hostile nesting cannot recurse.
+local function mp_read(s, pos)
+  local b = string.byte(s, pos)
+  local n
+  if b and b >= 0x90 and b <= 0x9f then
+    n, pos = b - 0x90, pos + 1
+  elseif b == 0xdc or b == 0xdd then
+    local width = (b == 0xdc) and 2 or 4
+    n, pos = be_uint(s, pos + 1, width), pos + 1 + width
+  else
+    return mp_scalar(s, pos)
+  end
+  -- Every item takes at least one byte: a count beyond the bytes left is a lie.
+  if n > #s - pos + 1 then
+    return error(TRUNCATED)
+  end
+  local arr = {}
+  for i = 1, n do
+    arr[i], pos = mp_scalar(s, pos)
+  end
+  return arr, pos
 end
 
 local function parse_header(record, with_index)
@@ -148,10 +181,10 @@ local function parse_header(record, with_index)
   end
   local pos = 2
   local format, parent, refs, depth, index
-  format, pos = mp_read(record, pos)
-  parent, pos = mp_read(record, pos)
-  refs, pos = mp_read(record, pos)
-  depth, pos = mp_read(record, pos)
+  format, pos = mp_scalar(record, pos)
+  parent, pos = mp_scalar(record, pos)
+  refs, pos = mp_scalar(record, pos)
+  depth, pos = mp_scalar(record, pos)
   if with_index then
     index, pos = mp_read(record, pos)
   end
@@ -162,7 +195,7 @@ local function checked_header(record, field, with_index)
   local ok, parent, refs, depth, index = pcall(parse_header, record, with_index)
   if not ok or type(refs) ~= 'string' or type(depth) ~= 'number'
       or (parent ~= nil and type(parent) ~= 'string')
-      or (with_index and type(index) ~= 'table') then
+      or (with_index and (type(index) ~= 'table' or #index % 2 ~= 0)) then
     return corrupt('checkpoint record', field, KEYS[1])
   end
   return parent, refs, depth, index
@@ -172,11 +205,7 @@ end
 -- `field` of the checkpoints hash; raises an error naming both if it is not a record.
 local function record_header(record, field)
   local parent, refs, depth = checked_header(record, field, false)
-  local ok, list = pcall(split_netstrings, refs)
-  if not ok then
-    return corrupt('checkpoint record', field, KEYS[1])
-  end
-  return parent, list, depth
+  return parent, split_netstrings(refs, 'checkpoint record', field, KEYS[1]), depth
 end
 
 -- Raises when the channel value in `field` of KEYS[3] is gone although a checkpoint
@@ -250,10 +279,16 @@ local function record_index(record, field)
   return index
 end
 
--- The channel a write is for: the first item of the stored write.
-local function write_channel(value)
-  local pos = 2
-  local channel = mp_read(value, pos)
+-- The channel a write is for: the first item of the stored write (`field` of KEYS[4]).
+local function write_channel(value, field)
+  local b = string.byte(value, 1)
+  local ok, channel = false, nil
+  if b and b >= 0x91 and b <= 0x9f then
+    ok, channel = pcall(mp_scalar, value, 2)
+  end
+  if not ok or type(channel) ~= 'string' then
+    return corrupt('pending write', field, KEYS[4])
+  end
   return channel
 end
 
@@ -336,7 +371,7 @@ local function load_records(found)
   for i = 1, #found do
     local base = index_fields[i]
     local first = #write_fields + 1
-    for _, sub in ipairs(split_netstrings(indexes[i] or nil)) do
+    for _, sub in ipairs(split_netstrings(indexes[i] or nil, 'write index', base, KEYS[4])) do
       write_fields[#write_fields + 1] = base .. sub
     end
     write_span[i] = {first, #write_fields}
@@ -433,7 +468,8 @@ end
 
 -- Number of checkpoints of namespace NS.
 local function namespace_size(ns)
-  return tonumber(rcall('HGET', KEYS[3], '=' .. ns) or '0')
+  local stored = rcall('HGET', KEYS[3], '=' .. ns) or '0'
+  return tonumber(stored) or corrupt('checkpoint count', '=' .. ns, KEYS[3])
 end
 
 -- Stores record at NS..CID (replacing one with the same id), with the not yet stored
@@ -467,16 +503,18 @@ local function remove_checkpoint(ns, cid)
     return 0
   end
   local _, refs = record_header(record, field)
+  local base = ns .. netstring(cid)
+  local index = rcall('HGET', KEYS[4], base)
+  -- Everything is parsed before the first change: a script's writes are not undone
+  -- when it raises, so damaged data must stop it before it removes half a checkpoint.
+  local fields = {base}
+  for _, sub in ipairs(split_netstrings(index, 'write index', base, KEYS[4])) do
+    fields[#fields + 1] = base .. sub
+  end
   rcall('HDEL', KEYS[1], field)
   rcall('ZREM', KEYS[2], field)
   adjust(ns, refs, -1, {})
-  local base = ns .. netstring(cid)
-  local index = rcall('HGET', KEYS[4], base)
   if index then
-    local fields = {base}
-    for _, sub in ipairs(split_netstrings(index)) do
-      fields[#fields + 1] = base .. sub
-    end
     hdel(KEYS[4], fields)
     if not exists(KEYS[4]) then
       rcall('HDEL', KEYS[3], WRITES_MARK)
