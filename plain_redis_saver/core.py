@@ -342,14 +342,14 @@ class Core:
     def _pending_writes(
         self, where: str, index: bytes, values: Sequence[bytes | None]
     ) -> list[PendingWrite]:
-        subs = codec.split_netstrings(index)
+        subs = codec.split_netstrings(index, f"write index of {where}")
         if len(subs) != len(values):
             raise CorruptDataError(f"write index of {where} does not match its writes")
         rows = []
         for sub, value in zip(subs, values, strict=True):
             if value is None:
                 raise CorruptDataError(f"pending write {sub!r} of {where} is missing")
-            task_id, idx = codec.parse_write_sub(sub)
+            task_id, idx = codec.parse_write_sub(sub, f"write index of {where}")
             channel, typed, task_path = codec.decode_write(value)
             rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
         rows.sort(key=lambda row: row[0])
@@ -359,28 +359,37 @@ class Core:
 
     def decode_checkpoint(self, thread_id: str, ns: str, reply: Sequence[Any]) -> CheckpointTuple:
         cid_raw, record_raw, blobs, index, writes = reply
-        cid = cid_raw.decode() if isinstance(cid_raw, bytes) else str(cid_raw)
         keys = self.keys.thread(thread_id)
-        key = keys.checkpoints
-        where = f"checkpoint {cid!r} of thread {thread_id!r} (key {key!r})"
+        cid: str = repr(cid_raw)
+        # The key being decoded, for the error: each part of a checkpoint has its own.
+        at = keys.checkpoints
         try:
-            record = codec.Record(record_raw, key)
+            cid = cid_raw.decode() if isinstance(cid_raw, bytes) else str(cid_raw)
+            record = codec.Record(record_raw, at)
             checkpoint: Checkpoint = self.serde.loads_typed(record.checkpoint)
-            values: dict[str, Any] = {}
-            for ref, blob in zip(record.refs, blobs, strict=True):
-                if blob:
-                    values[codec.ref_channel(ref)] = self.serde.loads_typed(codec.decode_blob(blob))
-            checkpoint = {**checkpoint, "channel_values": values}
             metadata: CheckpointMetadata = self.serde.loads_typed(record.metadata)
+            channels = [codec.ref_channel(ref) for ref in record.refs]
+            at = keys.blobs
+            values: dict[str, Any] = {}
+            for channel, blob in zip(channels, blobs, strict=True):
+                if blob:
+                    values[channel] = self.serde.loads_typed(codec.decode_blob(blob))
+            at = keys.checkpoints
+            checkpoint = {**checkpoint, "channel_values": values}
+            at = keys.writes
             pending = self._pending_writes(
-                f"checkpoint {cid!r} of thread {thread_id!r} (key {keys.writes!r})",
+                f"checkpoint {cid!r} of thread {thread_id!r} (key {at!r})",
                 index or b"",
                 writes,
             )
+        except CorruptDataError as exc:
+            if at in str(exc):
+                raise
+            raise self._undecodable(thread_id, cid, at, exc) from exc
         except PlainRedisSaverError:
             raise
         except Exception as exc:
-            raise CorruptDataError(f"cannot decode {where}: {exc!r}") from exc
+            raise self._undecodable(thread_id, cid, at, exc) from exc
         parent = record.parent_id
         return CheckpointTuple(
             config=self._config(thread_id, ns, cid),
@@ -388,6 +397,18 @@ class Core:
             metadata=metadata,
             parent_config=self._config(thread_id, ns, parent) if parent else None,
             pending_writes=pending,
+        )
+
+    @staticmethod
+    def _undecodable(thread_id: str, cid: str, key: str, exc: Exception) -> CorruptDataError:
+        return CorruptDataError(
+            f"cannot decode checkpoint {cid!r} of thread {thread_id!r} (key {key!r}): {exc!r}"
+        )
+
+    @staticmethod
+    def _undecodable_history(thread_id: str, key: str, exc: Exception) -> CorruptDataError:
+        return CorruptDataError(
+            f"cannot decode the history of thread {thread_id!r} (key {key!r}): {exc!r}"
         )
 
     # ---- plans
@@ -837,8 +858,9 @@ class Core:
             for ref in refs:
                 if ns + ref not in blob_fields and b"#" + ns + ref not in blob_fields:
                     raise CorruptDataError(
-                        f"channel value {ns + ref!r} of {src.blobs!r} is missing (evicted, "
-                        "or deleted by hand); the thread was not copied"
+                        f"channel value {ns + ref!r} of {src.blobs!r}, referenced by "
+                        f"checkpoint {field!r} of {src.checkpoints!r}, is missing (evicted, "
+                        "deleted by hand, or the record is damaged); the thread was not copied"
                     )
         write_rows: list[tuple[bytes, bytes]] = []
         index_rows: list[tuple[bytes, bytes]] = []
@@ -895,24 +917,30 @@ class Core:
         )
         collected: dict[str, list[PendingWrite]] = {c: [] for c in wanted}
         seeds: dict[str, Any] = {}
-        where = f"thread {target.thread_id!r} (key {keys.writes!r})"
+        at = keys.writes
         try:
             for subs, writes, found in reversed(steps):
+                at = keys.writes
                 rows = []
                 for sub, value in zip(subs, writes, strict=True):
-                    task_id, idx = codec.parse_write_sub(sub)
+                    task_id, idx = codec.parse_write_sub(sub, f"write index in {at!r}")
                     channel, typed, task_path = codec.decode_write(value)
                     rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
                 rows.sort(key=lambda row: row[0])
                 for _, task_id, channel, typed in rows:
                     collected[channel].append((task_id, channel, self.serde.loads_typed(typed)))
+                at = keys.blobs
                 for i in range(0, len(found), 2):
                     channel = found[i].decode()
                     seeds[channel] = self.serde.loads_typed(codec.decode_blob(found[i + 1]))
+        except CorruptDataError as exc:
+            if at in str(exc):
+                raise
+            raise self._undecodable_history(target.thread_id, at, exc) from exc
         except PlainRedisSaverError:
             raise
         except Exception as exc:
-            raise CorruptDataError(f"cannot decode history of {where}: {exc!r}") from exc
+            raise self._undecodable_history(target.thread_id, at, exc) from exc
         result: dict[str, DeltaChannelHistory] = {}
         for channel in wanted:
             entry: DeltaChannelHistory = {"writes": collected[channel]}

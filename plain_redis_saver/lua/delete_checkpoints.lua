@@ -39,7 +39,7 @@ elseif mode == 'keep' then
   local keep = tonumber(ARGV[3])
   local more = false
   for _, ns in ipairs(namespaces()) do
-    local n, left = keep_newest(ns, keep, budget - removed)
+    local n, left = keep_newest(checked_namespace(ns), keep, budget - removed)
     removed = removed + n
     more = more or left
   end

@@ -58,7 +58,7 @@ while parent and left > 0 do
     if remaining[channel] then
       local blob = rcall('HGET', KEYS[3], ns .. ref)
       if not blob then
-        check_value_present(ns .. ref)
+        check_value_present(ns .. ref, ns .. parent)
       elseif #blob > 0 then
         seeds[#seeds + 1] = channel
         seeds[#seeds + 1] = blob

@@ -94,6 +94,16 @@ local function split_netstrings(s, what, field, key)
   return out
 end
 
+-- Returns `ns` (a field of KEYS[5]) if it is one whole netstring, as the saver names
+-- namespaces; anything else there would be taken for a prefix of other namespaces.
+local function checked_namespace(ns)
+  local _, after = read_netstring(ns, 1, 'namespace', ns, KEYS[5])
+  if after ~= #ns + 1 then
+    return corrupt('namespace', ns, KEYS[5])
+  end
+  return ns
+end
+
 -- Errors of the msgpack reader below; callers catch them (pcall) and name the field.
 local TRUNCATED = 'msgpack value ends early'
 
@@ -210,11 +220,13 @@ end
 
 -- Raises when the channel value in `field` of KEYS[3] is gone although a checkpoint
 -- references it: a value never stored is legitimately absent, but then its reference
--- count exists; when both are gone the thread's data was evicted or deleted by hand.
-local function check_value_present(field)
+-- count exists; when both are gone the thread's data was evicted or deleted by hand,
+-- or the reference in the record (`record`, a field of KEYS[1]) was damaged.
+local function check_value_present(field, record)
   if rcall('HEXISTS', KEYS[3], '#' .. field) == 0 then
     return error('plain_redis_saver: corrupt thread: channel value ' .. field
-      .. ' of ' .. KEYS[3] .. ' is missing (evicted, or deleted by hand)')
+      .. ' of ' .. KEYS[3] .. ', referenced by checkpoint ' .. record .. ' of ' .. KEYS[1]
+      .. ', is missing (evicted, deleted by hand, or the record is damaged)')
   end
 end
 
@@ -334,7 +346,7 @@ end
 -- index, {write...}} per entry, in order. Three HMGETs in all, however many
 -- checkpoints: a channel value shared by several of them is asked for once.
 local function load_records(found)
-  local blob_fields, blob_slot = {}, {}
+  local blob_fields, blob_slot, blob_owner = {}, {}, {}
   local index_fields = {}
   local refs_of = {}
   for i, entry in ipairs(found) do
@@ -348,6 +360,7 @@ local function load_records(found)
         slot = #blob_fields + 1
         blob_fields[slot] = field
         blob_slot[field] = slot
+        blob_owner[slot] = ns .. entry[2]
       end
       slots[j] = slot
     end
@@ -357,7 +370,7 @@ local function load_records(found)
   local blobs = hmget(KEYS[3], blob_fields)
   for slot, blob in ipairs(blobs) do
     if not blob then
-      check_value_present(blob_fields[slot])
+      check_value_present(blob_fields[slot], blob_owner[slot])
     end
   end
   local indexes = hmget(KEYS[4], index_fields)
