@@ -42,6 +42,7 @@ from plain_redis_saver.codec import (
     unpack,
 )
 from plain_redis_saver.errors import SchemaVersionError
+from plain_redis_saver.keys import Keyspace
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata
@@ -481,3 +482,31 @@ def test_delta_history_of_a_parent_chain_that_loops_raises_corrupt_data(
     with interrupted_if_hung(), pytest.raises(CorruptDataError, match="loops") as caught:
         saver.get_delta_channel_history(config=c2, channels=["no such channel"])
     assert keys.checkpoints in str(caught.value)
+
+
+async def test_async_list_of_all_threads_yields_the_healthy_threads_then_names_a_foreign_key(
+    asaver: Any, admin: Any, prefix: str
+) -> None:
+    for t in ("a", "b"):
+        await asaver.aput(config(t), checkpoint({"a": t}), metadata(step=1), {"a": 1})
+    FOREIGN["non-utf8-key"](admin, prefix)
+    seen = []
+    with pytest.raises(CorruptDataError, match=r"\\xff"):
+        async for tup in asaver.alist(None):
+            seen.append(tup.config["configurable"]["thread_id"])
+    assert sorted(seen) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [b"lg:{\xff}:c", b"lg:{a%41}:c", b"lg:{a}x}:c", b"lg:{a{b}:o", b"lg:{}:c", b"lg:{a}:c:x"],
+)
+def test_thread_id_of_a_key_the_saver_never_names_is_none(key: bytes) -> None:
+    assert Keyspace("lg").thread_id_of(key) is None
+
+
+@pytest.mark.parametrize("thread_id", ["", "a", "%", "%7B", "{x}", "a}b", "é", "%25%7D"])
+def test_thread_id_of_every_key_of_a_thread_is_its_id(thread_id: str) -> None:
+    keyspace = Keyspace("lg")
+    for key in keyspace.thread(thread_id):
+        assert keyspace.thread_id_of(key.encode()) == thread_id
