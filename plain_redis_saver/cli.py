@@ -447,7 +447,10 @@ class Store:
         exists; one pipeline of PTTLs asks about the earlier keys."""
         earliest: dict[str, int] = {}
         for key in keys:
-            thread_id, index = self.keys.thread_id_of(key), self.keys.suffix_index(key)
+            thread_id = self.keys.thread_id_of(key)
+            if thread_id is None:  # a foreign key names no thread of ours
+                continue
+            index = self.keys.suffix_index(key)
             earliest[thread_id] = min(index, earliest.get(thread_id, index))
         asked = [(tid, i) for tid, i in earliest.items() if i > 0]
         pipe = self._pipeline()

@@ -37,25 +37,43 @@ def netstring(text: str | bytes) -> bytes:
     return b"%d:%s" % (len(data), data)
 
 
-def read_netstring(data: bytes, pos: int = 0) -> tuple[bytes, int]:
-    """Payload of the netstring at ``pos`` and the position after it."""
-    colon = data.index(b":", pos)
-    end = colon + 1 + int(data[pos:colon])
+def _bad_netstring(data: bytes, pos: int, where: str) -> CorruptDataError:
+    return CorruptDataError(
+        f"{where} is malformed: no netstring (<digits>:<bytes>, within its "
+        f"{len(data)} bytes) at byte {pos}: {data[pos : pos + 24]!r}; the key prefix may "
+        "be shared with another application, or the data was changed by hand"
+    )
+
+
+def read_netstring(data: bytes, pos: int = 0, where: str = "a stored value") -> tuple[bytes, int]:
+    """Payload of the netstring at ``pos`` and the position after it.
+
+    Raises CorruptDataError naming ``where`` unless the length is digits and the
+    payload ends within ``data``: every step advances, whatever the bytes."""
+    colon = data.find(b":", pos)
+    digits = data[pos:colon]
+    if colon < 0 or not digits.isdigit():
+        raise _bad_netstring(data, pos, where)
+    end = colon + 1 + int(digits)
     if end > len(data):
-        raise ValueError("truncated netstring")
+        raise _bad_netstring(data, pos, where)
     return data[colon + 1 : end], end
 
 
-def split_netstrings(data: bytes) -> list[bytes]:
+def split_netstrings(data: bytes, where: str = "a stored value") -> list[bytes]:
     # read_netstring, inlined: this runs for every ref and write of every read.
     out: list[bytes] = []
     pos = 0
     size = len(data)
     while pos < size:
-        colon = data.index(b":", pos)
-        end = colon + 1 + int(data[pos:colon])
+        colon = data.find(b":", pos)
+        digits = data[pos:colon]
+        # isdigit() is False for b"", "-1", "+1", " 1" and "1_0", which int() accepts.
+        if colon < 0 or not digits.isdigit():
+            raise _bad_netstring(data, pos, where)
+        end = colon + 1 + int(digits)
         if end > size:
-            raise ValueError("truncated netstring")
+            raise _bad_netstring(data, pos, where)
         out.append(data[colon + 1 : end])
         pos = end
     return out
@@ -84,9 +102,16 @@ def write_sub(task_id: str, idx: int) -> bytes:
     return netstring(task_id) + str(idx).encode()
 
 
-def parse_write_sub(sub: bytes) -> tuple[str, int]:
-    task, pos = read_netstring(sub)
-    return task.decode("utf-8"), int(sub[pos:])
+def parse_write_sub(sub: bytes, where: str = "a write index") -> tuple[str, int]:
+    task, pos = read_netstring(sub, 0, where)
+    idx = sub[pos:]
+    # A write index is decimal, negative for LangGraph's special channels.
+    if not (idx.isdigit() or (idx[:1] == b"-" and idx[1:].isdigit())):
+        raise CorruptDataError(f"{where} is malformed: write {sub!r} has no index number")
+    try:
+        return task.decode("utf-8"), int(idx)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CorruptDataError(f"{where} is malformed: write {sub!r} ({exc})") from exc
 
 
 #: First byte of a pending-write index head that keeps older parts in segments, and of
@@ -261,7 +286,9 @@ class Record:
             )
         try:
             _, parent, refs, depth, _index, ctype, cbytes, mtype, mbytes = items
-            self.refs: list[bytes] = split_netstrings(refs)
+            if type(refs) is not bytes:
+                raise TypeError("blob refs are not bytes")
+            self.refs: list[bytes] = split_netstrings(refs, f"checkpoint record in {key!r}")
             if not (parent is None or isinstance(parent, str)) or type(depth) is not int:
                 raise ValueError("bad parent id or DeltaChannel depth")
         except (ValueError, TypeError) as exc:

@@ -96,9 +96,14 @@ class Call:
 
 @dataclass(frozen=True)
 class Batch:
-    """Run several operations in one pipeline (one round trip); reply is their replies."""
+    """Run several operations in one pipeline (one round trip); reply is their replies.
+
+    The first failed operation raises, unless ``keep_errors``: then each failure is its
+    reply, as an exception (damaged data as CorruptDataError), for plans that go on
+    with the other threads."""
 
     ops: tuple[Eval | Call, ...]
+    keep_errors: bool = False
 
 
 @dataclass(frozen=True)
@@ -370,14 +375,14 @@ class Core:
     def _pending_writes(
         self, where: str, index: bytes, values: Sequence[bytes | None]
     ) -> list[PendingWrite]:
-        subs = codec.split_netstrings(index)
+        subs = codec.split_netstrings(index, f"write index of {where}")
         if len(subs) != len(values):
             raise CorruptDataError(f"write index of {where} does not match its writes")
         rows = []
         for sub, value in zip(subs, values, strict=True):
             if value is None:
                 raise CorruptDataError(f"pending write {sub!r} of {where} is missing")
-            task_id, idx = codec.parse_write_sub(sub)
+            task_id, idx = codec.parse_write_sub(sub, f"write index of {where}")
             channel, typed, task_path = codec.decode_write(value)
             rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
         rows.sort(key=lambda row: row[0])
@@ -387,28 +392,37 @@ class Core:
 
     def decode_checkpoint(self, thread_id: str, ns: str, reply: Sequence[Any]) -> CheckpointTuple:
         cid_raw, record_raw, blobs, index, writes = reply
-        cid = cid_raw.decode() if isinstance(cid_raw, bytes) else str(cid_raw)
         keys = self.keys.thread(thread_id)
-        key = keys.checkpoints
-        where = f"checkpoint {cid!r} of thread {thread_id!r} (key {key!r})"
+        cid: str = repr(cid_raw)
+        # The key being decoded, for the error: each part of a checkpoint has its own.
+        at = keys.checkpoints
         try:
-            record = codec.Record(record_raw, key)
+            cid = cid_raw.decode() if isinstance(cid_raw, bytes) else str(cid_raw)
+            record = codec.Record(record_raw, at)
             checkpoint: Checkpoint = self.serde.loads_typed(record.checkpoint)
-            values: dict[str, Any] = {}
-            for ref, blob in zip(record.refs, blobs, strict=True):
-                if blob:
-                    values[codec.ref_channel(ref)] = self.serde.loads_typed(codec.decode_blob(blob))
-            checkpoint = {**checkpoint, "channel_values": values}
             metadata: CheckpointMetadata = self.serde.loads_typed(record.metadata)
+            channels = [codec.ref_channel(ref) for ref in record.refs]
+            at = keys.blobs
+            values: dict[str, Any] = {}
+            for channel, blob in zip(channels, blobs, strict=True):
+                if blob:
+                    values[channel] = self.serde.loads_typed(codec.decode_blob(blob))
+            at = keys.checkpoints
+            checkpoint = {**checkpoint, "channel_values": values}
+            at = keys.writes
             pending = self._pending_writes(
-                f"checkpoint {cid!r} of thread {thread_id!r} (key {keys.writes!r})",
+                f"checkpoint {cid!r} of thread {thread_id!r} (key {at!r})",
                 index or b"",
                 writes,
             )
+        except CorruptDataError as exc:
+            if at in str(exc):
+                raise
+            raise self._undecodable(thread_id, cid, at, exc) from exc
         except PlainRedisSaverError:
             raise
         except Exception as exc:
-            raise CorruptDataError(f"cannot decode {where}: {exc!r}") from exc
+            raise self._undecodable(thread_id, cid, at, exc) from exc
         parent = record.parent_id
         return CheckpointTuple(
             config=self._config(thread_id, ns, cid),
@@ -416,6 +430,18 @@ class Core:
             metadata=metadata,
             parent_config=self._config(thread_id, ns, parent) if parent else None,
             pending_writes=pending,
+        )
+
+    @staticmethod
+    def _undecodable(thread_id: str, cid: str, key: str, exc: Exception) -> CorruptDataError:
+        return CorruptDataError(
+            f"cannot decode checkpoint {cid!r} of thread {thread_id!r} (key {key!r}): {exc!r}"
+        )
+
+    @staticmethod
+    def _undecodable_history(thread_id: str, key: str, exc: Exception) -> CorruptDataError:
+        return CorruptDataError(
+            f"cannot decode the history of thread {thread_id!r} (key {key!r}): {exc!r}"
         )
 
     # ---- plans
@@ -589,7 +615,11 @@ class Core:
     def _decode_page(self, thread_id: str, reply: Sequence[Any]) -> list[CheckpointTuple]:
         out = []
         for item in reply[:-3]:
-            ns = codec.read_netstring(item[0])[0].decode()
+            where = f"namespace {item[0]!r} of {self.keys.thread(thread_id).namespaces!r}"
+            try:
+                ns = codec.read_netstring(item[0], 0, where)[0].decode()
+            except UnicodeDecodeError as exc:
+                raise CorruptDataError(f"{where} is not UTF-8") from exc
             out.append(self.decode_checkpoint(thread_id, ns, item[1:]))
         return out
 
@@ -667,17 +697,58 @@ class Core:
             if done or (only_id is not None and cursor_id < only_id):
                 return
 
-    def _stored_threads(self) -> Generator[Op, Any, list[str]]:
+    def _stored_threads(self) -> Generator[Op, Any, tuple[list[str], dict[str, str]]]:
+        """The stored threads, and the keys found that name none (see _Damage)."""
         keys = yield Scan(self.keys.thread_keys_scan_pattern())
-        return sorted({self.keys.thread_id_of(k) for k in keys})
+        threads: set[str] = set()
+        foreign: dict[str, str] = {}
+        for key in keys:
+            thread_id = self.keys.thread_id_of(key)
+            if thread_id is None:
+                foreign[f"key {key!r}"] = (
+                    "not a key this saver writes (a foreign or undecodable key under the "
+                    "prefix); remove or rename it"
+                )
+            else:
+                threads.add(thread_id)
+        return sorted(threads), foreign
+
+    def _damage_report(self, damaged: Mapping[str, str], done: str) -> CorruptDataError:
+        """One error for every damaged thread or foreign key an operation over many
+        threads met, raised after it has finished with the others."""
+        found = "; ".join(f"{what}: {why}" for what, why in damaged.items())
+        return CorruptDataError(
+            f"{len(damaged)} thread(s) or key(s) under prefix {self.keys.prefix!r} are "
+            f"damaged or foreign and were skipped (every other thread was {done}): {found}"
+        )
+
+    def _thread_reply(self, damaged: dict[str, str], tid: str, reply: Any) -> bool:
+        """Whether a thread's reply in a batch that keeps errors is usable; a report of
+        damaged data is filed under the thread, any other error raised."""
+        if isinstance(reply, CorruptDataError):
+            damaged[f"thread {tid!r}"] = str(reply)
+            return False
+        if isinstance(reply, Exception):
+            raise reply
+        return True
 
     def _list_all_threads(
         self, filter_args: Sequence[Arg], before_id: str, limit: int | None
     ) -> Plan:
         """Every thread, newest checkpoint first (ties: thread id, then namespace)."""
-        thread_ids = yield from self._stored_threads()
+        thread_ids, damaged = yield from self._stored_threads()
         page = min(limit, LIST_PAGE) if limit is not None else LIST_PAGE
         state: dict[str, tuple[list[CheckpointTuple], bool, str, bytes]] = {}
+
+        def keep_page(tid: str, reply: Any) -> None:
+            # A damaged thread is left out and reported once the others are listed.
+            state.pop(tid, None)
+            if self._thread_reply(damaged, tid, reply):
+                try:
+                    state[tid] = self._page_state(tid, reply)
+                except CorruptDataError as exc:
+                    damaged[f"thread {tid!r}"] = str(exc)
+
         for chunk in _chunks(thread_ids, THREADS_PER_BATCH):
             replies = yield Batch(
                 tuple(
@@ -688,15 +759,16 @@ class Core:
                         self.read_expiry,
                     )
                     for tid in chunk
-                )
+                ),
+                keep_errors=True,
             )
             for tid, reply in zip(chunk, replies, strict=True):
-                state[tid] = self._page_state(tid, reply)
+                keep_page(tid, reply)
 
         heap: list[tuple[_Desc, _Desc, _Desc, str]] = []
 
         def push(tid: str) -> None:
-            items = state[tid][0]
+            items = state[tid][0] if tid in state else None
             if items:
                 conf = items[0].config["configurable"]
                 key = (_Desc(conf["checkpoint_id"]), _Desc(tid), _Desc(conf["checkpoint_ns"]))
@@ -705,32 +777,39 @@ class Core:
         for tid in thread_ids:
             push(tid)
         remaining = limit
-        while heap:
+        while heap and remaining != 0:
             *_, tid = heapq.heappop(heap)
             items, done, cursor_id, cursor_ns = state[tid]
             yield Emit(items.pop(0))
             if remaining is not None:
                 remaining -= 1
-                if remaining == 0:
-                    return
-            if not items and not done:
-                reply = yield Eval(
-                    LIST_CHECKPOINTS,
-                    self.keys.thread(tid),
-                    self._list_args(b"", cursor_id, cursor_ns, page, filter_args),
-                    self.read_expiry,
+            if not items and not done and remaining != 0:
+                (reply,) = yield Batch(
+                    (
+                        Eval(
+                            LIST_CHECKPOINTS,
+                            self.keys.thread(tid),
+                            self._list_args(b"", cursor_id, cursor_ns, page, filter_args),
+                            self.read_expiry,
+                        ),
+                    ),
+                    keep_errors=True,
                 )
-                state[tid] = self._page_state(tid, reply)
+                keep_page(tid, reply)
             push(tid)
+        if damaged:
+            raise self._damage_report(damaged, "listed")
 
     def delete_thread(self, thread_id: str) -> Plan:
         keys = self.keys.thread(_require_str(thread_id, "thread_id"))
         # UNLINK frees big values off the main thread: O(1) for the server's event loop.
         yield from self._write(Call(("UNLINK", *keys)))
 
-    def _sliced(self, threads: Sequence[str], args: Any) -> Plan:
+    def _sliced(self, threads: Sequence[str], args: Any) -> Generator[Op, Any, dict[str, str]]:
         """Run DELETE_CHECKPOINTS on each thread, a bounded slice per call, until every
-        thread reports done; a pipeline per round and batch of threads."""
+        thread reports done; a pipeline per round and batch of threads. A thread whose
+        data is damaged stops there and is returned with the report, the others go on."""
+        damaged: dict[str, str] = {}
         for chunk in _chunks(list(threads), THREADS_PER_BATCH):
             cursors: dict[str, bytes | str] = {tid: "0" for tid in chunk}
             while cursors:
@@ -740,24 +819,32 @@ class Core:
                         # Maintenance is not activity: the thread keeps its expiry.
                         Eval(DELETE_CHECKPOINTS, self.keys.thread(t), args(cursors[t]), "")
                         for t in order
-                    )
+                    ),
+                    keep_errors=True,
                 )
                 cursors = {}
-                for tid, (cursor, _removed) in zip(order, replies, strict=True):
+                for tid, reply in zip(order, replies, strict=True):
+                    if not self._thread_reply(damaged, tid, reply):
+                        continue
                     # Kept as bytes: a "runs" cursor is an order member, sent back as is.
+                    cursor = reply[0]
                     if cursor not in (b"0", "0"):
                         cursors[tid] = cursor
+        return damaged
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> Plan:
         runs = _thread_ids(run_ids, "run_ids")
         if not runs:
             return
         digests = [self.canonical(r) for r in dict.fromkeys(runs)]
-        threads = yield from self._stored_threads()
+        threads, damaged = yield from self._stored_threads()
         for group in _chunks(digests, MAX_ARGS_PER_CALL):
-            yield from self._sliced(
-                threads, lambda cursor, g=group: ("runs", DELETE_BATCH, cursor, *g)
+            damaged |= yield from self._sliced(
+                [t for t in threads if f"thread {t!r}" not in damaged],
+                lambda cursor, g=group: ("runs", DELETE_BATCH, cursor, *g),
             )
+        if damaged:
+            raise self._damage_report(damaged, "cleaned")
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> Plan:
         threads = _thread_ids(thread_ids, "thread_ids")
@@ -769,7 +856,9 @@ class Core:
             for chunk in _chunks(threads, THREADS_PER_BATCH):
                 yield Batch(tuple(Call(("UNLINK", *self.keys.thread(t))) for t in chunk))
             return
-        yield from self._sliced(threads, lambda _cursor: ("keep", DELETE_BATCH, 1))
+        damaged = yield from self._sliced(threads, lambda _cursor: ("keep", DELETE_BATCH, 1))
+        if damaged:
+            raise self._damage_report(damaged, "pruned")
 
     def _hscan_all(
         self, keys: Sequence[str]
@@ -804,23 +893,29 @@ class Core:
         blob_fields = {field for field, _ in blobs}
         for field, value in records:
             refs = codec.Record(value, src.checkpoints).refs
-            ns = field[: codec.read_netstring(field)[1]]
+            ns = field[
+                : codec.read_netstring(field, 0, f"field {field!r} of {src.checkpoints!r}")[1]
+            ]
             for ref in refs:
                 if ns + ref not in blob_fields and b"#" + ns + ref not in blob_fields:
                     raise CorruptDataError(
-                        f"channel value {ns + ref!r} of {src.blobs!r} is missing (evicted, "
-                        "or deleted by hand); the thread was not copied"
+                        f"channel value {ns + ref!r} of {src.blobs!r}, referenced by "
+                        f"checkpoint {field!r} of {src.checkpoints!r}, is missing (evicted, "
+                        "deleted by hand, or the record is damaged); the thread was not copied"
                     )
         write_rows: list[tuple[bytes, bytes]] = []
         index_rows: list[tuple[bytes, bytes]] = []
         stored_writes = dict(writes)
         for field, value in writes:
-            _, pos = codec.read_netstring(field)
-            _, pos = codec.read_netstring(field, pos)
+            where = f"field {field!r} of {src.writes!r}"
+            _, pos = codec.read_netstring(field, 0, where)
+            _, pos = codec.read_netstring(field, pos, where)
             if pos == len(field):
                 whole = codec.whole_index(field, value, stored_writes, src.writes)
+                codec.split_netstrings(whole, f"write index {where}")
                 index_rows.append((field, whole))
             elif field[pos : pos + 1] != codec.INDEX_SEGMENT_MARK:  # segments go in `whole`
+                codec.parse_write_sub(field[pos:], where)
                 write_rows.append((field, value))
         # Data first, records last: a copied checkpoint is visible only once complete.
         # Counts ("#" and "=" fields) are rebuilt by the target as records arrive.
@@ -873,24 +968,30 @@ class Core:
         )
         collected: dict[str, list[PendingWrite]] = {c: [] for c in wanted}
         seeds: dict[str, Any] = {}
-        where = f"thread {target.thread_id!r} (key {keys.writes!r})"
+        at = keys.writes
         try:
             for subs, writes, found in reversed(steps):
+                at = keys.writes
                 rows = []
                 for sub, value in zip(subs, writes, strict=True):
-                    task_id, idx = codec.parse_write_sub(sub)
+                    task_id, idx = codec.parse_write_sub(sub, f"write index in {at!r}")
                     channel, typed, task_path = codec.decode_write(value)
                     rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
                 rows.sort(key=lambda row: row[0])
                 for _, task_id, channel, typed in rows:
                     collected[channel].append((task_id, channel, self.serde.loads_typed(typed)))
+                at = keys.blobs
                 for i in range(0, len(found), 2):
                     channel = found[i].decode()
                     seeds[channel] = self.serde.loads_typed(codec.decode_blob(found[i + 1]))
+        except CorruptDataError as exc:
+            if at in str(exc):
+                raise
+            raise self._undecodable_history(target.thread_id, at, exc) from exc
         except PlainRedisSaverError:
             raise
         except Exception as exc:
-            raise CorruptDataError(f"cannot decode history of {where}: {exc!r}") from exc
+            raise self._undecodable_history(target.thread_id, at, exc) from exc
         result: dict[str, DeltaChannelHistory] = {}
         for channel in wanted:
             entry: DeltaChannelHistory = {"writes": collected[channel]}

@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError
 
 from .clients import connection_kwargs, is_cluster
 from .core import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
-from .errors import CorruptDataError
+from .errors import CorruptDataError, PlainRedisSaverError
 from .scripts import ALL_SCRIPTS
 
 SCAN_COUNT = 1000
@@ -30,12 +30,45 @@ def _is_noscript(reply: Any) -> bool:
     )
 
 
-def _script_error(exc: Exception) -> Exception:
-    """A script's report of foreign or damaged data, as the library's own error."""
-    if "plain_redis_saver: corrupt" in str(exc):
-        message = str(exc)[str(exc).index("plain_redis_saver: corrupt") :]
+#: Lua runtime errors: a script met a stored value of a shape it cannot use.
+_LUA_RUNTIME_ERRORS = ("attempt to ", "bad argument #")
+
+
+def _script_error(exc: Exception, op: Eval | Call | None = None) -> Exception:
+    """A server error that reports foreign or damaged data, as the library's own error
+    naming the keys; any other error unchanged."""
+    if isinstance(exc, PlainRedisSaverError):
+        return exc
+    text = str(exc)
+    if "plain_redis_saver: corrupt" in text:
+        message = text[text.index("plain_redis_saver: corrupt") :]
         return CorruptDataError(message.replace("plain_redis_saver: ", "", 1))
+    keys = _op_keys(op)
+    if not keys:
+        return exc
+    named = ", ".join(repr(k) for k in keys)
+    if text.startswith("WRONGTYPE"):
+        return CorruptDataError(
+            f"corrupt thread: one of the keys {named} holds another Redis type than the "
+            "saver writes (its records, values, writes and namespaces are hashes, its "
+            "order a sorted set; check each with TYPE): the key prefix may be shared with "
+            f"another application, or a key was written by hand ({text})"
+        )
+    if isinstance(op, Eval) and any(mark in text for mark in _LUA_RUNTIME_ERRORS):
+        return CorruptDataError(
+            f"corrupt thread: script {op.script.name} cannot use a value stored in "
+            f"{named}; the key prefix may be shared with another application, or a value "
+            f"was written by hand ({text})"
+        )
     return exc
+
+
+def _op_keys(op: Eval | Call | None) -> tuple[str, ...]:
+    if isinstance(op, Eval):
+        return op.keys
+    if isinstance(op, Call) and len(op.args) > 1 and isinstance(op.args[1], str):
+        return (op.args[1],)
+    return ()
 
 
 def _eval_args(op: Eval) -> tuple[Any, ...]:
@@ -110,10 +143,14 @@ def _split_routed(client: Any, op: Batch) -> tuple[list[Eval | Call], list[Call]
     return piped, routed
 
 
-def _raise_errors(replies: list[Any]) -> list[Any]:
-    for reply in replies:
+def _errors(ops: list[Eval | Call], replies: list[Any], keep: bool) -> list[Any]:
+    """Replies of a batch with its errors mapped (see _script_error); the first error
+    is raised unless the batch keeps errors as replies."""
+    for i, (item, reply) in enumerate(zip(ops, replies, strict=True)):
         if isinstance(reply, Exception):
-            raise _script_error(reply)
+            replies[i] = _script_error(reply, item)
+            if not keep:
+                raise replies[i] from reply
     return replies
 
 
@@ -130,13 +167,19 @@ class SyncRunner:
                     raise
             return self.client.eval(op.script.source, *_eval_args(op))
         except Exception as exc:
-            raise _script_error(exc) from exc
+            raise _script_error(exc, op) from exc
 
     def __call__(self, op: Op) -> Any:
         if isinstance(op, Eval):
             return self.eval(op)
         if isinstance(op, Call):
-            return self.client.execute_command(*op.args)
+            try:
+                return self.client.execute_command(*op.args)
+            except Exception as exc:
+                mapped = _script_error(exc, op)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
         if isinstance(op, Batch):
             piped, routed = _split_routed(self.client, op)
             pipe = self.client.pipeline(transaction=False)
@@ -145,11 +188,14 @@ class SyncRunner:
             replies = list(pipe.execute(raise_on_error=False))
             for i, (item, reply) in enumerate(zip(piped, replies, strict=True)):
                 if isinstance(item, Eval) and _is_noscript(reply):
-                    replies[i] = self.eval(item)
+                    try:
+                        replies[i] = self.eval(item)
+                    except Exception as exc:
+                        replies[i] = exc
             for call in routed:
                 node = self.client.get_node_from_key(call.route)
                 replies.append(self.client.execute_command(*call.args, target_nodes=node))
-            return _raise_errors(replies)
+            return _errors([*piped, *routed], replies, op.keep_errors)
         if isinstance(op, Scan):
             return list(self.client.scan_iter(match=op.pattern, count=SCAN_COUNT))
         if isinstance(op, LoadScripts):
@@ -211,13 +257,19 @@ class AsyncRunner:
                     raise
             return await self.client.eval(op.script.source, *_eval_args(op))
         except Exception as exc:
-            raise _script_error(exc) from exc
+            raise _script_error(exc, op) from exc
 
     async def _execute(self, op: Op) -> Any:
         if isinstance(op, Eval):
             return await self.eval(op)
         if isinstance(op, Call):
-            return await self.client.execute_command(*op.args)
+            try:
+                return await self.client.execute_command(*op.args)
+            except Exception as exc:
+                mapped = _script_error(exc, op)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
         if isinstance(op, Batch):
             piped, routed = _split_routed(self.client, op)
             pipe = self.client.pipeline(transaction=False)
@@ -226,11 +278,14 @@ class AsyncRunner:
             replies = list(await pipe.execute(raise_on_error=False))
             for i, (item, reply) in enumerate(zip(piped, replies, strict=True)):
                 if isinstance(item, Eval) and _is_noscript(reply):
-                    replies[i] = await self.eval(item)
+                    try:
+                        replies[i] = await self.eval(item)
+                    except Exception as exc:
+                        replies[i] = exc
             for call in routed:
                 node = self.client.get_node_from_key(call.route)
                 replies.append(await self.client.execute_command(*call.args, target_nodes=node))
-            return _raise_errors(replies)
+            return _errors([*piped, *routed], replies, op.keep_errors)
         if isinstance(op, Scan):
             return [key async for key in self.client.scan_iter(match=op.pattern, count=SCAN_COUNT)]
         if isinstance(op, LoadScripts):

@@ -72,11 +72,17 @@ class Keyspace:
         hand) is still found and reported, and one with pending writes only is seen."""
         return _glob_escape(self.prefix) + ":{*}:[" + "".join(SUFFIXES) + "]"
 
-    def thread_id_of(self, key: bytes | str) -> str:
-        """Thread id of a key found by the scan pattern."""
-        text = key.decode() if isinstance(key, bytes) else key
-        start = len(self.prefix) + 2
-        return unescape_thread_id(text[start : text.index("}", start)])
+    def thread_id_of(self, key: bytes | str) -> str | None:
+        """Thread id of a key found by one of the scan patterns, or None when the key is
+        not one this saver names (not UTF-8, or a tag escape_thread_id never writes):
+        another application's key, or one written by hand."""
+        try:
+            text = key.decode() if isinstance(key, bytes) else key
+            start = len(self.prefix) + 2
+            thread_id = unescape_thread_id(text[start : text.index("}", start)])
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return thread_id if text in self.thread(thread_id) else None
 
     def suffix_index(self, key: bytes | str) -> int:
         """Position in SUFFIXES (and ThreadKeys) of a key found by the scan pattern."""

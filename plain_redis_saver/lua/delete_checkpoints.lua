@@ -26,6 +26,9 @@ if mode == 'runs' then
   -- Members hold a ':' (NS is a netstring), so none is the start marker "0".
   local from = ARGV[3] == '0' and '-' or '(' .. ARGV[3]
   local members = rcall('ZRANGEBYLEX', KEYS[2], from, '+', 'LIMIT', 0, budget)
+  if #members == 0 and ARGV[3] == '0' then
+    check_thread_intact()  -- records without an order index are damage, not "nothing"
+  end
   local records = hmget(KEYS[1], members)
   for i, member in ipairs(members) do
     local record = records[i]
@@ -33,7 +36,7 @@ if mode == 'runs' then
       local index = record_index(record, member)
       for j = 1, #index, 2 do
         if index[j] == 'run_id' and runs[index[j + 1]] then
-          local _, after = read_netstring(member, 1)
+          local _, after = read_netstring(member, 1, 'checkpoint namespace', member, KEYS[2])
           removed = removed + remove_checkpoint(string.sub(member, 1, after - 1),
             string.sub(member, after))
           break
@@ -49,11 +52,11 @@ elseif mode == 'keep' then
   local keep = tonumber(ARGV[3])
   local more = false
   for _, ns in ipairs(namespaces()) do
-    local n, left = keep_newest(ns, keep, budget - removed)
+    local n, left = keep_newest(checked_namespace(ns), keep, budget - removed)
     removed = removed + n
     more = more or left
   end
   touch()
   return {more and '1' or '0', removed}
 end
-return error('plain_redis_saver: unknown delete mode ' .. mode)
+return fail('plain_redis_saver: unknown delete mode ' .. mode)

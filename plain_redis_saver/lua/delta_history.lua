@@ -40,7 +40,14 @@ if not record then
 end
 check_writes_present()
 local parent = record_header(record, ns .. cid)
+-- Stored parent ids may be anything: a chain that comes back to a visited checkpoint
+-- would otherwise be walked for ever.
+local visited = {[cid] = true}
 while parent and left > 0 do
+  if visited[parent] then
+    return corrupt('parent chain (it loops)', ns .. parent, KEYS[1])
+  end
+  visited[parent] = true
   record = rcall('HGET', KEYS[1], ns .. parent)
   if not record then
     break
@@ -48,11 +55,11 @@ while parent and left > 0 do
   local grandparent, refs = record_header(record, ns .. parent)
   local seeds = {}
   for _, ref in ipairs(refs) do
-    local channel = read_netstring(ref, 1)
+    local channel = read_netstring(ref, 1, 'checkpoint record', ns .. parent, KEYS[1])
     if remaining[channel] then
       local blob = rcall('HGET', KEYS[3], ns .. ref)
       if not blob then
-        check_value_present(ns .. ref)
+        check_value_present(ns .. ref, ns .. parent)
       elseif #blob > 0 then
         seeds[#seeds + 1] = channel
         seeds[#seeds + 1] = blob
@@ -63,7 +70,7 @@ while parent and left > 0 do
   local subs, writes = {}, {}
   local index = rcall('HGET', KEYS[4], base)
   if index then
-    local all_subs = split_netstrings(full_index(base, index))
+    local all_subs = split_netstrings(full_index(base, index), 'write index', base, KEYS[4])
     local fields = {}
     for i, sub in ipairs(all_subs) do
       fields[i] = base .. sub
@@ -71,10 +78,10 @@ while parent and left > 0 do
     local values = hmget(KEYS[4], fields)
     for i, value in ipairs(values) do
       if not value then
-        return error('plain_redis_saver: corrupt thread: pending write ' .. fields[i]
+        return fail('plain_redis_saver: corrupt thread: pending write ' .. fields[i]
           .. ' of ' .. KEYS[4] .. ' is missing')
       end
-      if remaining[write_channel(value)] then
+      if remaining[write_channel(value, fields[i])] then
         subs[#subs + 1] = all_subs[i]
         writes[#writes + 1] = value
       end

@@ -30,7 +30,8 @@ while pos <= #ARGV do
       -- `value` is a whole index (netstrings of subs, without segments).
       local current = rcall('HGET', KEYS[4], field)
       local seen = {}
-      for _, sub in ipairs(split_netstrings(current and full_index(field, current))) do
+      local whole = current and full_index(field, current)
+      for _, sub in ipairs(split_netstrings(whole, 'write index', field, KEYS[4])) do
         seen[sub] = true
       end
       local extra = {}
@@ -43,7 +44,7 @@ while pos <= #ARGV do
         append_index(field, table.concat(extra))
       end
     else
-      return error('plain_redis_saver: unknown import section ' .. tag)
+      return fail('plain_redis_saver: unknown import section ' .. tag)
     end
   end
   pos = pos + 2 * count

@@ -50,6 +50,7 @@ else
   listed = namespaces()
 end
 for _, ns in ipairs(listed) do
+  checked_namespace(ns)
   local max
   if before == '' then
     max = '(' .. ns .. '\255'

@@ -41,6 +41,14 @@ local rcall = redis.call
 local unpack = unpack or table.unpack
 local TTL = table.remove(ARGV, 1)
 
+-- Raises `message`, with control bytes written as \xNN: messages quote stored field
+-- names, which may hold any byte, and the server cuts an error reply at a NUL.
+local function fail(message)
+  return error((string.gsub(message, '[%z\1-\31\127]', function(c)
+    return string.format('\\x%02x', string.byte(c))
+  end)))
+end
+
 local function touch()
   if TTL == '' then
     return
@@ -63,26 +71,58 @@ local function netstring(s)
   return #s .. ':' .. s
 end
 
--- Reads one netstring at pos; returns the payload and the position after it.
-local function read_netstring(s, pos)
-  local colon = string.find(s, ':', pos, true)
-  local len = tonumber(string.sub(s, pos, colon - 1))
-  return string.sub(s, colon + 1, colon + len), colon + len + 1
+-- Raises the error drive.py turns into CorruptDataError: `what` in `field` of `key`.
+local function corrupt(what, field, key)
+  return fail('plain_redis_saver: corrupt ' .. (what or 'value') .. ' in field '
+    .. (field or '?') .. ' of ' .. (key or 'the script arguments'))
 end
 
-local function split_netstrings(s)
+-- Reads one netstring at pos; returns the payload and the position after it. Stored
+-- bytes may be anything, so the length must be digits and the payload must end within
+-- s (otherwise this raises `what` in `field` of `key` as corrupt): every call advances,
+-- and no loop over netstrings can run longer than its input.
+local function read_netstring(s, pos, what, field, key)
+  local digits = string.match(s, '^(%d+):', pos)
+  if digits then
+    local start = pos + #digits + 1
+    local stop = start + tonumber(digits) - 1
+    if stop <= #s then
+      return string.sub(s, start, stop), stop + 1
+    end
+  end
+  return corrupt(what, field, key)
+end
+
+local function split_netstrings(s, what, field, key)
   local out = {}
-  local pos = 1
   if not s then
     return out
   end
-  while pos <= #s do
-    out[#out + 1], pos = read_netstring(s, pos)
+  local pos, n, size = 1, 0, #s
+  while pos <= size do
+    n = n + 1
+    out[n], pos = read_netstring(s, pos, what, field, key)
   end
   return out
 end
 
+-- Returns `ns` (a field of KEYS[5]) if it is one whole netstring, as the saver names
+-- namespaces; anything else there would be taken for a prefix of other namespaces.
+local function checked_namespace(ns)
+  local _, after = read_netstring(ns, 1, 'namespace', ns, KEYS[5])
+  if after ~= #ns + 1 then
+    return corrupt('namespace', ns, KEYS[5])
+  end
+  return ns
+end
+
+-- Errors of the msgpack reader below; callers catch them (pcall) and name the field.
+local TRUNCATED = 'msgpack value ends early'
+
 local function be_uint(s, pos, n)
+  if pos + n - 1 > #s then
+    return error(TRUNCATED)
+  end
   local v = 0
   for i = pos, pos + n - 1 do
     v = v * 256 + string.byte(s, i)
@@ -90,23 +130,26 @@ local function be_uint(s, pos, n)
   return v
 end
 
--- Minimal msgpack reader: nil, booleans, non-negative ints, str, bin and arrays;
--- that is all a record's first four items and a write's channel use.
-local function mp_read(s, pos)
+-- The n bytes at pos, and the position after them.
+local function mp_take(s, pos, n)
+  local stop = pos + n - 1
+  if stop > #s then
+    return error(TRUNCATED)
+  end
+  return string.sub(s, pos, stop), stop + 1
+end
+
+-- Minimal msgpack reader: nil, booleans, non-negative ints, str and bin; that is all
+-- the items of a record's header and a write's channel are. Every read is checked
+-- against #s, so truncated or overlong lengths raise instead of reading past the end.
+local function mp_scalar(s, pos)
   local b = string.byte(s, pos)
-  if b <= 0x7f then
+  if not b then
+    return error(TRUNCATED)
+  elseif b <= 0x7f then
     return b, pos + 1
   elseif b >= 0xa0 and b <= 0xbf then
-    local n = b - 0xa0
-    return string.sub(s, pos + 1, pos + n), pos + 1 + n
-  elseif b >= 0x90 and b <= 0x9f then
-    local n = b - 0x90
-    local arr = {}
-    pos = pos + 1
-    for i = 1, n do
-      arr[i], pos = mp_read(s, pos)
-    end
-    return arr, pos
+    return mp_take(s, pos + 1, b - 0xa0)
   elseif b == 0xc0 then
     return nil, pos + 1
   elseif b == 0xc2 then
@@ -114,35 +157,43 @@ local function mp_read(s, pos)
   elseif b == 0xc3 then
     return true, pos + 1
   elseif b == 0xc4 or b == 0xd9 then
-    local n = string.byte(s, pos + 1)
-    return string.sub(s, pos + 2, pos + 1 + n), pos + 2 + n
+    return mp_take(s, pos + 2, be_uint(s, pos + 1, 1))
   elseif b == 0xc5 or b == 0xda then
-    local n = be_uint(s, pos + 1, 2)
-    return string.sub(s, pos + 3, pos + 2 + n), pos + 3 + n
+    return mp_take(s, pos + 3, be_uint(s, pos + 1, 2))
   elseif b == 0xc6 or b == 0xdb then
-    local n = be_uint(s, pos + 1, 4)
-    return string.sub(s, pos + 5, pos + 4 + n), pos + 5 + n
+    return mp_take(s, pos + 5, be_uint(s, pos + 1, 4))
   elseif b == 0xcc then
-    return string.byte(s, pos + 1), pos + 2
+    return be_uint(s, pos + 1, 1), pos + 2
   elseif b == 0xcd then
     return be_uint(s, pos + 1, 2), pos + 3
   elseif b == 0xce then
     return be_uint(s, pos + 1, 4), pos + 5
-  elseif b == 0xdc or b == 0xdd then
-    local width = (b == 0xdc) and 2 or 4
-    local n = be_uint(s, pos + 1, width)
-    local arr = {}
-    pos = pos + 1 + width
-    for i = 1, n do
-      arr[i], pos = mp_read(s, pos)
-    end
-    return arr, pos
   end
-  return error('plain_redis_saver: corrupt stored value (msgpack byte ' .. b .. ')')
+  return error('unexpected msgpack byte ' .. b)
 end
 
-local function corrupt(what, field, key)
-  return error('plain_redis_saver: corrupt ' .. what .. ' in field ' .. field .. ' of ' .. key)
+-- A scalar, or an array of scalars (a record's metadata index); nothing deeper, so
+-- hostile nesting cannot recurse.
+local function mp_read(s, pos)
+  local b = string.byte(s, pos)
+  local n
+  if b and b >= 0x90 and b <= 0x9f then
+    n, pos = b - 0x90, pos + 1
+  elseif b == 0xdc or b == 0xdd then
+    local width = (b == 0xdc) and 2 or 4
+    n, pos = be_uint(s, pos + 1, width), pos + 1 + width
+  else
+    return mp_scalar(s, pos)
+  end
+  -- Every item takes at least one byte: a count beyond the bytes left is a lie.
+  if n > #s - pos + 1 then
+    return error(TRUNCATED)
+  end
+  local arr = {}
+  for i = 1, n do
+    arr[i], pos = mp_scalar(s, pos)
+  end
+  return arr, pos
 end
 
 local function parse_header(record, with_index)
@@ -152,10 +203,10 @@ local function parse_header(record, with_index)
   end
   local pos = 2
   local format, parent, refs, depth, index
-  format, pos = mp_read(record, pos)
-  parent, pos = mp_read(record, pos)
-  refs, pos = mp_read(record, pos)
-  depth, pos = mp_read(record, pos)
+  format, pos = mp_scalar(record, pos)
+  parent, pos = mp_scalar(record, pos)
+  refs, pos = mp_scalar(record, pos)
+  depth, pos = mp_scalar(record, pos)
   if with_index then
     index, pos = mp_read(record, pos)
   end
@@ -166,7 +217,7 @@ local function checked_header(record, field, with_index)
   local ok, parent, refs, depth, index = pcall(parse_header, record, with_index)
   if not ok or type(refs) ~= 'string' or type(depth) ~= 'number'
       or (parent ~= nil and type(parent) ~= 'string')
-      or (with_index and type(index) ~= 'table') then
+      or (with_index and (type(index) ~= 'table' or #index % 2 ~= 0)) then
     return corrupt('checkpoint record', field, KEYS[1])
   end
   return parent, refs, depth, index
@@ -176,20 +227,18 @@ end
 -- `field` of the checkpoints hash; raises an error naming both if it is not a record.
 local function record_header(record, field)
   local parent, refs, depth = checked_header(record, field, false)
-  local ok, list = pcall(split_netstrings, refs)
-  if not ok then
-    return corrupt('checkpoint record', field, KEYS[1])
-  end
-  return parent, list, depth
+  return parent, split_netstrings(refs, 'checkpoint record', field, KEYS[1]), depth
 end
 
 -- Raises when the channel value in `field` of KEYS[3] is gone although a checkpoint
 -- references it: a value never stored is legitimately absent, but then its reference
--- count exists; when both are gone the thread's data was evicted or deleted by hand.
-local function check_value_present(field)
+-- count exists; when both are gone the thread's data was evicted or deleted by hand,
+-- or the reference in the record (`record`, a field of KEYS[1]) was damaged.
+local function check_value_present(field, record)
   if rcall('HEXISTS', KEYS[3], '#' .. field) == 0 then
-    return error('plain_redis_saver: corrupt thread: channel value ' .. field
-      .. ' of ' .. KEYS[3] .. ' is missing (evicted, or deleted by hand)')
+    return fail('plain_redis_saver: corrupt thread: channel value ' .. field
+      .. ' of ' .. KEYS[3] .. ', referenced by checkpoint ' .. record .. ' of ' .. KEYS[1]
+      .. ', is missing (evicted, deleted by hand, or the record is damaged)')
   end
 end
 
@@ -197,7 +246,7 @@ end
 -- from KEYS[1]: the scripts add and remove both together, so only an eviction or a
 -- deletion by hand separates them.
 local function record_missing(field)
-  return error('plain_redis_saver: corrupt thread: checkpoint ' .. field .. ' is in '
+  return fail('plain_redis_saver: corrupt thread: checkpoint ' .. field .. ' is in '
     .. KEYS[2] .. ' but its record is missing from ' .. KEYS[1]
     .. ' (evicted, or deleted by hand)')
 end
@@ -220,7 +269,7 @@ end
 -- Raises when key KEYS[i] (what: its role) is gone although the thread still has data
 -- that needs it: Redis evicts (and users delete) one key at a time.
 local function key_missing(i, what, evidence)
-  return error('plain_redis_saver: corrupt thread: the ' .. what .. ' key ' .. KEYS[i]
+  return fail('plain_redis_saver: corrupt thread: the ' .. what .. ' key ' .. KEYS[i]
     .. ' is missing although ' .. evidence .. ' (evicted, or deleted by hand)')
 end
 
@@ -277,7 +326,7 @@ local function check_thread_intact()
     if not has[3] then
       key_missing(3, KEY_ROLES[3], KEYS[4] .. ' holds pending writes')
     end
-    return error('plain_redis_saver: corrupt thread: the channel values key ' .. KEYS[3]
+    return fail('plain_redis_saver: corrupt thread: the channel values key ' .. KEYS[3]
       .. ' was lost and written again (its mark of the pending writes in ' .. KEYS[4]
       .. ' is missing; evicted, or deleted by hand)')
   end
@@ -308,10 +357,16 @@ local function record_index(record, field)
   return index
 end
 
--- The channel a write is for: the first item of the stored write.
-local function write_channel(value)
-  local pos = 2
-  local channel = mp_read(value, pos)
+-- The channel a write is for: the first item of the stored write (`field` of KEYS[4]).
+local function write_channel(value, field)
+  local b = string.byte(value, 1)
+  local ok, channel = false, nil
+  if b and b >= 0x91 and b <= 0x9f then
+    ok, channel = pcall(mp_scalar, value, 2)
+  end
+  if not ok or type(channel) ~= 'string' then
+    return corrupt('pending write', field, KEYS[4])
+  end
   return channel
 end
 
@@ -390,7 +445,7 @@ local function full_index(base, head)
   local parts = hmget(KEYS[4], fields)
   for i, part in ipairs(parts) do
     if not part then
-      return error('plain_redis_saver: corrupt thread: index segment ' .. fields[i]
+      return fail('plain_redis_saver: corrupt thread: index segment ' .. fields[i]
         .. ' of ' .. KEYS[4] .. ' is missing (evicted, or deleted by hand)')
     end
   end
@@ -420,7 +475,7 @@ end
 -- index, {write...}} per entry, in order. Three HMGETs in all, however many
 -- checkpoints: a channel value shared by several of them is asked for once.
 local function load_records(found)
-  local blob_fields, blob_slot = {}, {}
+  local blob_fields, blob_slot, blob_owner = {}, {}, {}
   local index_fields = {}
   local refs_of = {}
   for i, entry in ipairs(found) do
@@ -434,6 +489,7 @@ local function load_records(found)
         slot = #blob_fields + 1
         blob_fields[slot] = field
         blob_slot[field] = slot
+        blob_owner[slot] = ns .. entry[2]
       end
       slots[j] = slot
     end
@@ -443,7 +499,7 @@ local function load_records(found)
   local blobs = hmget(KEYS[3], blob_fields)
   for slot, blob in ipairs(blobs) do
     if not blob then
-      check_value_present(blob_fields[slot])
+      check_value_present(blob_fields[slot], blob_owner[slot])
     end
   end
   local indexes = hmget(KEYS[4], index_fields)
@@ -463,7 +519,7 @@ local function load_records(found)
   for i = 1, #found do
     local base = index_fields[i]
     local first = #write_fields + 1
-    for _, sub in ipairs(split_netstrings(indexes[i] or nil)) do
+    for _, sub in ipairs(split_netstrings(indexes[i] or nil, 'write index', base, KEYS[4])) do
       write_fields[#write_fields + 1] = base .. sub
     end
     write_span[i] = {first, #write_fields}
@@ -560,7 +616,8 @@ end
 
 -- Number of checkpoints of namespace NS.
 local function namespace_size(ns)
-  return tonumber(rcall('HGET', KEYS[3], '=' .. ns) or '0')
+  local stored = rcall('HGET', KEYS[3], '=' .. ns) or '0'
+  return tonumber(stored) or corrupt('checkpoint count', '=' .. ns, KEYS[3])
 end
 
 -- Stores record at NS..CID (replacing one with the same id), with the not yet stored
@@ -594,17 +651,22 @@ local function remove_checkpoint(ns, cid)
     return 0
   end
   local _, refs = record_header(record, field)
+  local base = ns .. netstring(cid)
+  local index = rcall('HGET', KEYS[4], base)
+  -- Everything is parsed before the first change: a script's writes are not undone
+  -- when it raises, so damaged data must stop it before it removes half a checkpoint.
+  local fields = {}
+  if index then
+    fields = segment_fields(base, index)
+    fields[#fields + 1] = base
+    for _, sub in ipairs(split_netstrings(full_index(base, index), 'write index', base, KEYS[4])) do
+      fields[#fields + 1] = base .. sub
+    end
+  end
   rcall('HDEL', KEYS[1], field)
   rcall('ZREM', KEYS[2], field)
   adjust(ns, refs, -1, {})
-  local base = ns .. netstring(cid)
-  local index = rcall('HGET', KEYS[4], base)
   if index then
-    local fields = segment_fields(base, index)
-    fields[#fields + 1] = base
-    for _, sub in ipairs(split_netstrings(full_index(base, index))) do
-      fields[#fields + 1] = base .. sub
-    end
     hdel(KEYS[4], fields)
     if not exists(KEYS[4]) then
       rcall('HDEL', KEYS[3], WRITES_MARK)
