@@ -434,14 +434,14 @@ class Core:
 
     @staticmethod
     def _undecodable(thread_id: str, cid: str, key: str, exc: Exception) -> CorruptDataError:
-        return CorruptDataError(
-            f"cannot decode checkpoint {cid!r} of thread {thread_id!r} (key {key!r}): {exc!r}"
+        return _naming_the_key(
+            f"cannot decode checkpoint {cid!r} of thread {thread_id!r} (key {key!r})", exc
         )
 
     @staticmethod
     def _undecodable_history(thread_id: str, key: str, exc: Exception) -> CorruptDataError:
-        return CorruptDataError(
-            f"cannot decode the history of thread {thread_id!r} (key {key!r}): {exc!r}"
+        return _naming_the_key(
+            f"cannot decode the history of thread {thread_id!r} (key {key!r})", exc
         )
 
     # ---- plans
@@ -999,6 +999,14 @@ class Core:
                 entry["seed"] = seeds[channel]
             result[channel] = entry
         yield Emit(result)
+
+
+def _naming_the_key(where: str, exc: Exception) -> CorruptDataError:
+    """``exc`` as a CorruptDataError that says where the data was read; the library's own
+    kinds (DisallowedTypeError, for one) keep their class, so callers can still tell them."""
+    if isinstance(exc, CorruptDataError):
+        return type(exc)(f"{where}: {exc}")
+    return CorruptDataError(f"{where}: {exc!r}")
 
 
 class _Desc:
