@@ -22,6 +22,7 @@ from .errors import (
 )
 from .saver import PlainRedisSaver
 from .serde import SafeSerializer
+from .shallow import AsyncShallowRedisSaver, ShallowRedisSaver
 
 #: Drop-in names for code written for langgraph-checkpoint-redis.
 RedisSaver = PlainRedisSaver
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncPlainRedisSaver",
     "AsyncRedisSaver",
+    "AsyncShallowRedisSaver",
     "BaseRedisSaver",
     "CorruptDataError",
     "DisallowedTypeError",
@@ -44,6 +46,7 @@ __all__ = [
     "SafeSerializer",
     "SchemaVersionError",
     "SerializationError",
+    "ShallowRedisSaver",
     "ValueTooLargeError",
     "__version__",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
-from .base import BaseRedisSaver, split_options
+from .base import BaseRedisSaver, conn_url, split_options
 from .core import Plan
 from .drive import AsyncRunner, adrive, afirst
 from .errors import EventLoopError
@@ -30,6 +30,8 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
     :class:`~plain_redis_saver.errors.EventLoopError` naming the async method to await.
     """
 
+    _ASYNC_CLIENT = True
+
     def _attach(self, client: Any) -> None:
         self._runner = AsyncRunner(client)
         try:
@@ -41,8 +43,9 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
     @asynccontextmanager
     async def from_conn_string(
         cls,
-        url: str,
+        url: str | None = None,
         *,
+        redis_url: str | None = None,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
         cluster: bool | None = None,
@@ -53,7 +56,7 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
         (default 64) wait for a free connection rather than fail."""
         options, client_kwargs = split_options(kwargs)
         client_kwargs.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
-        client = await clients.async_client(url, cluster, **client_kwargs)
+        client = await clients.async_client(conn_url(url, redis_url), cluster, **client_kwargs)
         try:
             yield cls(client, key_prefix=key_prefix, serde=serde, **options)
         finally:
@@ -62,13 +65,32 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
     # ---- async hooks
 
     async def _arun(self, plan: Plan) -> Any:
-        self.loop = asyncio.get_running_loop()
+        self._bind_loop()
         return await afirst(plan, self._runner)
 
     async def _aiter(self, plan: Plan) -> AsyncIterator[Any]:
-        self.loop = asyncio.get_running_loop()
+        self._bind_loop()
         async for value in adrive(plan, self._runner):
             yield value
+
+    def _bind_loop(self) -> None:
+        """Serve the running loop. A saver reused in a second ``asyncio.run()`` finds its
+        client's connections bound to the first, closed loop: a standalone client's pool
+        is emptied so that it connects again on this one."""
+        running = asyncio.get_running_loop()
+        previous = self.loop
+        if previous is not None and previous is not running and previous.is_closed():
+            pool: Any = getattr(self.client, "connection_pool", None)
+            if not callable(getattr(pool, "reset", None)):
+                raise EventLoopError(
+                    "this AsyncPlainRedisSaver's cluster client was used on an event loop "
+                    "that is now closed, and a cluster client cannot move to another loop; "
+                    "create the saver and its client inside the asyncio.run() that uses "
+                    "them (e.g. 'async with AsyncPlainRedisSaver.from_conn_string(url)' in "
+                    "your main coroutine)"
+                )
+            pool.reset()
+        self.loop = running
 
     # ---- blocking bridge
 

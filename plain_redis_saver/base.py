@@ -7,6 +7,7 @@ four hooks that the concrete savers define: ``_run``/``_iter`` (blocking) and
 
 from __future__ import annotations
 
+import difflib
 import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -45,9 +46,35 @@ DEFAULT_MAX_VALUE_SIZE = 8 * 2**20
 
 
 def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Saver options and client options, from from_conn_string's keyword arguments."""
+    """Saver options and client options, from from_conn_string's keyword arguments.
+
+    A keyword that is no client option but close to a saver option is a typo: it is
+    refused here rather than by redis-py's connection class, much later and less clearly.
+    """
     options = {k: v for k, v in kwargs.items() if k in SAVER_OPTIONS}
-    return options, {k: v for k, v in kwargs.items() if k not in SAVER_OPTIONS}
+    rest = {k: v for k, v in kwargs.items() if k not in SAVER_OPTIONS}
+    for name in rest:
+        close = difflib.get_close_matches(name, SAVER_OPTIONS, n=1, cutoff=0.8)
+        if close and name not in clients.CLIENT_OPTIONS:
+            raise InvalidConfigError(
+                f"unknown option {name!r}: did you mean {close[0]!r}? (saver options: "
+                f"{', '.join(SAVER_OPTIONS)}; other keywords go to the Redis client)"
+            )
+    return options, rest
+
+
+def conn_url(url: str | None, redis_url: str | None) -> str:
+    """The URL given to from_conn_string, positionally or as langgraph-checkpoint-redis'
+    ``redis_url=`` keyword."""
+    if (url is None) == (redis_url is None):
+        raise InvalidConfigError(
+            "from_conn_string needs one URL: from_conn_string('redis://host:6379/0') "
+            "(or redis_url='...', as langgraph-checkpoint-redis calls it)"
+        )
+    given = url if url is not None else redis_url
+    if not isinstance(given, str):
+        raise InvalidConfigError(f"the URL must be a str like 'redis://host:6379/0', got {given!r}")
+    return given
 
 
 #: Longest duration accepted (100 years): the server refuses expiries that overflow.
@@ -114,6 +141,8 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
                 f"client must be a redis-py or valkey-py client, got {type(client).__name__}; "
                 "to connect by URL use from_conn_string(url)"
             )
+        if clients.is_async_client(client) != self._ASYNC_CLIENT:
+            raise InvalidConfigError(self._wrong_client_kind(client))
         if clients.connection_kwargs(client).get("decode_responses"):
             raise InvalidConfigError(
                 "the Redis client was created with decode_responses=True; the checkpointer "
@@ -145,6 +174,24 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         self.max_value_size = max_value_size
         self._core = self._make_core(Keyspace(key_prefix))
         self._attach(client)
+
+    #: Whether the saver runs on an asyncio client (set by the concrete savers).
+    _ASYNC_CLIENT = False
+
+    @classmethod
+    def _wrong_client_kind(cls, client: Any) -> str:
+        if cls._ASYNC_CLIENT:
+            return (
+                f"{cls.__name__} needs an asyncio client (redis.asyncio.Redis, "
+                "redis.asyncio.cluster.RedisCluster or valkey.asyncio.Valkey), got the "
+                f"blocking {clients.describe(client)}: use PlainRedisSaver with it, or make an "
+                "asyncio client"
+            )
+        return (
+            f"{cls.__name__} needs a blocking client (redis.Redis, redis.cluster.RedisCluster "
+            f"or valkey.Valkey), got the asyncio {clients.describe(client)}: use "
+            "AsyncPlainRedisSaver with it, or make a blocking client"
+        )
 
     def _attach(self, client: Any) -> None:
         """Prepare to run plans on ``client`` (the sync and async savers differ here)."""

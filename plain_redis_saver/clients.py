@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+import redis.connection
 
 
 def connection_kwargs(client: Any) -> Mapping[str, Any]:
@@ -25,8 +27,28 @@ def connection_kwargs(client: Any) -> Mapping[str, Any]:
     return kwargs if isinstance(kwargs, Mapping) else {}
 
 
+#: Keyword arguments the Redis clients take (standalone and cluster, sync and asyncio):
+#: from_conn_string passes them on, and never mistakes one for a misspelt saver option.
+CLIENT_OPTIONS = frozenset(
+    name
+    for cls in (redis.Redis, redis.cluster.RedisCluster, redis.asyncio.Redis)
+    for name in inspect.signature(cls.__init__).parameters
+) | frozenset(inspect.signature(redis.connection.Connection.__init__).parameters)
+
+
 def is_cluster(client: Any) -> bool:
     return hasattr(client, "nodes_manager")
+
+
+def is_async_client(client: Any) -> bool:
+    """Whether ``client`` is an asyncio client (its commands are awaited): redis-py's,
+    valkey-py's or fakeredis', standalone or cluster."""
+    return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
+
+
+def describe(client: Any) -> str:
+    kind = type(client)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _cluster_enabled(info: Any) -> bool:

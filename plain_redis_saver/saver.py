@@ -10,7 +10,7 @@ from typing import Any
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
-from .base import BaseRedisSaver, split_options
+from .base import BaseRedisSaver, conn_url, split_options
 from .core import Plan
 from .drive import SyncRunner, adrive, afirst, drive
 from .keys import DEFAULT_KEY_PREFIX
@@ -32,14 +32,16 @@ class PlainRedisSaver(BaseRedisSaver):
     @contextmanager
     def from_conn_string(
         cls,
-        url: str,
+        url: str | None = None,
         *,
+        redis_url: str | None = None,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
         cluster: bool | None = None,
         **kwargs: Any,
     ) -> Iterator[PlainRedisSaver]:
-        """A saver on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``).
+        """A saver on a new client for ``url`` (``redis://``, ``rediss://``, ``unix://``;
+        ``redis_url=`` is accepted too, as langgraph-checkpoint-redis names it).
 
         ``cluster=None`` asks the server (``INFO cluster``) whether it runs in cluster
         mode and makes a ``RedisCluster`` client if so; ``True``/``False`` force it.
@@ -49,7 +51,7 @@ class PlainRedisSaver(BaseRedisSaver):
         reconnects on its next call), as LangGraph's documentation pattern requires.
         """
         options, client_kwargs = split_options(kwargs)
-        client = clients.sync_client(url, cluster, **client_kwargs)
+        client = clients.sync_client(conn_url(url, redis_url), cluster, **client_kwargs)
         try:
             yield cls(client, key_prefix=key_prefix, serde=serde, **options)
         finally:

@@ -619,11 +619,10 @@ CONSTRUCTOR_CASES = [
 def test_bad_constructor_option_is_refused(
     small_server: EmbeddedServer, saver_class: Any, options: dict[str, Any], word: str
 ) -> None:
-    with (
-        redis.Redis.from_url(_user_url(small_server)) as client,
-        pytest.raises(InvalidConfigError, match=word),
-    ):
-        saver_class(client, **options)
+    # Each saver gets its own kind of client (no connection is made here).
+    make = redis.asyncio.Redis if saver_class is AsyncPlainRedisSaver else redis.Redis
+    with pytest.raises(InvalidConfigError, match=word):
+        saver_class(make.from_url(_user_url(small_server)), **options)
 
 
 @pytest.mark.parametrize("saver_class", [PlainRedisSaver, AsyncPlainRedisSaver])
