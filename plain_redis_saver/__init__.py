@@ -10,6 +10,7 @@ from __future__ import annotations
 from .aio import AsyncPlainRedisSaver
 from .base import BaseRedisSaver
 from .errors import (
+    ConcurrentWriteError,
     CorruptDataError,
     EventLoopError,
     InvalidConfigError,
@@ -30,6 +31,7 @@ __all__ = [
     "AsyncPlainRedisSaver",
     "AsyncRedisSaver",
     "BaseRedisSaver",
+    "ConcurrentWriteError",
     "CorruptDataError",
     "EventLoopError",
     "InvalidConfigError",

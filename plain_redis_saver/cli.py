@@ -973,7 +973,8 @@ def _tuple_parent(tup: CheckpointTuple) -> tuple[str, str] | None:
 def export_lines(store: Store, thread_id: str) -> Iterator[dict[str, Any]]:
     """The export of a thread as JSON-ready dicts (header, checkpoints, end)."""
     serde = store.saver.serde
-    tuples = _parents_first(list(store.checkpoints(thread_id)), _tuple_key, _tuple_parent)
+    # One snapshot: list() pages read apart would mix two states of a thread being written.
+    tuples = _parents_first(store.saver.thread_snapshot(thread_id), _tuple_key, _tuple_parent)
     if not tuples:
         raise store.missing_thread(thread_id)
     writes_total = sum(len(t.pending_writes or ()) for t in tuples)

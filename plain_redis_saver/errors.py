@@ -29,3 +29,8 @@ class EventLoopError(PlainRedisSaverError, RuntimeError):
 
 class ReplicationError(PlainRedisSaverError):
     """``wait_replicas`` replicas did not acknowledge a write in time (the primary has it)."""
+
+
+class ConcurrentWriteError(PlainRedisSaverError):
+    """A thread kept changing while it was being read in several requests (copy_thread,
+    the CLI's export); nothing was written. Retry when the thread's writes pause."""

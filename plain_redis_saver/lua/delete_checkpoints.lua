@@ -33,6 +33,9 @@ if mode == 'runs' then
       end
     end
   end
+  if removed > 0 then
+    bump_generation()
+  end
   touch()
   return {scan[1], removed}
 elseif mode == 'keep' then
@@ -42,6 +45,9 @@ elseif mode == 'keep' then
     local n, left = keep_newest(ns, keep, budget - removed)
     removed = removed + n
     more = more or left
+  end
+  if removed > 0 then
+    bump_generation()
   end
   touch()
   return {more and '1' or '0', removed}

@@ -13,11 +13,13 @@
 
 local base, task = ARGV[1], ARGV[2]
 local added = {}
+local changed = false
 for i = 3, #ARGV, 2 do
   local sub = task .. ARGV[i]
   local stored
   if tonumber(ARGV[i]) < 0 then
     stored = rcall('HSET', KEYS[4], base .. sub, ARGV[i + 1])
+    changed = true
   else
     stored = rcall('HSETNX', KEYS[4], base .. sub, ARGV[i + 1])
   end
@@ -29,6 +31,9 @@ if #added > 0 then
   local index = rcall('HGET', KEYS[4], base) or ''
   rcall('HSET', KEYS[4], base, index .. table.concat(added))
   rcall('HSET', KEYS[3], WRITES_MARK, 1)
+end
+if changed or #added > 0 then
+  bump_generation()
 end
 touch()
 return #added
