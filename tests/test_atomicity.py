@@ -349,22 +349,23 @@ def test_copy_thread_with_a_write_before_any_of_its_requests_copies_one_state(
     assert cut > 3
 
 
-def test_copy_thread_under_a_concurrent_writer_copies_one_state_or_nothing(
-    saver: Any, backend: Backend, admin: Any, prefix: str, source: Any
-) -> None:
+def concurrent_writer(backend: Backend, prefix: str, oldest: Any, steps: int) -> threading.Thread:
+    """A started thread that runs ``steps`` write_one_step on the thread of ``oldest``."""
     writer = PlainRedisSaver(backend.client(), key_prefix=prefix)
-    stop = threading.Event()
-    written: list[int] = []
 
     def write() -> None:
-        step = FIRST_STEP
-        while not stop.is_set() and step < FIRST_STEP + 400:
-            write_one_step(writer, source, step)
-            written.append(step)
-            step += 1
+        for step in range(FIRST_STEP, FIRST_STEP + steps):
+            write_one_step(writer, oldest, step)
 
     thread = threading.Thread(target=write)
     thread.start()
+    return thread
+
+
+def test_copy_thread_under_a_concurrent_writer_copies_one_state_or_nothing(
+    saver: Any, backend: Backend, admin: Any, prefix: str, source: Any
+) -> None:
+    writer = concurrent_writer(backend, prefix, source, 150)
     outcomes = []
     try:
         for attempt in range(8):
@@ -375,13 +376,11 @@ def test_copy_thread_under_a_concurrent_writer_copies_one_state_or_nothing(
                 outcomes.append("refused")
                 assert keys_of_thread(admin, prefix, f"copy{attempt}") == []
     finally:
-        stop.set()
-        thread.join()
+        writer.join()
     final = {c[0]: c for c in thread_content(saver, "src")}
     for attempt, outcome in enumerate(outcomes):
         if outcome == "copied":
             assert_a_state_of(final, thread_content(saver, f"copy{attempt}"))
-    assert written and outcomes
 
 
 def assert_a_state_of(final: dict[str, tuple[Any, ...]], copied: list[tuple[Any, ...]]) -> None:
@@ -499,25 +498,14 @@ def test_thread_snapshot_under_a_concurrent_writer_is_one_state_or_refused(
     saver: Any, backend: Backend, prefix: str
 ) -> None:
     oldest = build_source(saver, "src", 300)
-    writer = PlainRedisSaver(backend.client(), key_prefix=prefix)
-    stop = threading.Event()
-
-    def write() -> None:
-        step = FIRST_STEP
-        while not stop.is_set() and step < FIRST_STEP + 300:
-            write_one_step(writer, oldest, step)
-            step += 1
-
-    thread = threading.Thread(target=write)
-    thread.start()
+    writer = concurrent_writer(backend, prefix, oldest, 150)
     snapshots = []
     try:
         for _ in range(8):
             with contextlib.suppress(ConcurrentWriteError):
                 snapshots.append([content(t) for t in saver.thread_snapshot("src")])
     finally:
-        stop.set()
-        thread.join()
+        writer.join()
     final = {c[0]: c for c in thread_content(saver, "src")}
     for snap in snapshots:
         assert_a_state_of(final, snap)
