@@ -186,20 +186,27 @@ def _nodes(admin: Any, backend: Backend) -> list[dict[str, Any]]:
     return [{}]
 
 
+def limit_memory(admin: Any, backend: Backend, extra: int) -> None:
+    """maxmemory on every node ``extra`` bytes above what it uses now (noeviction: a
+    write that needs memory beyond it is refused)."""
+    for target in _nodes(admin, backend):
+        used = int(admin.info("memory", **target)["used_memory"])
+        admin.config_set("maxmemory-policy", "noeviction", **target)
+        admin.config_set("maxmemory", max(1, used + extra), **target)
+
+
+def unlimit_memory(admin: Any, backend: Backend) -> None:
+    for target in _nodes(admin, backend):
+        admin.config_set("maxmemory", 0, **target)
+
+
 @contextlib.contextmanager
 def memory_headroom(admin: Any, backend: Backend, extra: int) -> Iterator[None]:
-    """maxmemory on every node set ``extra`` bytes above what it uses now (noeviction:
-    a write that needs memory beyond it is refused)."""
-    nodes = _nodes(admin, backend)
     try:
-        for target in nodes:
-            used = int(admin.info("memory", **target)["used_memory"])
-            admin.config_set("maxmemory-policy", "noeviction", **target)
-            admin.config_set("maxmemory", used + extra, **target)
+        limit_memory(admin, backend, extra)
         yield
     finally:
-        for target in nodes:
-            admin.config_set("maxmemory", 0, **target)
+        unlimit_memory(admin, backend)
 
 
 #: maxmemory headroom for each attempt: from refusing the first request of a ~3 MB call
@@ -349,34 +356,52 @@ def test_copy_thread_with_a_write_before_any_of_its_requests_copies_one_state(
     assert cut > 3
 
 
-def concurrent_writer(backend: Backend, prefix: str, oldest: Any, steps: int) -> threading.Thread:
-    """A started thread that runs ``steps`` write_one_step on the thread of ``oldest``."""
-    writer = PlainRedisSaver(backend.client(), key_prefix=prefix)
+class PacedWriter:
+    """A thread running write_one_step on the thread of ``oldest`` concurrently with a
+    reader: one step each time the reader has sent ``every`` more requests (so that some
+    reads see no write and succeed, and the others race with a write at any point)."""
 
-    def write() -> None:
-        for step in range(FIRST_STEP, FIRST_STEP + steps):
-            write_one_step(writer, oldest, step)
+    def __init__(self, backend: Backend, prefix: str, oldest: Any, every: int = 3) -> None:
+        self.saver = PlainRedisSaver(backend.client(), key_prefix=prefix)
+        self.oldest, self.every = oldest, every
+        self.turns = threading.Semaphore(0)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._write)
 
-    thread = threading.Thread(target=write)
-    thread.start()
-    return thread
+    def _write(self) -> None:
+        step = FIRST_STEP
+        while not self.done.is_set():
+            if self.turns.acquire(timeout=0.05):
+                write_one_step(self.saver, self.oldest, step)
+                step += 1
+
+    def tick(self, n: int, _op: Any) -> None:
+        if n % self.every == 0:
+            self.turns.release()
+
+    @contextlib.contextmanager
+    def running(self, reader: Any) -> Iterator[None]:
+        self.thread.start()
+        try:
+            with interposed(reader, self.tick):
+                yield
+        finally:
+            self.done.set()
+            self.thread.join()
 
 
 def test_copy_thread_under_a_concurrent_writer_copies_one_state_or_nothing(
     saver: Any, backend: Backend, admin: Any, prefix: str, source: Any
 ) -> None:
-    writer = concurrent_writer(backend, prefix, source, 150)
     outcomes = []
-    try:
-        for attempt in range(8):
+    with PacedWriter(backend, prefix, source).running(saver):
+        for attempt in range(10):
             try:
                 saver.copy_thread("src", f"copy{attempt}")
                 outcomes.append("copied")
             except ConcurrentWriteError:
                 outcomes.append("refused")
                 assert keys_of_thread(admin, prefix, f"copy{attempt}") == []
-    finally:
-        writer.join()
     final = {c[0]: c for c in thread_content(saver, "src")}
     for attempt, outcome in enumerate(outcomes):
         if outcome == "copied":
@@ -498,14 +523,36 @@ def test_thread_snapshot_under_a_concurrent_writer_is_one_state_or_refused(
     saver: Any, backend: Backend, prefix: str
 ) -> None:
     oldest = build_source(saver, "src", 300)
-    writer = concurrent_writer(backend, prefix, oldest, 150)
     snapshots = []
-    try:
-        for _ in range(8):
+    # A snapshot of 300 checkpoints takes five requests (three list pages).
+    with PacedWriter(backend, prefix, oldest, every=6).running(saver):
+        for _ in range(10):
             with contextlib.suppress(ConcurrentWriteError):
                 snapshots.append([content(t) for t in saver.thread_snapshot("src")])
-    finally:
-        writer.join()
     final = {c[0]: c for c in thread_content(saver, "src")}
     for snap in snapshots:
         assert_a_state_of(final, snap)
+
+
+def test_a_commit_sent_over_maxmemory_stores_the_whole_call(
+    backend: Backend, saver: Any, admin: Any, prefix: str
+) -> None:
+    """Redis and Valkey refuse a script over maxmemory only at its first write that may
+    grow memory; the commit first unlinks its staging hash, so once the rows are staged
+    it runs whole (the memory they take moves from the staging hash to the thread)."""
+    if backend.name == "fakeredis":
+        pytest.skip("fakeredis does not model maxmemory (it has no CONFIG SET)")
+    [parent] = put_chain(saver, "t", 1)
+    writes = many_writes(LARGE, VALUE_BYTES)
+
+    def squeeze(_n: int, op: Any) -> None:
+        if is_commit(op):
+            limit_memory(admin, backend, -1_000_000)
+
+    try:
+        with interposed(saver, squeeze):
+            saver.put_writes(parent, writes, "task")
+    finally:
+        unlimit_memory(admin, backend)
+    assert saver.get_tuple(parent).pending_writes == [("task", c, v) for c, v in writes]
+    assert staging_keys(admin, prefix, "t") == []
