@@ -10,6 +10,7 @@ from __future__ import annotations
 from .aio import AsyncPlainRedisSaver
 from .base import BaseRedisSaver
 from .errors import (
+    ConcurrentWriteError,
     CorruptDataError,
     DisallowedTypeError,
     EventLoopError,
@@ -35,6 +36,7 @@ __all__ = [
     "AsyncRedisSaver",
     "AsyncShallowRedisSaver",
     "BaseRedisSaver",
+    "ConcurrentWriteError",
     "CorruptDataError",
     "DisallowedTypeError",
     "EventLoopError",

@@ -25,6 +25,7 @@ REQUIRED_COMMANDS = (
     "evalsha", "eval", "script|load",
     "unlink", "scan", "hscan", "set", "get",
     "hset", "hsetnx", "hget", "hmget", "hdel", "hkeys", "hexists", "hincrby",
+    "hgetall", "rename",
     "zadd", "zrem", "zrangebylex", "zrevrangebylex", "pexpire", "persist", "pttl",
     "ping", "info", "wait", "command", "cluster|slots", "cluster|shards",
 )  # fmt: skip

@@ -7,6 +7,7 @@ four hooks that the concrete savers define: ``_run``/``_iter`` (blocking) and
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -361,7 +362,10 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         await self._arun(self._plans.delete_for_runs(run_ids))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy every checkpoint, write and value of a thread into another thread."""
+        """Copy every checkpoint, write and value of a thread into another thread, as the
+        source was at one moment; what the target already holds wins. All or nothing:
+        raises ConcurrentWriteError, copying nothing, when either thread keeps being
+        written while it is read."""
         self._run(self._plans.copy_thread(source_thread_id, target_thread_id), "copy_thread")
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -377,6 +381,22 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
     async def acheck_thread(self, thread_id: str) -> None:
         """Async :meth:`check_thread`."""
         await self._arun(self._plans.check_thread(thread_id))
+
+    def thread_snapshot(self, thread_id: str) -> builtins.list[CheckpointTuple]:
+        """Every checkpoint of a thread (every namespace, newest first) as stored at one
+        moment, unlike a ``list()`` of a thread being written, whose pages are read
+        apart. Raises ConcurrentWriteError when the thread keeps being written."""
+        result: builtins.list[CheckpointTuple] = self._run(
+            self._plans.thread_snapshot(thread_id), "thread_snapshot"
+        )
+        return result
+
+    async def athread_snapshot(self, thread_id: str) -> builtins.list[CheckpointTuple]:
+        """Async :meth:`thread_snapshot`."""
+        result: builtins.list[CheckpointTuple] = await self._arun(
+            self._plans.thread_snapshot(thread_id)
+        )
+        return result
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``keep_latest`` keeps the newest checkpoint of each namespace; ``delete``

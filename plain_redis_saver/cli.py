@@ -460,7 +460,9 @@ class Store:
         replies = iter(pipe.execute() if asked else [])
         owned = [tid for tid, index in earliest.items() if index == 0]
         for tid, index in asked:
-            if all(int(next(replies)) == -2 for _ in range(index)):
+            # Read every reply of the thread: all() would stop early and misalign the rest.
+            earlier = [int(next(replies)) for _ in range(index)]
+            if all(ttl == -2 for ttl in earlier):
                 owned.append(tid)
         return owned
 
@@ -1049,7 +1051,8 @@ def _tuple_parent(tup: CheckpointTuple) -> tuple[str, str] | None:
 def export_lines(store: Store, thread_id: str) -> Iterator[dict[str, Any]]:
     """The export of a thread as JSON-ready dicts (header, checkpoints, end)."""
     serde = store.saver.serde
-    tuples = _parents_first(list(store.checkpoints(thread_id)), _tuple_key, _tuple_parent)
+    # One snapshot: list() pages read apart would mix two states of a thread being written.
+    tuples = _parents_first(store.saver.thread_snapshot(thread_id), _tuple_key, _tuple_parent)
     if not tuples:
         raise store.missing_thread(thread_id)
     writes_total = sum(len(t.pending_writes or ()) for t in tuples)

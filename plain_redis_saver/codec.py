@@ -26,6 +26,9 @@ EMPTY_BLOB = b""
 #: Field of a thread's value hash present while its writes hash holds pending writes
 #: (see lua/includes/common.lua).
 WRITES_MARK = b"=w"
+#: Field of a thread's value hash counting its changes (see bump_generation in
+#: lua/includes/common.lua).
+GENERATION = b"=g"
 
 
 def to_bytes(text: str | bytes) -> bytes:

@@ -9,11 +9,13 @@ Every validation happens before the first operation is yielded: bad input writes
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import heapq
+import secrets
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -31,6 +33,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import codec
 from .errors import (
+    ConcurrentWriteError,
     CorruptDataError,
     InvalidConfigError,
     PlainRedisSaverError,
@@ -42,13 +45,16 @@ from .errors import (
 from .keys import Keyspace, ThreadKeys
 from .scripts import (
     CHECK_THREAD,
+    COMMIT_COPY,
     DELETE_CHECKPOINTS,
     DELTA_HISTORY,
     GET_CHECKPOINT,
     IMPORT_THREAD,
     LIST_CHECKPOINTS,
     PUT_CHECKPOINT,
+    PUT_CHECKPOINT_STAGED,
     PUT_WRITES,
+    PUT_WRITES_STAGED,
     LuaScript,
 )
 
@@ -65,6 +71,12 @@ THREADS_PER_BATCH = 100
 DELETE_BATCH = 100
 #: Fields per HSCAN page when a thread is read in full (copy_thread).
 SCAN_PAGE = 1000
+#: Expiry of the staging keys of a call that spans several requests, renewed by each
+#: request: a client that dies midway leaves nothing behind for longer.
+STAGING_TTL_MS = 60_000
+#: Reads of a thread in several requests (copy_thread, thread_snapshot) start again
+#: when the thread was written meanwhile, at most this many times in all.
+READ_ATTEMPTS = 5
 
 PRUNE_STRATEGIES = ("keep_latest", "delete")
 
@@ -289,6 +301,34 @@ def _as_pairs(reply: Any) -> list[tuple[bytes, bytes]]:
     if isinstance(reply, Mapping):
         return list(reply.items())
     return list(zip(reply[0::2], reply[1::2], strict=True))
+
+
+_NOT_READ = object()
+
+
+class _ThreadRows(NamedTuple):
+    """The fields of a thread's hashes as of one moment, and its write generation."""
+
+    generation: bytes | None
+    records: list[tuple[bytes, bytes]]
+    blobs: list[tuple[bytes, bytes]]
+    writes: list[tuple[bytes, bytes]]
+
+
+def _collect(plan: Plan) -> Generator[Op, Any, list[Any]]:
+    """Run ``plan`` inside another, returning what it emits instead of emitting it."""
+    emitted: list[Any] = []
+    reply: Any = None
+    while True:
+        try:
+            step = plan.send(reply)
+        except StopIteration:
+            return emitted
+        reply = None
+        if isinstance(step, Emit):
+            emitted.append(step.value)
+        else:
+            reply = yield step
 
 
 # --------------------------------------------------------------------------- the core
@@ -523,23 +563,12 @@ class Core:
             ),
             f"checkpoint {cid!r} without its channel values (metadata and versions)",
         )
-        keys = self.keys.thread(target.thread_id)
-        # Very wide checkpoints exceed one request's argument limit: their values go
-        # first, in separate calls; the record (which makes them visible) goes last.
-        slices = list(_chunks(blobs, (MAX_ARGS_PER_CALL - 6) // 2)) or [[]]
-        for part in slices[:-1]:
-            blob_rows = _flat((target.ns + f, v) for f, v in part)
-            yield from self._write(
-                Eval(IMPORT_THREAD, keys, ("b", len(part), *blob_rows), self.write_expiry)
-            )
         keep = "" if self.max_checkpoints is None else str(self.max_checkpoints)
-        yield from self._write(
-            Eval(
-                PUT_CHECKPOINT,
-                keys,
-                (target.ns, cid, record, keep, framed_refs, *_flat(slices[-1])),
-                self.write_expiry,
-            )
+        yield from self._write_rows(
+            target.thread_id,
+            (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
+            (target.ns, cid, record, keep, framed_refs),
+            blobs,
         )
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
 
@@ -557,7 +586,9 @@ class Core:
             raise InvalidConfigError(
                 f"writes must be a list of (channel, value) pairs, got {writes!r}"
             )
-        rows: list[tuple[bytes, bytes]] = []
+        # One row per stored field: writes to one special channel share a field, and the
+        # last of them is the one stored.
+        rows: dict[bytes, bytes] = {}
         for idx, write in enumerate(writes):
             if not isinstance(write, (tuple, list)) or len(write) != 2:
                 raise InvalidConfigError(
@@ -565,30 +596,70 @@ class Core:
                 )
             channel, value = write
             _require_str(channel, "write channel")
-            rows.append(
-                (
-                    str(WRITES_IDX_MAP.get(channel, idx)).encode(),
-                    self._sized(
-                        codec.encode_write(
-                            channel, self._dumps(value, f"write to {channel!r}"), task_path
-                        ),
-                        f"write {idx} to channel {channel!r} of task {task_id!r}",
-                    ),
-                )
+            rows[str(WRITES_IDX_MAP.get(channel, idx)).encode()] = self._sized(
+                codec.encode_write(channel, self._dumps(value, f"write to {channel!r}"), task_path),
+                f"write {idx} to channel {channel!r} of task {task_id!r}",
             )
         assert target.checkpoint_id is not None
         base = target.ns + codec.netstring(target.checkpoint_id)
-        keys = self.keys.thread(target.thread_id)
-        # More writes than one request may carry are stored in slices, each atomic.
-        for part in _chunks(rows, (MAX_ARGS_PER_CALL - 3) // 2):
-            yield from self._write(
-                Eval(
-                    PUT_WRITES,
-                    keys,
-                    (base, codec.netstring(task_id), *_flat(part)),
-                    self.write_expiry,
+        yield from self._write_rows(
+            target.thread_id,
+            (PUT_WRITES, PUT_WRITES_STAGED),
+            (base, codec.netstring(task_id)),
+            list(rows.items()),
+        )
+
+    def _write_rows(
+        self,
+        thread_id: str,
+        scripts: tuple[LuaScript, LuaScript],
+        head: tuple[Arg, ...],
+        rows: Sequence[tuple[bytes, bytes]],
+    ) -> Generator[Op, Any, Any]:
+        """Run a write script (``scripts``: its one-request form and its staged commit)
+        with arguments ``head`` followed by field/value ``rows`` (distinct fields).
+
+        Rows that do not fit one request go ahead into a staging hash in the thread's
+        hash tag; the commit stores them with the last slice in one atomic script, so
+        nothing of the call is visible before it, and a call that fails midway (out of
+        memory, a lost connection) leaves nothing but a staging hash that expires."""
+        script, commit = scripts
+        keys = self.keys.thread(thread_id)
+        per_call = (MAX_ARGS_PER_CALL - len(head) - 1) // 2
+        if len(rows) <= per_call:
+            return (
+                yield from self._write(Eval(script, keys, (*head, *_flat(rows)), self.write_expiry))
+            )
+        staging = self.keys.staging(thread_id, secrets.token_hex(8))
+        slices = list(_chunks(rows, per_call))
+        try:
+            for part in slices[:-1]:
+                yield Batch(
+                    (
+                        Call(("HSET", staging, *_flat(part))),
+                        Call(("PEXPIRE", staging, STAGING_TTL_MS)),
+                    )
+                )
+            staged = len(rows) - len(slices[-1])
+            return (
+                yield from self._write(
+                    Eval(
+                        commit,
+                        (*keys, staging),
+                        (staged, *head, *_flat(slices[-1])),
+                        self.write_expiry,
+                    )
                 )
             )
+        except Exception:
+            yield from self._discard((staging,))
+            raise
+
+    def _discard(self, keys: Sequence[str]) -> Generator[Op, Any, None]:
+        """Unlink the staging keys of a failed call, if the server still answers (they
+        expire anyway)."""
+        with contextlib.suppress(Exception):
+            yield Call(("UNLINK", *keys))
 
     def get_tuple(self, config: RunnableConfig) -> Plan:
         target = parse_config(config)
@@ -860,38 +931,55 @@ class Core:
         if damaged:
             raise self._damage_report(damaged, "pruned")
 
-    def _hscan_all(
-        self, keys: Sequence[str]
-    ) -> Generator[Op, Any, list[list[tuple[bytes, bytes]]]]:
-        """Every field of each hash, read with HSCAN pages (never one huge HGETALL)."""
-        rows: list[list[tuple[bytes, bytes]]] = [[] for _ in keys]
-        cursors = dict.fromkeys(range(len(keys)), "0")
+    def _read_thread(self, keys: ThreadKeys) -> Generator[Op, Any, _ThreadRows | None]:
+        """Every field of the thread's records, values and writes, read with HSCAN pages
+        (never one huge HGETALL) as stored at one moment: the write generation is read
+        before the first page and after every page, and the read gives up (None) as soon
+        as it moved. HSCAN pages alone are no snapshot: a write between two pages makes
+        them show parts of two states."""
+        hashes = (keys.checkpoints, keys.blobs, keys.writes)
+        generation = Call(("HGET", keys.blobs, codec.GENERATION))
+        rows: list[list[tuple[bytes, bytes]]] = [[] for _ in hashes]
+        cursors = dict.fromkeys(range(len(hashes)), "0")
+        start: Any = _NOT_READ
         while cursors:
             order = list(cursors)
-            replies = yield Batch(
-                tuple(Call(("HSCAN", keys[i], cursors[i], "COUNT", SCAN_PAGE)) for i in order)
+            before, *pages, after = yield Batch(
+                (
+                    generation,
+                    *(Call(("HSCAN", hashes[i], cursors[i], "COUNT", SCAN_PAGE)) for i in order),
+                    generation,
+                )
             )
+            if start is _NOT_READ:
+                start = before
+            if after != start:
+                return None
             cursors = {}
-            for i, (cursor, page) in zip(order, replies, strict=True):
+            for i, (cursor, page) in zip(order, pages, strict=True):
                 rows[i] += _as_pairs(page)
                 cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
                 if cursor != "0":
                     cursors[i] = cursor
-        return rows
+        return _ThreadRows(start, *rows)
 
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Plan:
-        src = self.keys.thread(_require_str(source_thread_id, "source_thread_id"))
-        dst = self.keys.thread(_require_str(target_thread_id, "target_thread_id"))
-        if src == dst:
-            return
-        # Check the source before writing anything: an evicted key, a damaged record or
-        # a missing value is reported against the source keys, and nothing is copied.
-        yield from self._check_thread(src)
-        records, blobs, writes = yield from self._hscan_all(
-            (src.checkpoints, src.blobs, src.writes)
-        )
-        blob_fields = {field for field, _ in blobs}
-        for field, value in records:
+    def _check_copyable(self, src: ThreadKeys, rows: _ThreadRows) -> None:
+        """Raise CorruptDataError, naming the source key, for a damaged record or an
+        evicted value: nothing is copied then."""
+        blob_fields = {field for field, _ in rows.blobs}
+        if not rows.records and any(f[:1] == b"=" and f[1:2].isdigit() for f in blob_fields):
+            raise CorruptDataError(
+                f"checkpoint records {src.checkpoints!r} are missing although "
+                f"{src.blobs!r} counts checkpoints (evicted, or deleted by hand); the "
+                "thread was not copied"
+            )
+        if codec.WRITES_MARK in blob_fields and not rows.writes:
+            raise CorruptDataError(
+                f"pending writes {src.writes!r} are missing although {src.blobs!r} records "
+                "that writes were stored (evicted, or deleted by hand); the thread was not "
+                "copied"
+            )
+        for field, value in rows.records:
             refs = codec.Record(value, src.checkpoints).refs
             ns = field[
                 : codec.read_netstring(field, 0, f"field {field!r} of {src.checkpoints!r}")[1]
@@ -903,29 +991,76 @@ class Core:
                         f"checkpoint {field!r} of {src.checkpoints!r}, is missing (evicted, "
                         "deleted by hand, or the record is damaged); the thread was not copied"
                     )
+
+    @staticmethod
+    def _sections(rows: _ThreadRows, key: str) -> list[tuple[str, Sequence[tuple[bytes, bytes]]]]:
+        """A thread's rows (its writes hash named ``key``) as IMPORT_THREAD sections, each
+        write index whole (segments joined). Counts ("#" and "=" fields) are rebuilt by
+        the target as records arrive."""
         write_rows: list[tuple[bytes, bytes]] = []
         index_rows: list[tuple[bytes, bytes]] = []
-        stored_writes = dict(writes)
-        for field, value in writes:
-            where = f"field {field!r} of {src.writes!r}"
+        stored_writes = dict(rows.writes)
+        for field, value in rows.writes:
+            where = f"field {field!r} of {key!r}"
             _, pos = codec.read_netstring(field, 0, where)
             _, pos = codec.read_netstring(field, pos, where)
             if pos == len(field):
-                whole = codec.whole_index(field, value, stored_writes, src.writes)
+                whole = codec.whole_index(field, value, stored_writes, key)
                 codec.split_netstrings(whole, f"write index {where}")
                 index_rows.append((field, whole))
             elif field[pos : pos + 1] != codec.INDEX_SEGMENT_MARK:  # segments go in `whole`
                 codec.parse_write_sub(field[pos:], where)
                 write_rows.append((field, value))
-        # Data first, records last: a copied checkpoint is visible only once complete.
-        # Counts ("#" and "=" fields) are rebuilt by the target as records arrive.
-        sections = [
-            ("b", [(f, v) for f, v in blobs if not f.startswith((b"#", b"="))]),
+        return [
+            ("b", [(f, v) for f, v in rows.blobs if not f.startswith((b"#", b"="))]),
             ("w", write_rows),
             ("i", index_rows),
-            ("c", records),
+            ("c", rows.records),
         ]
-        yield from self._import(dst, sections)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> Plan:
+        src = self.keys.thread(_require_str(source_thread_id, "source_thread_id"))
+        dst = self.keys.thread(_require_str(target_thread_id, "target_thread_id"))
+        if src == dst:
+            return
+        # An evicted key is reported against the source before anything is read or written.
+        yield from self._check_thread(src)
+        for _ in range(READ_ATTEMPTS):
+            source = yield from self._read_thread(src)
+            if source is None:
+                continue
+            self._check_copyable(src, source)
+            if not (source.records or source.blobs or source.writes):
+                return
+            target = yield from self._read_thread(dst)
+            if target is None:
+                continue
+            # The copy is built under staging names in the target's hash tag, the
+            # target's own data first (it wins, as documented), and becomes the target in
+            # one O(1) step: a copy that fails leaves no target keys and no half thread.
+            staged = self.keys.staged_thread(target_thread_id, secrets.token_hex(8))
+            try:
+                sections = [
+                    *self._sections(target, dst.writes),
+                    *self._sections(source, src.writes),
+                ]
+                yield from self._import(staged, sections)
+                committed = yield from self._write(
+                    Eval(
+                        COMMIT_COPY, (*dst, *staged), (target.generation or b"",), self.write_expiry
+                    )
+                )
+            except Exception:
+                yield from self._discard(staged)
+                raise
+            if int(committed):
+                return
+            yield from self._discard(staged)
+        raise ConcurrentWriteError(
+            f"thread {source_thread_id!r} or {target_thread_id!r} was written while "
+            f"copy_thread read it, {READ_ATTEMPTS} times in a row; nothing was copied. "
+            "Copy it again when its writes pause."
+        )
 
     def _check_thread(self, keys: ThreadKeys) -> Generator[Op, Any, bool]:
         """Raises CorruptDataError naming a missing key when some of the thread's keys
@@ -938,8 +1073,9 @@ class Core:
     def _import(
         self, keys: ThreadKeys, sections: Sequence[tuple[str, Sequence[tuple[bytes, bytes]]]]
     ) -> Plan:
-        """IMPORT_THREAD calls carrying ``sections`` in order, each below the argument
-        limit; a section larger than one call spans several."""
+        """IMPORT_THREAD calls carrying ``sections`` in order into staging ``keys``
+        (which carry the staging expiry), each below the argument limit; a section
+        larger than one call spans several."""
         calls: list[tuple[Arg, ...]] = []
         args: list[Arg] = []
         per_call = (MAX_ARGS_PER_CALL - 3) // 2
@@ -952,7 +1088,26 @@ class Core:
         if args:
             calls.append(tuple(args))
         for call in calls:  # noqa: UP028 (replies are sent in; a list iterator has no send)
-            yield from self._write(Eval(IMPORT_THREAD, keys, call, self.write_expiry))
+            yield Eval(IMPORT_THREAD, keys, call, str(STAGING_TTL_MS))
+
+    def thread_snapshot(self, thread_id: str) -> Plan:
+        """Emits every checkpoint of a thread (every namespace, newest first) as stored
+        at one moment: the list pages are read between two reads of the thread's write
+        generation, again when it moved."""
+        keys = self.keys.thread(_require_str(thread_id, "thread_id"))
+        generation = Call(("HGET", keys.blobs, codec.GENERATION))
+        for _ in range(READ_ATTEMPTS):
+            before = yield generation
+            found = yield from _collect(
+                self.list_checkpoints({"configurable": {"thread_id": thread_id}})
+            )
+            if (yield generation) == before:
+                yield Emit(found)
+                return
+        raise ConcurrentWriteError(
+            f"thread {thread_id!r} was written while it was read, {READ_ATTEMPTS} times in "
+            "a row. Read it again when its writes pause."
+        )
 
     def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:
         target = parse_config(config)

@@ -75,19 +75,32 @@ def _eval_args(op: Eval) -> tuple[Any, ...]:
     return (len(op.keys), *op.keys, op.expiry, *op.args)
 
 
+def _advance(plan: Plan, reply: Any, error: Exception | None) -> Any:
+    """The plan's next step: it is sent the last operation's reply, or has the
+    operation's error raised inside it, so a plan can clean up after a failed step
+    (an exception it does not catch comes back out unchanged)."""
+    if error is not None:
+        return plan.throw(error)
+    return plan.send(reply)
+
+
 def drive(plan: Plan, execute: Callable[[Op], Any]) -> Iterator[Any]:
     """Run ``plan`` synchronously, yielding what it emits."""
     reply: Any = None
+    error: Exception | None = None
     while True:
         try:
-            step = plan.send(reply)
+            step = _advance(plan, reply, error)
         except StopIteration:
             return
+        reply, error = None, None
         if isinstance(step, Emit):
-            reply = None
             yield step.value
         else:
-            reply = execute(step)
+            try:
+                reply = execute(step)
+            except Exception as exc:
+                error = exc
 
 
 async def afirst(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> Any:
@@ -95,15 +108,20 @@ async def afirst(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> Any:
     nothing). No async generator is involved, so nothing is left for the loop to
     finalize after the call."""
     reply: Any = None
+    error: Exception | None = None
     try:
         while True:
             try:
-                step = plan.send(reply)
+                step = _advance(plan, reply, error)
             except StopIteration:
                 return None
             if isinstance(step, Emit):
                 return step.value
-            reply = await execute(step)
+            reply, error = None, None
+            try:
+                reply = await execute(step)
+            except Exception as exc:
+                error = exc
     finally:
         plan.close()
 
@@ -111,16 +129,20 @@ async def afirst(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> Any:
 async def adrive(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> AsyncIterator[Any]:
     """Run ``plan`` on an event loop, yielding what it emits."""
     reply: Any = None
+    error: Exception | None = None
     while True:
         try:
-            step = plan.send(reply)
+            step = _advance(plan, reply, error)
         except StopIteration:
             return
+        reply, error = None, None
         if isinstance(step, Emit):
-            reply = None
             yield step.value
         else:
-            reply = await execute(step)
+            try:
+                reply = await execute(step)
+            except Exception as exc:
+                error = exc
 
 
 def _command(op: Eval | Call) -> tuple[Any, ...]:

@@ -39,3 +39,8 @@ class DisallowedTypeError(CorruptDataError):
     """Stored data names a type (or function) that the serializer refuses to rebuild:
     reading never runs code named by the data. The message names the type and the
     option that allows it. A CorruptDataError: the reader cannot accept what is stored."""
+
+
+class ConcurrentWriteError(PlainRedisSaverError):
+    """A thread kept changing while it was being read in several requests (copy_thread,
+    the CLI's export); nothing was written. Retry when the thread's writes pause."""

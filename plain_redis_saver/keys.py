@@ -7,6 +7,12 @@ ElastiCache Serverless reject scripts that touch keys in several slots).
     <prefix>:{<thread tag>}:b   channel values (hash)
     <prefix>:{<thread tag>}:w   pending writes (hash)
     <prefix>:{<thread tag>}:n   namespaces (hash)
+    <prefix>:{<thread tag>}:s:<token>
+                                rows of one put/put_writes too large for one request,
+                                staged until the call commits (hash, short expiry)
+    <prefix>:{<thread tag>}:s:<token>:<c|o|b|w|n>
+                                a thread being built by copy_thread (its five keys),
+                                renamed into place when the copy commits (short expiry)
     <prefix>:schema             storage schema version (string)
 
 The thread tag is the thread id with ``%``, ``{`` and ``}`` percent-escaped, so the hash
@@ -71,6 +77,20 @@ class Keyspace:
         whichever of its keys remain, so one that lost some keys (evicted, or deleted by
         hand) is still found and reported, and one with pending writes only is seen."""
         return _glob_escape(self.prefix) + ":{*}:[" + "".join(SUFFIXES) + "]"
+
+    def staging(self, thread_id: str, token: str) -> str:
+        """The staging hash of one large call on ``thread_id`` (``token`` is random)."""
+        return f"{self.prefix}:{{{escape_thread_id(thread_id)}}}:s:{token}"
+
+    def staged_thread(self, thread_id: str, token: str) -> ThreadKeys:
+        """The keys a copy into ``thread_id`` is built under before it commits: in the
+        thread's hash tag, so one script can rename them into place."""
+        base = self.staging(thread_id, token) + ":"
+        return ThreadKeys(*(base + suffix for suffix in SUFFIXES))
+
+    def staging_scan_pattern(self, thread_id: str) -> str:
+        """SCAN MATCH pattern of every staging key of ``thread_id``."""
+        return _glob_escape(self.staging(thread_id, "")) + "*"
 
     def thread_id_of(self, key: bytes | str) -> str | None:
         """Thread id of a key found by one of the scan patterns, or None when the key is

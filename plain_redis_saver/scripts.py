@@ -21,10 +21,17 @@ class LuaScript:
     sha: str
 
 
-def _load(name: str) -> LuaScript:
+def _load(name: str, *, staged: bool = False) -> LuaScript:
+    """``staged``: the commit form of a write script, which first takes the rows a large
+    call staged ahead (``includes/staged.lua``)."""
     folder = resources.files(__package__).joinpath("lua")
-    common = folder.joinpath("includes").joinpath("common.lua").read_text(encoding="utf-8")
+    includes = folder.joinpath("includes")
+    common = includes.joinpath("common.lua").read_text(encoding="utf-8")
     body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    if staged:
+        prelude = includes.joinpath("staged.lua").read_text(encoding="utf-8")
+        common = f"{common}\n-- staged.lua\n{prelude}"
+        name = f"{name}_staged"
     source = f"{common}\n-- {name}.lua\n{body}"
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 
@@ -37,6 +44,9 @@ DELTA_HISTORY: Final = _load("delta_history")
 DELETE_CHECKPOINTS: Final = _load("delete_checkpoints")
 IMPORT_THREAD: Final = _load("import_thread")
 CHECK_THREAD: Final = _load("check_thread")
+PUT_CHECKPOINT_STAGED: Final = _load("put_checkpoint", staged=True)
+PUT_WRITES_STAGED: Final = _load("put_writes", staged=True)
+COMMIT_COPY: Final = _load("commit_copy")
 
 ALL_SCRIPTS: Final = (
     PUT_CHECKPOINT,
@@ -47,4 +57,7 @@ ALL_SCRIPTS: Final = (
     DELETE_CHECKPOINTS,
     IMPORT_THREAD,
     CHECK_THREAD,
+    PUT_CHECKPOINT_STAGED,
+    PUT_WRITES_STAGED,
+    COMMIT_COPY,
 )

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from plain_redis_saver import CorruptDataError, PlainRedisSaver
-from plain_redis_saver.cli import main
+from plain_redis_saver.cli import Store, main
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata
@@ -344,3 +344,19 @@ async def test_acheck_thread_names_a_missing_key(asaver: Any, admin: Any) -> Non
     admin.delete(keys.blobs)
     with pytest.raises(CorruptDataError, match=re.escape(keys.blobs)):
         await asaver.acheck_thread("t")
+
+
+def test_a_scan_page_names_each_thread_by_its_first_remaining_key_whatever_comes_before(
+    saver: PlainRedisSaver, client: Any, admin: Any, prefix: str
+) -> None:
+    """A page holding a healthy thread's late key and a damaged thread's first remaining
+    key: the answers about the healthy thread's earlier keys must not be read as the
+    damaged thread's (one pipeline carries both)."""
+    build_checkpoints_thread(saver, "healthy")
+    build_checkpoints_thread(saver, "damaged")
+    damaged = saver._plans.keys.thread("damaged")
+    admin.delete(damaged.checkpoints, damaged.order)
+    healthy = saver._plans.keys.thread("healthy")
+    store = Store(client, prefix, None)
+    owned = store._first_keys_of_threads([healthy.namespaces, damaged.blobs])
+    assert owned == ["damaged"]

@@ -46,6 +46,9 @@ if mode == 'runs' then
       record_missing(member)
     end
   end
+  if removed > 0 then
+    bump_generation()
+  end
   touch()
   return {#members < budget and '0' or members[#members], removed}
 elseif mode == 'keep' then
@@ -55,6 +58,9 @@ elseif mode == 'keep' then
     local n, left = keep_newest(checked_namespace(ns), keep, budget - removed)
     removed = removed + n
     more = more or left
+  end
+  if removed > 0 then
+    bump_generation()
   end
   touch()
   return {more and '1' or '0', removed}

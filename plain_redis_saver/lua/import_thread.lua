@@ -49,5 +49,8 @@ while pos <= #ARGV do
   end
   pos = pos + 2 * count
 end
+if #ARGV > 0 then
+  bump_generation()
+end
 touch()
 return added

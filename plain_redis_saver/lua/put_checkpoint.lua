@@ -25,5 +25,6 @@ local created = store_record(ns, cid, ARGV[3], new_blobs, split_netstrings(ARGV[
 if keep ~= '' then
   keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
 end
+bump_generation()
 touch()
 return created

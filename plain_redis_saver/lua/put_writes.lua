@@ -19,11 +19,13 @@ local ORPHAN_TTL_MS = 24 * 3600 * 1000
 
 local base, task = ARGV[1], ARGV[2]
 local added = {}
+local changed = false
 for i = 3, #ARGV, 2 do
   local sub = task .. ARGV[i]
   local stored
   if tonumber(ARGV[i]) < 0 then
     stored = rcall('HSET', KEYS[4], base .. sub, ARGV[i + 1])
+    changed = true
   else
     stored = rcall('HSETNX', KEYS[4], base .. sub, ARGV[i + 1])
   end
@@ -34,6 +36,9 @@ end
 if #added > 0 then
   append_index(base, table.concat(added))
   rcall('HSET', KEYS[3], WRITES_MARK, 1)
+end
+if changed or #added > 0 then
+  bump_generation()
 end
 touch()
 if TTL == '0' and not exists(KEYS[1]) then

@@ -17,6 +17,8 @@
 --                              field "=w"                     -> 1 while KEYS[4] holds
 --                                  pending writes (tells an evicted KEYS[4] from one
 --                                  never written)
+--                              field "=g"                     -> the thread's write generation
+--                                  (see bump_generation)
 --   KEYS[5] namespaces   hash  field NS                      -> 1 (the thread's namespaces)
 -- NS is netstring(checkpoint_ns). Netstrings ("<len>:<bytes>") never prefix one another,
 -- so no thread id, namespace, channel or task id can make two fields collide.
@@ -716,4 +718,21 @@ local function keep_newest(ns, keep, budget)
     end
   end
   return removed, removed >= budget
+end
+
+-- Field of KEYS[3] counting the changes to the thread: the write generation. A reader
+-- that needs several calls to read a thread (copy_thread, the CLI's export) reads it
+-- before and after, and knows it saw one state when it did not move. Every script that
+-- changes a thread calls this. It is dropped once the thread holds no records and no
+-- writes, so it never keeps KEYS[3] alive on its own. (A thread deleted and written
+-- again counts from 1 again: a reader is misled only if that happens, with exactly as
+-- many writes as before, between its two looks; scripts may not read the clock.)
+local GENERATION = '=g'
+
+local function bump_generation()
+  if not exists(KEYS[1]) and not exists(KEYS[4]) then
+    rcall('HDEL', KEYS[3], GENERATION)
+    return
+  end
+  rcall('HINCRBY', KEYS[3], GENERATION, 1)
 end
