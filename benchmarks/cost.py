@@ -179,8 +179,7 @@ class CostPhase:
 
     def close(self) -> None:
         for adapter in self.extra.values():
-            if self.ctx.admin is not None:
-                delete_keys(self.ctx.admin, adapter.cleanup_patterns())
+            delete_keys(self.ctx.admin, adapter.cleanup_patterns())
             adapter.close()
         self.ctx.admin.delete(self._reference_key)
 
