@@ -30,6 +30,11 @@ class Sizes:
     conc_turns: int
     conc_reps: int
     conversation_turns: int  # the memory-per-conversation chatbot
+    cost_rounds: int  # interleaved rounds of the cost phase's operations
+    cost_conversations: int  # its rounds of conversations (one per saver and chatbot each)
+    cost_batch: int  # calls per operation per saver per round, measured as one batch
+    cost_history: int  # checkpoints in each thread the operations run on
+    cost_memory_turns: tuple[int, ...]  # conversation lengths whose memory is read
 
     def put_samples(self) -> int:
         return self.rounds * self.batch["put"] + self.warmup + self.count_calls
@@ -50,6 +55,11 @@ FULL = Sizes(
     conc_turns=5,
     conc_reps=3,
     conversation_turns=100,
+    cost_rounds=3,
+    cost_conversations=3,
+    cost_batch=100,
+    cost_history=100,
+    cost_memory_turns=(10, 100, 200),
 )
 
 QUICK = Sizes(
@@ -67,6 +77,11 @@ QUICK = Sizes(
     conc_turns=2,
     conc_reps=1,
     conversation_turns=100,
+    cost_rounds=3,
+    cost_conversations=1,
+    cost_batch=30,
+    cost_history=20,
+    cost_memory_turns=(10, 100, 200),
 )
 
 

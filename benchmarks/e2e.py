@@ -22,7 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.func import entrypoint, task
-from langgraph.graph import add_messages
+from langgraph.graph import START, MessagesState, StateGraph, add_messages
 
 from .context import Context
 from .driver import FAILED, Call, Counting, Plan, run_async, run_sync
@@ -38,7 +38,11 @@ from .measure import (
 from .workload import _text
 
 REPLY_CHARS = 200
+#: Text of a user message in the throughput runs (the cost phase sends longer ones).
+USER_CHARS = 60
 PREVIOUS = "__previous__"
+#: The channel a StateGraph chatbot keeps its conversation in (``MessagesState``).
+MESSAGES = "messages"
 
 
 def reply_text(n_messages: int, chars: int = REPLY_CHARS) -> str:
@@ -46,8 +50,9 @@ def reply_text(n_messages: int, chars: int = REPLY_CHARS) -> str:
     return head + _text(n_messages, chars - len(head))
 
 
-def user_text(turn: int) -> str:
-    return f"turn {turn}: " + _text(turn * 3, 60)
+def user_text(turn: int, chars: int = USER_CHARS) -> str:
+    """The user's message of ``turn``: a head naming the turn and ``chars`` of text."""
+    return f"turn {turn}: " + _text(turn * 3, chars)
 
 
 class StandInChatModel(BaseChatModel):
@@ -110,6 +115,31 @@ def async_chatbot(checkpointer: Any, model: BaseChatModel) -> Any:
     return chatbot
 
 
+def stategraph_chatbot(checkpointer: Any, model: BaseChatModel) -> Any:
+    """The docs' StateGraph chatbot: ``MessagesState`` (an ``add_messages`` channel that
+    keeps the whole history) and one node calling the model."""
+
+    def respond(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        return {MESSAGES: [model.invoke(state[MESSAGES])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("respond", respond)
+    builder.add_edge(START, "respond")
+    return builder.compile(checkpointer=checkpointer)
+
+
+class StateGraphTarget:
+    """A StateGraph chatbot behind the functional chatbot's call shape: ``invoke`` takes
+    the new messages and returns the reply, so one conversation plan drives both."""
+
+    def __init__(self, graph: Any, saver: Any) -> None:
+        self.graph = graph
+        self.get_tuple = saver.get_tuple
+
+    def invoke(self, inputs: list[BaseMessage], config: Any) -> Any:
+        return self.graph.invoke({MESSAGES: inputs}, config)[MESSAGES][-1]
+
+
 def _config(thread_id: str) -> Any:
     return {"configurable": {"thread_id": thread_id}}
 
@@ -122,18 +152,20 @@ def check_reply(reply: Any, turn: int) -> str | None:
     return None
 
 
-def check_state(tup: Any, turns: int) -> str | None:
-    """The saved conversation after ``turns`` turns."""
+def check_state(
+    tup: Any, turns: int, channel: str = PREVIOUS, user_chars: int = USER_CHARS
+) -> str | None:
+    """The saved conversation after ``turns`` turns, in ``channel``."""
     if tup is None:
         return "no checkpoint after the conversation"
-    saved = tup.checkpoint.get("channel_values", {}).get(PREVIOUS)
+    saved = tup.checkpoint.get("channel_values", {}).get(channel)
     if not isinstance(saved, list) or len(saved) != 2 * turns:
         size = len(saved) if isinstance(saved, list) else saved
         return f"saved conversation has {size} messages, expected {2 * turns}"
     for i in range(turns):
-        if saved[2 * i].content != user_text(i) or saved[2 * i + 1].content != reply_text(
+        if saved[2 * i].content != user_text(i, user_chars) or saved[
             2 * i + 1
-        ):
+        ].content != reply_text(2 * i + 1):
             return f"saved conversation differs at turn {i}"
     return None
 
@@ -156,13 +188,16 @@ def conversation(
     *,
     verify: bool = True,
     completed: list[str] | None = None,
+    first: int = 0,
+    user_chars: int = USER_CHARS,
 ) -> Plan:
-    """``turns`` turns of one thread, each reply checked; then, with ``verify``, the
-    saved conversation read back and checked (its errors count, its time does not).
-    The thread id goes to ``completed`` when every turn got an answer."""
+    """Turns ``first`` to ``turns - 1`` of one thread, each reply checked; then, with
+    ``verify``, the saved conversation read back and checked (its errors count, its time
+    does not). The thread id goes to ``completed`` when every turn got an answer."""
     config = _config(thread_id)
-    for turn in range(turns):
-        reply = yield Call("turn", "invoke", ([HumanMessage(content=user_text(turn))], config))
+    for turn in range(first, turns):
+        message = HumanMessage(content=user_text(turn, user_chars))
+        reply = yield Call("turn", "invoke", ([message], config))
         if reply is FAILED:
             return
         if problem := check_reply(reply, turn):
@@ -170,13 +205,19 @@ def conversation(
     if completed is not None:
         completed.append(thread_id)
     if verify:
-        yield from read_back(thread_id, turns, records)
+        yield from read_back(thread_id, turns, records, user_chars=user_chars)
 
 
-def read_back(thread_id: str, turns: int, records: dict[str, OpRecord]) -> Plan:
+def read_back(
+    thread_id: str,
+    turns: int,
+    records: dict[str, OpRecord],
+    channel: str = PREVIOUS,
+    user_chars: int = USER_CHARS,
+) -> Plan:
     """The saved conversation of ``turns`` turns, read and checked (not timed)."""
     tup = yield Call("turn", "get_tuple", (_config(thread_id),), timed=False)
-    if tup is not FAILED and (problem := check_state(tup, turns)):
+    if tup is not FAILED and (problem := check_state(tup, turns, channel, user_chars)):
         records["turn"].mismatch(f"{thread_id}: {problem}")
 
 

@@ -106,6 +106,16 @@ def _as_bytes(chunk: Any) -> bytes:
     return bytes(chunk)
 
 
+def _packed_size(packed: Any) -> int:
+    if isinstance(packed, str):
+        return len(packed.encode())
+    if isinstance(packed, memoryview):
+        return packed.nbytes
+    if isinstance(packed, (bytes, bytearray)):
+        return len(packed)
+    return sum(_packed_size(chunk) for chunk in packed)
+
+
 _SUBCOMMANDS = {b"CLIENT", b"CONFIG", b"SCRIPT", b"MEMORY", b"FUNCTION", b"OBJECT"}
 
 
@@ -164,6 +174,8 @@ class WireCounter:
         self.round_trips = 0
         self.handshakes = 0
         self.commands: Counter[str] = Counter()
+        #: Bytes of the RESP requests counted (handshakes left out).
+        self.bytes_sent = 0
 
     def _note(self, packed: Any) -> None:
         try:
@@ -175,6 +187,7 @@ class WireCounter:
             return
         self.round_trips += 1
         self.commands.update(names)
+        self.bytes_sent += _packed_size(packed)
 
 
 def _connection_classes() -> tuple[list[type], list[type]]:
@@ -257,6 +270,99 @@ def stats_delta(before: dict[str, int] | None, after: dict[str, int] | None) -> 
         if diff and name not in _OWN_COMMANDS:
             delta[name] = diff
     return delta
+
+
+@dataclass(frozen=True)
+class ServerCounters:
+    """The server's cumulative work counters at one moment, or a difference of two."""
+
+    #: used_cpu_sys + used_cpu_user: the whole process (main, I/O and background threads).
+    cpu_us: float
+    #: used_cpu_sys_main_thread + used_cpu_user_main_thread (None where not reported).
+    main_cpu_us: float | None
+    #: ``usec`` summed over INFO commandstats: time inside commands, scripts included.
+    command_us: float
+    #: total_net_input_bytes / total_net_output_bytes: what clients sent and received.
+    net_in: int
+    net_out: int
+
+    def __sub__(self, other: ServerCounters) -> ServerCounters:
+        main = (
+            None
+            if self.main_cpu_us is None or other.main_cpu_us is None
+            else self.main_cpu_us - other.main_cpu_us
+        )
+        return ServerCounters(
+            cpu_us=self.cpu_us - other.cpu_us,
+            main_cpu_us=main,
+            command_us=self.command_us - other.command_us,
+            net_in=self.net_in - other.net_in,
+            net_out=self.net_out - other.net_out,
+        )
+
+
+def server_counters(admin: Any) -> ServerCounters | None:
+    """One ``INFO cpu stats commandstats`` read (None if the server refuses)."""
+    try:
+        info = admin.info("cpu", "stats", "commandstats")
+    except Exception:
+        return None
+    try:
+        main: float | None = (
+            float(info["used_cpu_sys_main_thread"]) + float(info["used_cpu_user_main_thread"])
+        ) * 1e6
+    except KeyError:
+        main = None
+    command_us = 0.0
+    for key, fields in info.items():
+        own = key[len("cmdstat_") :] in _OWN_COMMANDS
+        if key.startswith("cmdstat_") and isinstance(fields, dict) and not own:
+            command_us += float(fields.get("usec", 0))
+    try:
+        return ServerCounters(
+            cpu_us=(float(info["used_cpu_sys"]) + float(info["used_cpu_user"])) * 1e6,
+            main_cpu_us=main,
+            command_us=command_us,
+            net_in=int(info["total_net_input_bytes"]),
+            net_out=int(info["total_net_output_bytes"]),
+        )
+    except KeyError:
+        return None
+
+
+class ServerWindow:
+    """The server's work on a block of calls: its counters after the block minus before,
+    minus the same difference over an idle interval of equal wall time taken right
+    after it (the server's own background work, and the two INFO reads, cancel out).
+
+    ``work`` is None when the server does not report the counters (or ``admin`` is
+    None: a saver that keeps nothing in a server); ``wall_ns`` is always set."""
+
+    def __init__(self, admin: Any | None) -> None:
+        self.admin = admin
+        self.work: ServerCounters | None = None
+        self.wall_ns = 0
+        self._before: ServerCounters | None = None
+        self._t0 = 0
+
+    def __enter__(self) -> ServerWindow:
+        self._before = server_counters(self.admin) if self.admin is not None else None
+        self._t0 = now_ns()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall_ns = now_ns() - self._t0
+        if self.admin is None or self._before is None:
+            return
+        after = server_counters(self.admin)
+        if after is None:
+            return
+        idle_before = server_counters(self.admin)
+        time.sleep(self.wall_ns / 1e9)
+        idle_after = server_counters(self.admin)
+        if idle_before is None or idle_after is None:
+            return
+        self.work = (after - self._before) - (idle_after - idle_before)
 
 
 def scan_keys(admin: Any, patterns: Iterable[str]) -> list[bytes]:

@@ -17,7 +17,7 @@ import gc
 import itertools
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import redis
@@ -29,7 +29,7 @@ from .driver import FAILED, Call, Counting, Plan, run_async, run_sync
 from .floor import FloorPhase
 from .measure import count_wire, delete_keys, gc_freeze, gc_paused, memory_usage, scan_keys
 from .validate import check_list, check_tuple
-from .workload import ThreadLog
+from .workload import Entry, ThreadLog
 
 OPS = ("put", "put_writes", "get_latest", "get_by_id", "list", "list_filter", "delete_thread")
 LIST_LIMIT = 10
@@ -63,6 +63,28 @@ def _checkpoint_id(config: Any) -> Any:
         return None
 
 
+def plan_put(log: ThreadLog, records: dict[str, Any]) -> Generator[Call, Any, Entry | None]:
+    """One put on ``log``; the entry it added, or None if the call raised."""
+    config, cp, meta, versions, step = workload.put_args(log)
+    out = yield Call("put", "put", (config, cp, meta, versions))
+    if out is FAILED:
+        return None
+    entry = log.add(cp["id"], step)
+    if _checkpoint_id(out) != entry.checkpoint_id:
+        records["put"].mismatch(f"put returned config {out!r}, expected {entry.checkpoint_id}")
+    return entry
+
+
+def plan_put_writes(
+    log: ThreadLog, entry: Entry, records: dict[str, Any], task_ids: Iterator[int]
+) -> Plan:
+    """The pending writes of one task on ``entry``, remembered for the reads' checks."""
+    task_id, writes = workload.writes(next(task_ids))
+    target = workload.config(log.thread_id, entry.checkpoint_id)
+    done = yield Call("put_writes", "put_writes", (target, writes, task_id, workload.TASK_PATH))
+    entry.writes = None if done is FAILED else [(task_id, c, v) for c, v in writes]
+
+
 def plan_ops(
     hist: History,
     sizes: dict[str, int],
@@ -74,17 +96,9 @@ def plan_ops(
     list with a metadata filter; ``sizes`` calls of each."""
     for _ in range(sizes.get("put", 0)):
         log = hist.writer()
-        config, cp, meta, versions, step = workload.put_args(log)
-        out = yield Call("put", "put", (config, cp, meta, versions))
-        if out is FAILED:
-            continue
-        entry = log.add(cp["id"], step)
-        if _checkpoint_id(out) != entry.checkpoint_id:
-            records["put"].mismatch(f"put returned config {out!r}, expected {entry.checkpoint_id}")
-        task_id, writes = workload.writes(next(task_ids))
-        target = workload.config(log.thread_id, entry.checkpoint_id)
-        done = yield Call("put_writes", "put_writes", (target, writes, task_id, workload.TASK_PATH))
-        entry.writes = None if done is FAILED else [(task_id, c, v) for c, v in writes]
+        entry = yield from plan_put(log, records)
+        if entry is not None:
+            yield from plan_put_writes(log, entry, records, task_ids)
     for i in range(sizes.get("get_latest", 0)):
         log = hist.reader()
         tup = yield Call("get_latest", "get_tuple", (workload.config(log.thread_id),))

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .context import MODES, Context
+from .cost_report import cost_markdown, cost_problems, cost_targets, memory_plot
 from .savers import ADAPTERS, PEERS
+from .tables import OP_LABELS
+from .tables import bytes_ as _bytes
+from .tables import num as _num
+from .tables import table as _table
+from .tables import us as _us
 
-OP_LABELS = {
-    "put": "put",
-    "put_writes": "put_writes (3 writes)",
-    "get_latest": "get_tuple (latest)",
-    "get_by_id": "get_tuple (by id)",
-    "list": "list(limit=10)",
-    "list_filter": "list(filter, limit=10)",
-    "delete_thread": "delete_thread",
-}
 OPS = tuple(OP_LABELS)
 #: Operations with a round-trip target, and the target.
 RT_TARGETS = {"put": 1, "put_writes": 1, "get_latest": 1, "get_by_id": 1, "list": 2}
@@ -45,6 +41,7 @@ def assemble(
     skipped: dict[str, str],
     e2e: dict[str, Any],
     conversation: dict[str, Any],
+    cost: dict[str, Any] | None = None,
     elapsed_s: float,
 ) -> dict[str, Any]:
     ops: dict[str, Any] = {}
@@ -90,9 +87,11 @@ def assemble(
         "e2e": e2e.get("turns", {}),
         "concurrency": e2e.get("concurrency", {}),
         "conversation_memory": conversation,
+        "cost": cost or {},
     }
     results["problems"] = problems(results)
     results["targets"] = targets(results)
+    results["cost_targets"] = cost_targets(results)
     return results
 
 
@@ -128,7 +127,7 @@ def problems(results: dict[str, Any]) -> list[dict[str, Any]]:
     for key, by_level in results.get("build_failures", {}).items():
         for level, message in by_level.items():
             add(key, f"building H={level}", {"errors": 1, "error_examples": [message]})
-    return rows
+    return rows + cost_problems(results)
 
 
 # --------------------------------------------------------------------------- targets
@@ -354,36 +353,6 @@ def _memory_level(results: dict[str, Any]) -> int | None:
 # --------------------------------------------------------------------------- formatting
 
 
-def _num(x: float) -> str:
-    return f"{x:g}" if x < 1000 else f"{x:,.0f}"
-
-
-def _us(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if x >= 10_000:
-        return f"{x / 1000:,.1f} ms"
-    if x >= 100:
-        return f"{x:,.0f} µs"
-    return f"{x:.1f} µs"
-
-
-def _bytes(x: float | None) -> str:
-    if x is None:
-        return "–"
-    if x >= 1024 * 1024:
-        return f"{x / 1024 / 1024:,.2f} MiB"
-    if x >= 10 * 1024:
-        return f"{x / 1024:,.1f} KiB"
-    return f"{x:,.0f} B"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def _label(results: dict[str, Any], key: str) -> str:
     label = results["savers"][key]["label"]
     version = results["savers"][key].get("version")
@@ -561,10 +530,10 @@ def memory_table(results: dict[str, Any]) -> str:
     return _table(["server memory", *[_label(results, k) for k in keys]], rows)
 
 
-def targets_table(results: dict[str, Any]) -> str:
+def targets_table(results: dict[str, Any], which: str = "targets") -> str:
     keys = [k for k, s in results["savers"].items() if s["in_server"]]
     rows = []
-    for target in results["targets"]:
+    for target in results.get(which, []):
         cells = []
         for k in keys:
             cell = target["cells"].get(k)
@@ -588,7 +557,7 @@ def problems_section(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(results: dict[str, Any]) -> str:
+def summary_markdown(results: dict[str, Any], *, detail: bool = False) -> str:
     level = _headline_level(results)
     parts = [
         f"## Results ({results['kind']} run)",
@@ -612,6 +581,13 @@ def summary_markdown(results: dict[str, Any]) -> str:
         parts += ["", "### End to end (functional-API chatbot)", "", e2e_table(results)]
     if results.get("history_memory") or results.get("conversation_memory"):
         parts += ["", "### Server memory", "", memory_table(results)]
+    parts += cost_markdown(results, detail=detail)
+    if results.get("cost_targets"):
+        parts += [
+            "### Targets of the storage redesign, against the AWS saver",
+            "",
+            targets_table(results, "cost_targets"),
+        ]
     parts += [
         "",
         "### Targets",
@@ -628,7 +604,8 @@ def summary_markdown(results: dict[str, Any]) -> str:
 
 
 def full_markdown(results: dict[str, Any]) -> str:
-    parts = [summary_markdown(results).replace("## Results", "# Benchmark results", 1)]
+    summary = summary_markdown(results, detail=True)
+    parts = [summary.replace("## Results", "# Benchmark results", 1)]
     if results["ops"]:
         parts.append("## Median latency against history length\n")
         for mode in MODES:
@@ -808,6 +785,9 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         path = out / "e2e_turns.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
+        written.append(path)
+    path = memory_plot(results, out, plt, _COLORS)
+    if path is not None:
         written.append(path)
     return written
 

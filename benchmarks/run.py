@@ -21,6 +21,7 @@ import redis
 
 from . import report
 from .context import FULL, QUICK, Context
+from .cost import CostPhase
 from .e2e import E2EPhase
 from .floor import FloorPhase
 from .measure import delete_keys, environment, scan_keys
@@ -29,7 +30,7 @@ from .savers import ADAPTERS, SaverAdapter
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-PHASES = ("floor", "ops", "e2e", "concurrency", "memory")
+PHASES = ("floor", "ops", "e2e", "concurrency", "memory", "cost")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads((out / "results.json").read_text(encoding="utf-8"))
         results["problems"] = report.problems(results)
         results["targets"] = report.targets(results)
+        results["cost_targets"] = report.cost_targets(results)
         paths = report.write(results, out, update_readme=out.resolve() == RESULTS.resolve())
         print(f"Rewrote: {', '.join(_shown(p) for p in paths)}")
         return 0
@@ -176,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         floor_alone = "floor" in args.only and "ops" not in args.only
         ops = OpsPhase(ctx, floor if "floor" in args.only else None)
         e2e = E2EPhase(ctx)
+        cost = CostPhase(ctx)
+        if user_server and "cost" in args.only:
+            if scan_keys(admin, cost.cleanup_patterns()):
+                raise SystemExit(f"keys of run {run!r} already exist; refusing to run")
+            notes.append(
+                "REDIS_URL was given: the cost phase's server CPU and bytes (INFO cpu, "
+                "INFO stats) count whatever other clients did meanwhile."
+            )
         total = 0
         if floor_alone:
             total += 2 * floor.units()
@@ -183,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             total += ops.units()
         if {"e2e", "concurrency", "memory"} & set(args.only):
             total += e2e.units()
+        if "cost" in args.only:
+            total += cost.units()
         ctx.progress = _progress(total)
         env = environment(admin, server_kind)
 
@@ -192,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
                     delete_keys(admin, adapter.cleanup_patterns())
                 adapter.close()
             admin.delete(f"{run}-floor")
+            cost.close()
 
         stack.callback(cleanup)
         stack.callback(ctx.progress.close)
         memory: dict[str, Any] = {}
+        costs: dict[str, Any] = {}
         if floor_alone:
             floor.run()
         if "ops" in args.only:
@@ -207,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             e2e.run_concurrency()
         if "memory" in args.only:
             memory = e2e.run_conversation_memory()
+        if "cost" in args.only:
+            costs = cost.run()
         if floor_alone:
             floor.run()
         if "floor" in args.only:
@@ -220,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             skipped=skipped,
             e2e=e2e.summary() if {"e2e", "concurrency"} & set(args.only) else {},
             conversation=memory,
+            cost=costs,
             elapsed_s=elapsed,
         )
     paths = report.write(results, out, update_readme=out.resolve() == RESULTS.resolve())

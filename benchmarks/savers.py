@@ -11,7 +11,7 @@ those keys, found with SCAN.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, ClassVar
 
 from .measure import glob_escape
 
@@ -103,6 +103,8 @@ class OursAdapter(SaverAdapter):
     dist = "plain-redis-saver"
     confinement = "key prefix unique to the run"
     requires = ("plain_redis_saver",)
+    #: Saver options beyond the key prefix.
+    options: ClassVar[dict[str, Any]] = {}
 
     @property
     def prefix(self) -> str:
@@ -113,7 +115,8 @@ class OursAdapter(SaverAdapter):
 
         from plain_redis_saver import PlainRedisSaver
 
-        saver = PlainRedisSaver(redis.Redis.from_url(self.url), key_prefix=self.prefix)
+        client = redis.Redis.from_url(self.url)
+        saver = PlainRedisSaver(client, key_prefix=self.prefix, **self.options)
         saver.setup()
         return saver
 
@@ -124,7 +127,7 @@ class OursAdapter(SaverAdapter):
 
         client = redis.asyncio.Redis.from_url(self.url)
         self._async_clients.append(client)
-        saver = AsyncPlainRedisSaver(client, key_prefix=self.prefix)
+        saver = AsyncPlainRedisSaver(client, key_prefix=self.prefix, **self.options)
         await saver.asetup()
         return saver
 
@@ -133,6 +136,20 @@ class OursAdapter(SaverAdapter):
 
     def cleanup_patterns(self) -> list[str]:
         return [f"{glob_escape(self.prefix)}:*"]
+
+
+class OursMaxOneAdapter(OursAdapter):
+    """This saver keeping only the newest checkpoint of a thread (``max_checkpoints=1``):
+    the cost phase's extra column, not one of the compared savers."""
+
+    key = "ours_max1"
+    label = "plain_redis_saver (max_checkpoints=1)"
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.run}-ours-max1"
+
+    options: ClassVar[dict[str, Any]] = {"max_checkpoints": 1}
 
 
 class PlainRedisPeerAdapter(SaverAdapter):
