@@ -28,3 +28,13 @@ def test_readme_sample_runs(backend: Backend, index: int, monkeypatch: pytest.Mo
     module = types.ModuleType(f"readme_sample_{index}")
     monkeypatch.setitem(sys.modules, module.__name__, module)
     exec(compile(SAMPLES[index], f"README.md sample {index + 1}", "exec"), module.__dict__)
+
+
+def test_every_acl_rule_in_the_readme_is_the_one_acl_rule_gives() -> None:
+    from plain_redis_saver.acl import acl_rule
+
+    lines = re.findall(r"^ACL SETUSER \S+ on >\S+ (.*)$", README.read_text(encoding="utf-8"), re.M)
+    assert lines
+    for line in lines:
+        # A recipe may add its own rules (a database) after the saver's.
+        assert line.startswith(acl_rule("lg")), line
