@@ -389,6 +389,11 @@ class Core:
                 f"{type(self.serde).__name__}: {exc}"
             ) from exc
 
+    @property
+    def _keep(self) -> str:
+        """The retention argument of the write scripts: "" keeps every checkpoint."""
+        return "" if self.max_checkpoints is None else str(self.max_checkpoints)
+
     def _sized(self, data: bytes, what: str) -> bytes:
         if self.max_value_size is not None and len(data) > self.max_value_size:
             raise ValueTooLargeError(
@@ -563,7 +568,7 @@ class Core:
             ),
             f"checkpoint {cid!r} without its channel values (metadata and versions)",
         )
-        keep = "" if self.max_checkpoints is None else str(self.max_checkpoints)
+        keep = self._keep
         yield from self._write_rows(
             target.thread_id,
             (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
@@ -605,7 +610,7 @@ class Core:
         yield from self._write_rows(
             target.thread_id,
             (PUT_WRITES, PUT_WRITES_STAGED),
-            (base, codec.netstring(task_id)),
+            (base, codec.netstring(task_id), self._keep),
             list(rows.items()),
         )
 

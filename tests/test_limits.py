@@ -142,3 +142,57 @@ def test_removing_a_checkpoint_removes_its_whole_write_index(saver: Any, admin: 
     put_chain(saver, "t", 1)
     saver.prune(["t"])
     assert _index_field_sizes(admin, saver, "t") == []
+
+
+def test_writes_for_a_checkpoint_retention_removed_are_not_stored(
+    backend: Backend, client: Any, admin: Any, prefix: str
+) -> None:
+    """LangGraph may send a task's writes after the next checkpoint's put, which removed
+    their checkpoint: stored, they would stay for good (max_checkpoints=1 leaked)."""
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=1)
+    first, second = put_chain(saver, "t", 2)
+    saver.put_writes(first, [("late", 1)], "task")
+    assert not admin.exists(saver._core.keys.thread("t").writes)
+    assert saver.get_tuple(second).pending_writes == []
+
+
+def test_writes_before_their_checkpoint_are_kept_under_retention(
+    backend: Backend, client: Any, prefix: str
+) -> None:
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=1)
+    put_chain(saver, "t", 2)
+    cp = checkpoint({"a": 1})
+    saver.put_writes(config("t", checkpoint_id=cp["id"]), [("early", 1)], "task")
+    stored = saver.put(config("t"), cp, metadata(), cp["channel_versions"])
+    assert saver.get_tuple(stored).pending_writes == [("task", "early", 1)]
+
+
+def test_a_latest_only_functional_chatbot_keeps_no_writes_of_removed_checkpoints(
+    backend: Backend, client: Any, admin: Any, prefix: str
+) -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langgraph.func import entrypoint, task
+
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=1)
+
+    @task
+    def reply(history: list[Any]) -> Any:
+        return AIMessage(f"{len(history)} messages")
+
+    @entrypoint(checkpointer=saver)
+    def chatbot(message: Any, *, previous: list[Any] | None) -> Any:
+        history = [*(previous or []), message]
+        answer = reply(history).result()
+        return entrypoint.final(value=answer, save=[*history, answer])
+
+    thread = {"configurable": {"thread_id": "chat"}}
+    for turn in range(30):
+        chatbot.invoke(HumanMessage(f"turn {turn}"), thread)
+    keys = saver._core.keys.thread("chat")
+    stored = {field for field in admin.hkeys(keys.checkpoints)}
+    for field in admin.hkeys(keys.writes) if admin.exists(keys.writes) else []:
+        if field[:1] == b"=":
+            continue
+        _, pos = read_netstring(field)
+        checkpoint_id, _ = read_netstring(field, pos)
+        assert field[:pos] + checkpoint_id in stored, field

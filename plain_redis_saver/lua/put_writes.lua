@@ -3,7 +3,8 @@
 -- KEYS[1..5]  the thread's keys (see includes/common.lua)
 -- ARGV[1]     base: NS..netstring(checkpoint id)
 -- ARGV[2]     netstring(task id)
--- ARGV[3..]   pairs of write index (decimal, negative for special channels) and value
+-- ARGV[3]     retention: the saver's max_checkpoints N ("" = all kept)
+-- ARGV[4..]   pairs of write index (decimal, negative for special channels) and value
 --
 -- Reply: number of writes newly stored.
 -- A regular write (index >= 0) never replaces a stored one: a retried task must not
@@ -15,12 +16,30 @@
 -- its own: a checkpoint stored in time removes that expiry (touch), and writes that
 -- arrive after delete_thread do not stay behind for good.
 
+-- With retention, writes for a checkpoint that is not stored and is older than the
+-- oldest one kept are dropped: LangGraph may send a task's writes after the next
+-- checkpoint's put, which removed their checkpoint (puts of one run are chained, so a
+-- newer checkpoint means this one's put has completed); were its put still to come,
+-- retention would remove it at once. Stored, such writes would never be removed.
+
 local ORPHAN_TTL_MS = 24 * 3600 * 1000
 
-local base, task = ARGV[1], ARGV[2]
+local base, task, keep = ARGV[1], ARGV[2], ARGV[3]
+if keep ~= '' then
+  local _, after = read_netstring(base, 1, 'write base', base, 'ARGV')
+  local ns = string.sub(base, 1, after - 1)
+  local member = ns .. read_netstring(base, after, 'write base', base, 'ARGV')
+  if rcall('HEXISTS', KEYS[1], member) == 0 then
+    local kept = rcall('ZREVRANGEBYLEX', KEYS[2], '(' .. ns .. '\255', '(' .. ns, 'LIMIT',
+      tonumber(keep) - 1, 1)
+    if #kept == 1 and bytes_less(member, kept[1]) then
+      return 0
+    end
+  end
+end
 local added = {}
 local changed = false
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local sub = task .. ARGV[i]
   local stored
   if tonumber(ARGV[i]) < 0 then
