@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,11 @@ from plain_redis_saver.cli import main
 
 from .conftest import Backend
 from .helpers import checkpoint, config, count_round_trips, metadata, put_chain
+from .test_cli import Run
 
 REPO = Path(__file__).resolve().parent.parent
 INSTALLED = Path(sys.executable).parent / "plain-redis-saver"
 KEY = b"k" * 16
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        assert self.code == 0, self.err
-        return json.loads(self.out)
 
 
 @pytest.fixture
