@@ -19,9 +19,11 @@ import pytest
 from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
 from plain_redis_saver.errors import (
     ExportFormatError,
+    IncompleteImportError,
     PlainRedisSaverError,
     ThreadExistsError,
     ThreadNotFoundError,
+    ValueTooLargeError,
 )
 from plain_redis_saver.transfer import (
     aexport_thread,
@@ -140,3 +142,13 @@ def test_the_installed_command_imports_a_file_exported_before_the_format_moved(
     expected = PlainRedisSaver(saver.client, key_prefix=prefix + "x")
     build_sample_thread(expected)
     assert content(saver, SAMPLE_THREAD) == content(expected, SAMPLE_THREAD)
+
+
+def test_a_write_refused_part_way_raises_incomplete_import_error_naming_the_progress(
+    saver: PlainRedisSaver, prefix: str
+) -> None:
+    small = PlainRedisSaver(saver.client, key_prefix=prefix, max_value_size=64)
+    with pytest.raises(IncompleteImportError, match="stopped after 0 of 3") as caught:
+        import_thread(small, OLD_EXPORT.read_text(encoding="utf-8").splitlines())
+    assert (caught.value.written, caught.value.total) == (0, 3)
+    assert isinstance(caught.value.__cause__, ValueTooLargeError)
