@@ -31,6 +31,12 @@ WRITES_MARK = b"=w"
 GENERATION = b"=g"
 
 
+def checkpoint_count_field(ns_field: bytes) -> bytes:
+    """Field of a thread's value hash counting the checkpoints of one namespace, from
+    that namespace's field in the namespaces hash (see lua/includes/common.lua)."""
+    return b"=" + ns_field
+
+
 def to_bytes(text: str | bytes) -> bytes:
     return text if isinstance(text, bytes) else text.encode("utf-8")
 

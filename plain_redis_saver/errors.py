@@ -44,3 +44,34 @@ class DisallowedTypeError(CorruptDataError):
 class ConcurrentWriteError(PlainRedisSaverError):
     """A thread kept changing while it was being read in several requests (copy_thread,
     the CLI's export); nothing was written. Retry when the thread's writes pause."""
+
+
+class ExportFormatError(PlainRedisSaverError, ValueError):
+    """A thread export (``plain_redis_saver.transfer``) is malformed, truncated, of an
+    unknown format version, or holds a value the saver's serializer cannot read; the
+    message names the line. Nothing was written."""
+
+
+class ThreadNotFoundError(PlainRedisSaverError, LookupError):
+    """The thread holds no checkpoint under the saver's key prefix."""
+
+
+class ThreadExistsError(PlainRedisSaverError):
+    """An import's target thread already holds checkpoints; nothing was written. Pass
+    ``replace=True`` to delete it first."""
+
+    def __init__(self, message: str, *, thread_id: str) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+
+
+class IncompleteImportError(PlainRedisSaverError):
+    """An import stopped part-way (the server refused a write, or the connection was
+    lost): the target holds the checkpoints written before. Import again with
+    ``replace=True``. ``written`` and ``total`` count checkpoints; the cause is chained."""
+
+    def __init__(self, message: str, *, thread_id: str, written: int, total: int) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.written = written
+        self.total = total

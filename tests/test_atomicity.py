@@ -8,6 +8,8 @@ CLI's export read a thread in several requests and must still see one state of i
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,9 +19,9 @@ import redis
 from langgraph.checkpoint.base.id import uuid6
 
 from plain_redis_saver import ConcurrentWriteError, PlainRedisSaver
-from plain_redis_saver.cli import Store, export_lines
 from plain_redis_saver.core import MAX_ARGS_PER_CALL, STAGING_TTL_MS, Eval
 from plain_redis_saver.keys import Keyspace
+from plain_redis_saver.transfer import export_thread
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata, put_chain
@@ -497,7 +499,7 @@ def test_export_with_a_write_before_any_of_its_requests_exports_one_state(
 ) -> None:
     oldest = build_source(saver, "src", 250)  # three list pages
     writer = PlainRedisSaver(backend.client(), key_prefix=prefix)
-    store = Store(backend.client(), prefix, None)
+    exporter = PlainRedisSaver(backend.client(), key_prefix=prefix)
     step, cut = FIRST_STEP, 1
     while True:
         before = thread_content(saver, "src")
@@ -506,8 +508,10 @@ def test_export_with_a_write_before_any_of_its_requests_exports_one_state(
             if n == at:
                 write_one_step(writer, oldest, s)
 
-        with interposed(store.saver, write) as run:
-            lines = list(export_lines(store, "src"))
+        file = io.StringIO()
+        with interposed(exporter, write) as run:
+            export_thread(exporter, "src", file)
+        lines = [json.loads(line) for line in file.getvalue().splitlines()]
         after = thread_content(saver, "src")
         exported = sorted(line["config"]["configurable"]["checkpoint_id"] for line in lines[1:-1])
         assert exported in (sorted(c[0] for c in before), sorted(c[0] for c in after))

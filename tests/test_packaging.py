@@ -91,8 +91,9 @@ def test_wheel_installs_into_a_clean_venv_and_works(tmp_path: Path) -> None:
         info = next(n for n in names if n.endswith(".dist-info/METADATA"))
         metadata = zf.read(info).decode()
         entry_points = zf.read(info.replace("METADATA", "entry_points.txt")).decode()
-    assert {"plain_redis_saver/py.typed", "plain_redis_saver/cli.py"} <= names
+    assert {"plain_redis_saver/py.typed", "plain_redis_saver/cli/__init__.py"} <= names
     assert "plain_redis_saver/__main__.py" in names
+    assert {"plain_redis_saver/transfer.py", "plain_redis_saver/cli/commands/read.py"} <= names
     assert any(n.startswith("plain_redis_saver/lua/") and n.endswith(".lua") for n in names)
     assert "plain-redis-saver = plain_redis_saver.cli:main" in entry_points
     for requirement in ("langgraph-checkpoint", "redis[hiredis]", "msgpack"):
