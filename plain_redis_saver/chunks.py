@@ -48,6 +48,7 @@ too.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -245,26 +246,68 @@ class MemoPiece(NamedTuple):
 
 
 class Memo:
-    """What :func:`split` remembers of a channel's previous version: its pieces in value
-    order. Holding it costs about one copy of the value's bytes."""
+    """What :func:`split` remembers of a channel's previous version: its bytes and its
+    pieces in value order (parallel tuples: the reuse path slices them in C, not one
+    Python object per piece). Holding it costs about one copy of the value's bytes.
 
-    __slots__ = ("pieces", "known")
+    ``breaks``: indices of the pieces that start a *run*, pieces of one kind that follow
+    each other with no literal between them; a run found again in a new version is
+    checked with one bytes comparison, so an append-only list costs O(1) Python steps
+    for all its old elements. A piece is reused wherever an item of its kind starts,
+    also at another depth: a container that was one piece below the cut levels stays one
+    piece if it moves up, where a fresh cut might cut it (the bytes are the same)."""
 
-    def __init__(self, pieces: tuple[MemoPiece, ...] = ()) -> None:
-        self.pieces = pieces
-        self.known = frozenset(piece.digest for piece in pieces)
+    __slots__ = ("source", "starts", "digests", "datas", "objects", "breaks", "known")
+
+    def __init__(
+        self,
+        source: bytes = b"",
+        starts: tuple[int, ...] = (),
+        digests: tuple[bytes, ...] = (),
+        datas: tuple[bytes, ...] = (),
+        objects: tuple[int, ...] = (),
+        breaks: tuple[int, ...] = (),
+    ) -> None:
+        self.source = source
+        self.starts = starts
+        self.digests = digests
+        self.datas = datas
+        self.objects = objects
+        self.breaks = breaks
+        self.known = frozenset(digests)
+
+    @property
+    def pieces(self) -> tuple[MemoPiece, ...]:
+        return tuple(map(MemoPiece, self.digests, self.datas, self.objects))
+
+    def run_end(self, index: int) -> int:
+        """The index after the last piece of the run holding piece ``index``."""
+        after = bisect.bisect_right(self.breaks, index)
+        return self.breaks[after] if after < len(self.breaks) else len(self.digests)
 
     @classmethod
     def of_stored(cls, recipe: Recipe, pieces: Mapping[bytes, bytes]) -> Memo:
         """A memo of a value read back (after a restart, or from another client), with
         no hashing: the recipe names the digests. A piece that is not one or two whole
-        msgpack objects is left out (it is then hashed again, never misread)."""
+        msgpack objects is left out (it is then hashed again, never misread). Runs are
+        single pieces: where literals stood is not checked."""
         kept = []
         for name in recipe.digests:
             data = pieces.get(name)
             if data is not None and (objects := _objects(data)):
                 kept.append(MemoPiece(name, data, objects))
-        return cls(tuple(kept))
+        starts, pos = [], 0
+        for piece in kept:
+            starts.append(pos)
+            pos += len(piece.data) + 1  # a gap: no two pieces form a run
+        return cls(
+            b"",
+            tuple(starts),
+            tuple(piece.digest for piece in kept),
+            tuple(piece.data for piece in kept),
+            tuple(piece.objects for piece in kept),
+            tuple(range(len(kept))),
+        )
 
 
 def _objects(data: bytes) -> int:
@@ -289,62 +332,135 @@ class Chunked(NamedTuple):
     memo: Memo
 
 
-class _Cutter:
-    __slots__ = ("data", "policy", "memo", "next", "spans", "new")
+_NO_MEMO = Memo()
 
-    def __init__(self, data: bytes, memo: Memo | None, policy: Policy) -> None:
+
+class _Cutter:
+    __slots__ = (
+        "data",
+        "policy",
+        "memo",
+        "known",
+        "next",
+        "runs",
+        "starts",
+        "digests",
+        "datas",
+        "objects",
+        "breaks",
+        "literals",
+        "end",
+        "new",
+    )
+
+    def __init__(self, data: bytes, memo: Memo, policy: Policy) -> None:
         self.data = data
         self.policy = policy
-        self.memo = memo.pieces if memo is not None else ()
+        self.memo = memo
+        self.known = memo.known
         self.next = 0  # the memo piece expected next
-        self.spans: list[tuple[int, MemoPiece]] = []  # (start, piece), in value order
+        self.runs = True  # off after a run fails to match: no quadratic re-comparing
+        self.reset()
+
+    def reset(self) -> None:
+        self.starts: list[int] = []
+        self.digests: list[bytes] = []
+        self.datas: list[bytes] = []
+        self.objects: list[int] = []
+        self.breaks: list[int] = []
+        self.literals: list[tuple[int, bytes]] = []
+        self.end = 0  # where the last piece ended
         self.new: dict[bytes, bytes] = {}
 
-    def element(self, start: int, end: int, objects: int, known: frozenset[bytes]) -> None:
+    def place(self, start: int, objects: int) -> None:
+        """Book-keeping before a piece at ``start``: the literal before it, and whether
+        it starts a run."""
+        if start > self.end:
+            self.literals.append((len(self.digests), self.data[self.end : start]))
+            self.breaks.append(len(self.digests))
+        elif not self.objects or self.objects[-1] != objects:
+            self.breaks.append(len(self.digests))
+
+    def element(self, start: int, end: int, objects: int) -> None:
         if end - start < self.policy.piece_min:
             return  # stays literal
         data = self.data[start:end]
         name = digest(data)
-        self.spans.append((start, MemoPiece(name, data, objects)))
-        if name not in known:
+        self.place(start, objects)
+        self.starts.append(start)
+        self.digests.append(name)
+        self.datas.append(data)
+        self.objects.append(objects)
+        self.end = end
+        if name not in self.known:
             self.new[name] = data
 
-    def reuse(self, start: int, objects: int) -> int:
-        """The end of the item at ``start`` if it equals the memo's next piece (or the
-        one after it: one item removed), else 0. One bytes comparison, no hash."""
+    def reuse(self, start: int, objects: int, items: int) -> int:
+        """How many of the next ``items`` items, from ``start``, equal the memo's next
+        pieces (or those after one removed piece), booked as pieces. No walk, no hash:
+        bytes comparisons only."""
+        memo, data = self.memo, self.data
         for k in (self.next, self.next + 1):
-            if k < len(self.memo):
-                piece = self.memo[k]
-                if piece.objects == objects and self.data.startswith(piece.data, start):
-                    self.spans.append((start, piece))
-                    self.next = k + 1
-                    return start + len(piece.data)
+            if (
+                k < len(memo.digests)
+                and memo.objects[k] == objects
+                and data.startswith(memo.datas[k], start)
+            ):
+                j = k + 1
+                if self.runs and items > 1:
+                    j = min(memo.run_end(k), k + items)
+                    if j > k + 1:
+                        run = memoryview(memo.source)[
+                            memo.starts[k] : memo.starts[j - 1] + len(memo.datas[j - 1])
+                        ]
+                        if not data.startswith(run, start):
+                            self.runs = False
+                            j = k + 1
+                self.place(start, objects)
+                shift = start - memo.starts[k]
+                self.starts.extend(map(shift.__add__, memo.starts[k:j]))
+                self.digests.extend(memo.digests[k:j])
+                self.datas.extend(memo.datas[k:j])
+                self.objects.extend(memo.objects[k:j])
+                self.end = memo.starts[j - 1] + len(memo.datas[j - 1]) + shift
+                self.next = j
+                return j - k
         return 0
 
-    def container(self, pos: int, depth: int, known: frozenset[bytes]) -> int:
+    def container(self, pos: int, depth: int) -> int:
         """Cuts the array or map at ``pos`` (the caller checked that it is one) into
         items; returns its end."""
         data = self.data
         count, per, pos = _container(data, pos) or (0, 1, pos)
         if pos > len(data) or count * per > len(data) - pos:
             raise _malformed("a value", data, pos, f"a container of {count} items")
-        for _ in range(count):
+        done = 0
+        while done < count:  # each step takes at least one item
             start = pos
-            if end := self.reuse(start, per):
-                pos = end
+            if reused := self.reuse(start, per, count - done):
+                done += reused
+                pos = self.end
                 continue
+            done += 1
             if per == 2:
                 pos = skip_object(data, pos, "a value")  # the key
             nested = _container(data, pos) if depth < self.policy.max_depth else None
             if nested is not None and nested[0] >= self.policy.nested_min_count:
-                before = len(self.spans)
-                pos = self.container(pos, depth + 1, known)
-                if len(self.spans) == before:  # nothing worth a piece inside
-                    self.element(start, pos, per, known)
+                before = len(self.digests)
+                pos = self.container(pos, depth + 1)
+                if len(self.digests) == before:  # nothing worth a piece inside
+                    self.element(start, pos, per)
             else:
                 pos = skip_object(data, pos, "a value")
-                self.element(start, pos, per, known)
+                self.element(start, pos, per)
         return pos
+
+    def whole(self) -> None:
+        memo = self.memo
+        if len(memo.digests) == 1 and memo.datas[0] == self.data:
+            self.reuse(0, memo.objects[0], 1)
+        else:
+            self.element(0, len(self.data), 1)
 
 
 def split(
@@ -357,29 +473,31 @@ def split(
     holds are not returned again. Bytes the walker cannot frame (not what a msgpack
     serializer writes) are kept whole, so :func:`rebuild` always returns ``typed``."""
     type_name, data = typed
-    known = previous.known if previous is not None else frozenset()
-    cutter = _Cutter(data, previous, policy)
+    cutter = _Cutter(data, previous or _NO_MEMO, policy)
     if (
         type_name in SPLIT_TYPES
         and len(data) >= policy.piece_min
         and _container(data, 0) is not None
     ):
         try:
-            if cutter.container(0, 0, known) != len(data):
-                cutter.spans.clear()
+            if cutter.container(0, 0) != len(data):
+                cutter.reset()
         except CorruptDataError:
-            cutter.spans.clear()
-        if not cutter.spans:  # not cut: one element
-            cutter.new.clear()
-    if not cutter.spans:
-        memo = cutter.memo
-        if len(memo) == 1 and memo[0].data == data:
-            cutter.spans.append((0, memo[0]))
-        else:
-            cutter.element(0, len(data), 1, known)
-    spans = cutter.spans
-    recipe = _encode_recipe(type_name, data, spans)
-    return Chunked(recipe, cutter.new, Memo(tuple(piece for _, piece in spans)))
+            cutter.reset()
+    if not cutter.digests:  # not cut: one element
+        cutter.reset()
+        cutter.whole()
+    if cutter.end < len(data):
+        cutter.literals.append((len(cutter.digests), data[cutter.end :]))
+    memo = Memo(
+        data,
+        tuple(cutter.starts),
+        tuple(cutter.digests),
+        tuple(cutter.datas),
+        tuple(cutter.objects),
+        tuple(cutter.breaks),
+    )
+    return Chunked(_encode_recipe(type_name, memo.digests, cutter.literals), cutter.new, memo)
 
 
 # ---------------------------------------------------------------- recipes
@@ -403,19 +521,15 @@ def _uvarint(n: int) -> bytes:
     return bytes(out)
 
 
-def _encode_recipe(type_name: str, data: bytes, spans: list[tuple[int, MemoPiece]]) -> bytes:
+def _encode_recipe(
+    type_name: str, digests: tuple[bytes, ...], literals: list[tuple[int, bytes]]
+) -> bytes:
     name = type_name.encode("utf-8")
     if len(name) > _LITERAL_MAX_TYPE:
         raise SerializationError(f"serializer type name {type_name!r} exceeds 255 bytes")
-    out = [bytes((RECIPE_FORMAT, len(name))), name, _uvarint(len(spans))]
-    out.extend(piece.digest for _, piece in spans)
-    pos = 0
-    for index, (start, piece) in enumerate(spans):
-        if start > pos:
-            out += (_uvarint(index), _uvarint(start - pos), data[pos:start])
-        pos = start + len(piece.data)
-    if pos < len(data):
-        out += (_uvarint(len(spans)), _uvarint(len(data) - pos), data[pos:])
+    out = [bytes((RECIPE_FORMAT, len(name))), name, _uvarint(len(digests)), *digests]
+    for before, data in literals:
+        out += (_uvarint(before), _uvarint(len(data)), data)
     return b"".join(out)
 
 

@@ -150,7 +150,6 @@ def test_rebuild_is_exact_whatever_the_previous_version_was(
     typed = dumps(serde, value)
     second = chunks.split(typed, first.memo, policy=policy)
     assert chunks.rebuild(second.recipe, stored(first, second), verify=True) == typed
-    assert second.recipe == chunks.split(typed, policy=policy).recipe
 
 
 @given(value=values, earlier=values)
@@ -168,6 +167,48 @@ def test_a_memo_of_stored_pieces_gives_the_same_recipe_as_the_writers_memo(
         writers.pieces,
         writers.memo.pieces,
     )
+
+
+edits = st.lists(
+    st.tuples(st.sampled_from(["insert", "remove", "replace", "append"]), st.integers(0, 30)),
+    max_size=4,
+)
+
+
+@given(
+    history=st.lists(messages | st.text(min_size=60, max_size=90), max_size=25),
+    extra=messages,
+    changes=edits,
+    wrap=st.booleans(),
+    policy=policies,
+)
+@PROPERTY
+def test_an_edited_list_rebuilds_exactly_and_cuts_as_if_new(
+    history: list[Any],
+    extra: Any,
+    changes: list[tuple[str, int]],
+    wrap: bool,
+    policy: chunks.Policy,
+) -> None:
+    serde = SafeSerializer()
+    edited = list(history)
+    for change, at in changes:
+        at = at % (len(edited) + 1)
+        if change == "insert":
+            edited.insert(at, extra)
+        elif change == "append":
+            edited.append(extra)
+        elif edited and at < len(edited):
+            edited[at : at + 1] = [] if change == "remove" else [extra]
+
+    def shape(items: list[Any]) -> Any:
+        return {"messages": items, "n": len(items)} if wrap else items
+
+    first = chunks.split(serde.dumps_typed(shape(history)), policy=policy)
+    typed = serde.dumps_typed(shape(edited))
+    second = chunks.split(typed, first.memo, policy=policy)
+    assert chunks.rebuild(second.recipe, stored(first, second), verify=True) == typed
+    assert second.recipe == chunks.split(typed, policy=policy).recipe
 
 
 # ------------------------------------------------------------- what is cut, what stays whole
