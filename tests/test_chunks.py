@@ -520,3 +520,15 @@ def test_read_recipe_of_any_bytes_returns_parts_that_rebuild_or_raises(data: byt
     assert len(typed[1]) == sum(len(b) for _, b in recipe.literals) + sum(
         len(pieces[name]) for name in recipe.digests
     )
+
+
+# ------------------------------------------------------------- the measurement script
+
+
+@pytest.mark.parametrize("style", ["functional", "stategraph"])
+def test_the_chunking_benchmark_replays_a_chatbot_with_fewer_bytes(style: str) -> None:
+    from benchmarks.chunking import record, replay, window
+
+    row = window(replay(record(style, 10)), 10)
+    assert row["sent_delta"] <= row["sent_chunked"] < row["sent_today"]
+    assert row["stored_delta"] <= row["stored_chunked"] < row["stored_today"]
