@@ -42,8 +42,8 @@ Recipe format 1 (byte layout)::
     literals    until the end, each: before (LEB128, strictly increasing, <= count),
                 length (LEB128, >= 1), the bytes; a literal goes before piece ``before``
 
-The encoding is canonical (one recipe per value), so recipes may be content-addressed
-too.
+The encoding is canonical (a cut has one recipe; the decoder refuses any other form), so
+recipes may be content-addressed too.
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ __all__ = [
     "NESTED_MIN_COUNT",
     "PIECE_MIN",
     "RECIPE_FORMAT",
+    "DEFAULT_POLICY",
     "Chunked",
     "Memo",
+    "MemoPiece",
     "Policy",
     "Recipe",
     "digest",
