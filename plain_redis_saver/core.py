@@ -86,7 +86,8 @@ class Eval:
     """Run a script (EVALSHA, falling back to EVAL on NOSCRIPT).
 
     ``expiry`` is sent before ``args``: "" leaves the thread's TTL alone, "0" removes it,
-    digits set it in milliseconds (see lua/includes/common.lua).
+    digits set it in milliseconds, "~" and digits set it only where one is set already
+    (see lua/includes/common.lua).
     """
 
     script: LuaScript
@@ -356,9 +357,9 @@ class Core:
         self.max_checkpoints = max_checkpoints
         self.max_value_size = max_value_size
         # Writes always state the expiry, so a changed ttl (or none) applies to a thread
-        # at its next write; reads only refresh an expiry that is configured.
+        # at its next write; reads only refresh an expiry the thread already has ("~").
         self.write_expiry = "0" if ttl_ms is None else str(ttl_ms)
-        self.read_expiry = str(ttl_ms) if ttl_ms is not None and refresh_on_read else ""
+        self.read_expiry = f"~{ttl_ms}" if ttl_ms is not None and refresh_on_read else ""
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
 

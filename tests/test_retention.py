@@ -13,7 +13,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from plain_redis_saver import InvalidConfigError, PlainRedisSaver
+from plain_redis_saver import AsyncPlainRedisSaver, InvalidConfigError, PlainRedisSaver
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata, put_chain
@@ -61,6 +61,38 @@ def test_a_read_refreshes_the_whole_thread(client: Any, admin: Any, prefix: str)
     put_chain(saver_with(client, prefix, ttl=10), "t", 2)
     saver_with(client, prefix, ttl=3600).get_tuple(config("t"))
     assert all(t > 60_000 for t in pttls(admin, saver_with(client, prefix), "t"))
+
+
+def test_reads_never_give_an_expiry_to_a_thread_written_without_ttl(
+    client: Any, admin: Any, prefix: str
+) -> None:
+    stored = put_chain(saver_with(client, prefix), "t", 2)
+    saver_with(client, prefix).put_writes(stored[-1], [("n", 1)], "task")
+    reader = saver_with(client, prefix, ttl=60)
+    reader.get_tuple(config("t"))
+    reader.get_tuple(stored[0])
+    list(reader.list(config("t")))
+    reader.get_delta_channel_history(config=stored[-1], channels=["n"])
+    assert set(pttls(admin, reader, "t")) == {-1}
+
+
+def test_list_of_every_thread_gives_no_thread_an_expiry(
+    client: Any, admin: Any, prefix: str
+) -> None:
+    for tid in ("a", "b"):
+        put_chain(saver_with(client, prefix), tid, 1)
+    assert len(list(saver_with(client, prefix, ttl=60).list(None))) == 2
+    assert {admin.pttl(k) for k in thread_keys(admin, prefix)} == {-1}
+
+
+async def test_async_reads_never_give_an_expiry_to_a_thread_written_without_ttl(
+    client: Any, aclient: Any, admin: Any, prefix: str
+) -> None:
+    put_chain(saver_with(client, prefix), "t", 2)
+    reader = AsyncPlainRedisSaver(aclient, key_prefix=prefix, ttl=60)
+    await reader.aget_tuple(config("t"))
+    assert [c async for c in reader.alist(None)]
+    assert set(pttls(admin, saver_with(client, prefix), "t")) == {-1}
 
 
 def test_a_write_refreshes_values_of_unchanged_channels(
