@@ -33,6 +33,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import codec
 from .errors import (
+    CheckpointRemovedError,
     ConcurrentWriteError,
     CorruptDataError,
     InvalidConfigError,
@@ -565,13 +566,32 @@ class Core:
             f"checkpoint {cid!r} without its channel values (metadata and versions)",
         )
         keep = "" if self.max_checkpoints is None else str(self.max_checkpoints)
-        yield from self._write_rows(
-            target.thread_id,
-            (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
-            (target.ns, cid, record, keep, framed_refs),
-            blobs,
-        )
+        try:
+            yield from self._write_rows(
+                target.thread_id,
+                (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
+                (target.ns, cid, record, keep, framed_refs, target.checkpoint_id or ""),
+                blobs,
+            )
+        except CheckpointRemovedError:
+            raise self._parent_removed(target) from None
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
+
+    def _parent_removed(self, target: Target) -> CheckpointRemovedError:
+        limit = (
+            f"this saver's max_checkpoints={self.max_checkpoints} keeps only the newest "
+            f"{self.max_checkpoints} of a namespace"
+            if self.max_checkpoints is not None
+            else "max_checkpoints retention (of a saver that set it), prune or "
+            "delete_for_runs removed it"
+        )
+        return CheckpointRemovedError(
+            f"checkpoint {target.checkpoint_id!r} (namespace {target.checkpoint_ns!r} of "
+            f"thread {target.thread_id!r}) is no longer stored: {limit}. Continuing from it "
+            "(update_state, a replay or fork from an old config) would start the thread "
+            "over, so nothing was written. Continue from a checkpoint that is kept (see "
+            "graph.get_state_history(config)), or raise max_checkpoints to keep more history"
+        )
 
     def put_writes(
         self,

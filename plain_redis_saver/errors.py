@@ -44,3 +44,9 @@ class DisallowedTypeError(CorruptDataError):
 class ConcurrentWriteError(PlainRedisSaverError):
     """A thread kept changing while it was being read in several requests (copy_thread,
     the CLI's export); nothing was written. Retry when the thread's writes pause."""
+
+
+class CheckpointRemovedError(InvalidConfigError):
+    """A put continues from a checkpoint that is no longer stored (``max_checkpoints``
+    retention, ``prune`` or ``delete_for_runs`` removed it) in a namespace that holds
+    newer ones: storing it would silently start the thread over. Nothing was written."""
