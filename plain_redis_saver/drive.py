@@ -16,8 +16,8 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from .clients import connection_kwargs, is_cluster
-from .core import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
 from .errors import CheckpointRemovedError, CorruptDataError, PlainRedisSaverError
+from .ops import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
 from .scripts import ALL_SCRIPTS
 
 SCAN_COUNT = 1000

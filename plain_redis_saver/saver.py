@@ -11,12 +11,12 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
 from .base import BaseRedisSaver, conn_url, split_options
-from .core import Plan
 from .drive import SyncRunner, adrive, afirst, drive
 from .keys import DEFAULT_KEY_PREFIX
+from .ops import Plan
 
 
-class PlainRedisSaver(BaseRedisSaver):
+class PlainRedisSaver(BaseRedisSaver[clients.BlockingClient]):
     """LangGraph checkpointer on plain Redis >= 6.2 / Valkey >= 7.2, no modules.
 
     ``client`` is a ``redis.Redis`` (or ``valkey.Valkey``) created with the default

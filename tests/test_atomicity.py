@@ -18,8 +18,9 @@ from langgraph.checkpoint.base.id import uuid6
 
 from plain_redis_saver import ConcurrentWriteError, PlainRedisSaver
 from plain_redis_saver.cli import Store, export_lines
-from plain_redis_saver.core import MAX_ARGS_PER_CALL, STAGING_TTL_MS, Eval
+from plain_redis_saver.core import MAX_ARGS_PER_CALL, STAGING_TTL_MS
 from plain_redis_saver.keys import Keyspace
+from plain_redis_saver.ops import Eval
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata, put_chain
