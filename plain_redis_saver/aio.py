@@ -53,7 +53,8 @@ class AsyncPlainRedisSaver(BaseRedisSaver[clients.AsyncClient]):
     ) -> AsyncIterator[AsyncPlainRedisSaver]:
         """A saver on a new client for ``url``; ``cluster`` as in
         :meth:`PlainRedisSaver.from_conn_string`. Callers beyond ``max_connections``
-        (default 64) wait for a free connection rather than fail."""
+        (default 64) wait for a free connection rather than fail. Raises as
+        :meth:`PlainRedisSaver.from_conn_string` does."""
         options, client_kwargs = split_options(kwargs)
         client_kwargs.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
         client = await clients.async_client(conn_url(url, redis_url), cluster, **client_kwargs)
