@@ -8,8 +8,10 @@ otherwise a deterministic offline stand-in model.
 import importlib
 import os
 import re
+import sys
 from contextlib import ExitStack
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -18,6 +20,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import RunnableConfig
 from langgraph.func import entrypoint, task
 from langgraph.graph import add_messages
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from plain_redis_saver import PlainRedisSaver
 from plain_redis_saver.embedded import EmbeddedServer
@@ -115,16 +119,34 @@ def run_demo(url: str, model: BaseChatModel) -> None:
     print(f"OK: thread 1 state survived in Redis ({len(messages)} messages, {count} checkpoints)")
 
 
+def without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+
+
 def main() -> None:
     model = make_model()
     with ExitStack() as stack:
         url = os.environ.get("REDIS_URL")
         if url:
-            print(f"Server: REDIS_URL={url}")
+            print(f"Server: REDIS_URL={without_password(url)}")
         else:
             url = stack.enter_context(EmbeddedServer("valkey")).url
             print(f"Server: embedded Valkey at {url}")
-        run_demo(url, model)
+        try:
+            run_demo(url, model)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if not os.environ.get("REDIS_URL"):
+                raise
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(".")
+            sys.exit(
+                f"Cannot reach REDIS_URL={without_password(url)} ({reason}). Start a server "
+                "there, or run without REDIS_URL (unset REDIS_URL; the demo then starts a "
+                "throw-away Valkey)."
+            )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .aio import AsyncPlainRedisSaver
 from .base import BaseRedisSaver
 from .errors import (
+    CheckpointRemovedError,
     ConcurrentWriteError,
     CorruptDataError,
     DisallowedTypeError,
@@ -36,6 +37,7 @@ __all__ = [
     "AsyncRedisSaver",
     "AsyncShallowRedisSaver",
     "BaseRedisSaver",
+    "CheckpointRemovedError",
     "ConcurrentWriteError",
     "CorruptDataError",
     "DisallowedTypeError",

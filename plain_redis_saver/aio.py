@@ -11,17 +11,17 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
 from .base import BaseRedisSaver, conn_url, split_options
-from .core import Plan
 from .drive import AsyncRunner, adrive, afirst
 from .errors import EventLoopError
 from .keys import DEFAULT_KEY_PREFIX
+from .ops import Plan
 
 #: Connections of the pool made by from_conn_string; callers beyond it wait for one
 #: (redis-py's default pool raises "Too many connections" instead).
 DEFAULT_MAX_CONNECTIONS = 64
 
 
-class AsyncPlainRedisSaver(BaseRedisSaver):
+class AsyncPlainRedisSaver(BaseRedisSaver[clients.AsyncClient]):
     """LangGraph checkpointer on plain Redis / Valkey for asyncio code.
 
     ``client`` is a ``redis.asyncio.Redis`` (or ``valkey.asyncio.Valkey``) created with
@@ -53,7 +53,8 @@ class AsyncPlainRedisSaver(BaseRedisSaver):
     ) -> AsyncIterator[AsyncPlainRedisSaver]:
         """A saver on a new client for ``url``; ``cluster`` as in
         :meth:`PlainRedisSaver.from_conn_string`. Callers beyond ``max_connections``
-        (default 64) wait for a free connection rather than fail."""
+        (default 64) wait for a free connection rather than fail. Raises as
+        :meth:`PlainRedisSaver.from_conn_string` does."""
         options, client_kwargs = split_options(kwargs)
         client_kwargs.setdefault("max_connections", DEFAULT_MAX_CONNECTIONS)
         client = await clients.async_client(conn_url(url, redis_url), cluster, **client_kwargs)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import inspect
 import secrets
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -26,24 +27,12 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
-from .core import Core, Plan
+from .core import Core
 from .errors import InvalidConfigError
 from .keys import DEFAULT_KEY_PREFIX, Keyspace
+from .ops import Plan
+from .options import DEFAULT_MAX_VALUE_SIZE, SAVER_OPTIONS, SaverOptions
 from .serde import SafeSerializer
-
-#: Constructor options of the savers that from_conn_string accepts among its keywords.
-SAVER_OPTIONS = (
-    "ttl",
-    "refresh_on_read",
-    "max_checkpoints",
-    "max_value_size",
-    "wait_replicas",
-    "wait_timeout",
-)
-
-#: Default of ``max_value_size``: a put or a read of a value this large kept the
-#: server's script under 50 ms on a loaded 2-core machine (benchmarks/value_size.py).
-DEFAULT_MAX_VALUE_SIZE = 8 * 2**20
 
 
 def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -78,53 +67,17 @@ def conn_url(url: str | None, redis_url: str | None) -> str:
     return given
 
 
-#: Longest duration accepted (100 years): the server refuses expiries that overflow.
-MAX_SECONDS = 100 * 365 * 24 * 3600
+#: The kind of client a saver runs on (see the concrete savers).
+ClientT = TypeVar("ClientT")
 
 
-def _ms(duration: float | timedelta, name: str) -> int:
-    seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, (int, float))
-        or not 0 < seconds <= MAX_SECONDS
-    ):
-        raise InvalidConfigError(
-            f"{name} must be a number of seconds > 0 (at most 100 years) or a timedelta, "
-            f"got {duration!r}"
-        )
-    return max(1, round(seconds * 1000))
-
-
-def _ttl_ms(ttl: float | timedelta | None) -> int | None:
-    """None (never expire) or milliseconds."""
-    return None if ttl is None else _ms(ttl, "ttl (None: never expire)")
-
-
-def _check_limit(value: Any, rule: str) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise InvalidConfigError(f"{rule}, got {value!r}")
-
-
-class BaseRedisSaver(BaseCheckpointSaver[str]):
-    """LangGraph checkpointer on plain Redis / Valkey (no modules). Abstract.
-
-    ``ttl`` (seconds or a timedelta; None = never) expires a thread that is neither
-    written nor, with ``refresh_on_read``, read for that long: all of its keys at once.
-    ``max_checkpoints`` keeps only the newest N checkpoints of each namespace of a
-    thread (plus the ancestors their DeltaChannels still need); N=1 is a latest-only
-    saver. ``max_value_size`` (bytes, default 8 MiB; None = no limit) refuses a channel
-    value, pending write or checkpoint record whose serialized form is larger, with
-    ValueTooLargeError naming it: the server copies a value in one piece, and a
-    100 MB one blocks every other client for a good part of a second.
-    ``wait_replicas=N`` sends WAIT N after every put, put_writes, delete_thread and
-    copy_thread in the same round trip, and raises ReplicationError when fewer than N
-    replicas acknowledge within ``wait_timeout`` (seconds or a timedelta).
-    """
+class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
+    """LangGraph checkpointer on plain Redis / Valkey (no modules). Abstract: use
+    PlainRedisSaver (blocking code) or AsyncPlainRedisSaver (asyncio)."""
 
     def __init__(
         self,
-        client: Any,
+        client: ClientT,
         *,
         key_prefix: str = DEFAULT_KEY_PREFIX,
         serde: SerializerProtocol | None = None,
@@ -135,6 +88,49 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         wait_replicas: int = 0,
         wait_timeout: float | timedelta = 1.0,
     ) -> None:
+        """A saver storing LangGraph checkpoints through ``client``.
+
+        Args:
+            client: a client made with ``decode_responses=False`` (the default).
+                PlainRedisSaver takes ``redis.Redis``, ``redis.cluster.RedisCluster``,
+                ``valkey.Valkey`` or ``valkey.cluster.ValkeyCluster``;
+                AsyncPlainRedisSaver their ``asyncio`` counterparts
+                (``redis.asyncio.Redis`` ...). To connect by URL use
+                ``from_conn_string(url, **options)``.
+            key_prefix: first part of every key (default ``"lg"``), without ``{`` or
+                ``}``. Savers with different prefixes share a server without seeing
+                each other's threads.
+            serde: the serializer; default ``SafeSerializer()`` (JsonPlusSerializer's
+                bytes, and reading rebuilds only data types). Any SerializerProtocol,
+                e.g. ``EncryptedSerializer``.
+            ttl: seconds or a ``timedelta``; ``None`` (default) never expires. A thread
+                neither written nor (with ``refresh_on_read``) read for that long
+                expires, all of its keys at once. A changed ttl applies to a thread at
+                its next write.
+            refresh_on_read: ``True`` (default): reads restart the expiry a thread
+                already has (they never give one to a thread written without a ttl);
+                ``False``: only writes do.
+            max_checkpoints: ``None`` (default) keeps every checkpoint; N >= 1 keeps
+                the newest N of each namespace of a thread (plus the ancestors their
+                DeltaChannels need); 1 is a latest-only saver. Continuing from a
+                checkpoint it removed (``update_state`` or a replay from an old config)
+                raises CheckpointRemovedError.
+            max_value_size: bytes, default 8 MiB; ``None``: no limit. A larger
+                serialized channel value, pending write or checkpoint record raises
+                ValueTooLargeError naming it, and nothing is written (the server copies
+                a value in one piece; a 100 MB one blocks every other client for a good
+                part of a second).
+            wait_replicas: 0 (default) or N: after every put, put_writes, delete_thread
+                and copy_thread, ``WAIT N`` in the same round trip; fewer
+                acknowledgements raise ReplicationError (the primary has the write).
+            wait_timeout: seconds or a ``timedelta`` (default 1.0) that ``WAIT`` may take.
+
+        Raises:
+            InvalidConfigError: the client is a URL string, of the wrong kind (an
+                asyncio client for the blocking saver, or the other way round) or made
+                with ``decode_responses=True``, or an option is out of range. Nothing
+                is connected or written.
+        """
         # Stored bytes are untrusted input: by default they are rebuilt only as data.
         super().__init__(serde=SafeSerializer() if serde is None else serde)
         if isinstance(client, (str, bytes)) or not hasattr(client, "evalsha"):
@@ -149,35 +145,59 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
                 "the Redis client was created with decode_responses=True; the checkpointer "
                 "stores binary values, so give it a client with decode_responses=False"
             )
-        if not isinstance(refresh_on_read, bool):
-            raise InvalidConfigError(
-                f"refresh_on_read must be True or False, got {refresh_on_read!r}"
-            )
-        _check_limit(max_checkpoints, "max_checkpoints must be None (keep all) or an int >= 1")
-        _check_limit(
-            max_value_size, "max_value_size must be None (no limit) or a number of bytes >= 1"
+        if self._LATEST_ONLY:
+            if max_checkpoints not in (None, 1):
+                raise InvalidConfigError(
+                    f"{type(self).__name__} keeps only the latest checkpoint "
+                    f"(max_checkpoints=1); for max_checkpoints={max_checkpoints!r} use "
+                    f"{type(self).__mro__[1].__name__}"
+                )
+            max_checkpoints = 1
+        self.options = SaverOptions(
+            ttl=ttl,
+            refresh_on_read=refresh_on_read,
+            max_checkpoints=max_checkpoints,
+            max_value_size=max_value_size,
+            wait_replicas=wait_replicas,
+            wait_timeout=wait_timeout,
         )
-        if (
-            isinstance(wait_replicas, bool)
-            or not isinstance(wait_replicas, int)
-            or wait_replicas < 0
-        ):
-            raise InvalidConfigError(
-                f"wait_replicas must be an int >= 0 (0: do not wait), got {wait_replicas!r}"
-            )
-        self.wait_replicas = wait_replicas
-        self.wait_timeout = wait_timeout
         self.client = client
         self.key_prefix = key_prefix
-        self.ttl = ttl
-        self.refresh_on_read = refresh_on_read
-        self.max_checkpoints = max_checkpoints
-        self.max_value_size = max_value_size
         self._core = self._make_core(Keyspace(key_prefix))
         self._attach(client)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__doc__ = _documented(cls.__dict__.get("__doc__"))
+
     #: Whether the saver runs on an asyncio client (set by the concrete savers).
     _ASYNC_CLIENT = False
+    #: Whether the saver keeps only the latest checkpoint (max_checkpoints=1).
+    _LATEST_ONLY = False
+
+    @property
+    def ttl(self) -> float | timedelta | None:
+        return self.options.ttl
+
+    @property
+    def refresh_on_read(self) -> bool:
+        return self.options.refresh_on_read
+
+    @property
+    def max_checkpoints(self) -> int | None:
+        return self.options.max_checkpoints
+
+    @property
+    def max_value_size(self) -> int | None:
+        return self.options.max_value_size
+
+    @property
+    def wait_replicas(self) -> int:
+        return self.options.wait_replicas
+
+    @property
+    def wait_timeout(self) -> float | timedelta:
+        return self.options.wait_timeout
 
     @classmethod
     def _wrong_client_kind(cls, client: Any) -> str:
@@ -199,16 +219,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         raise NotImplementedError
 
     def _make_core(self, keyspace: Keyspace) -> Core:
-        return Core(
-            keyspace,
-            self.serde,
-            ttl_ms=_ttl_ms(self.ttl),
-            refresh_on_read=self.refresh_on_read,
-            max_checkpoints=self.max_checkpoints,
-            max_value_size=self.max_value_size,
-            wait_replicas=self.wait_replicas,
-            wait_timeout_ms=_ms(self.wait_timeout, "wait_timeout"),
-        )
+        return Core(keyspace, self.serde, self.options)
 
     # ---- hooks
 
@@ -234,7 +245,11 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
     # ---- set-up
 
     def setup(self) -> None:
-        """Load the scripts and record the storage schema version. Idempotent, optional."""
+        """Load the scripts and record the storage schema version. Idempotent, optional
+        (scripts are also sent on first use).
+
+        Raises SchemaVersionError when the prefix holds data of a newer release, and
+        CorruptDataError when its schema key holds something else."""
         self._run(self._plans.setup(), "setup")
 
     async def asetup(self) -> None:
@@ -245,7 +260,11 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint named by ``config`` (the newest of its namespace if it names
-        none), with channel values and pending writes; one round trip."""
+        none), with channel values and pending writes, or None; one round trip.
+
+        Raises InvalidConfigError for a config without ``thread_id``, CorruptDataError
+        (naming the key) when stored data is damaged, evicted in part or foreign, and
+        DisallowedTypeError when it names a type the serializer does not rebuild."""
         result: CheckpointTuple | None = self._run(self._plans.get_tuple(config), "get_tuple")
         return result
 
@@ -264,7 +283,11 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
     ) -> Iterator[CheckpointTuple]:
         """Checkpoints newest first. ``config=None`` lists every thread; a config without
         ``checkpoint_ns`` lists every namespace of its thread. ``filter`` matches metadata
-        keys by equality on the server; ``before`` is exclusive; ``limit`` counts matches."""
+        keys by equality on the server; ``before`` is exclusive; ``limit`` counts matches.
+
+        Raises InvalidConfigError for a bad filter or limit, and CorruptDataError naming
+        the key for damaged data (with ``config=None``, after listing every other
+        thread)."""
         plan = self._plans.list_checkpoints(config, filter=filter, before=before, limit=limit)
         return self._iter(plan, "list")
 
@@ -284,7 +307,9 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
-        """Writes and seed of each channel along the parent chain, in one round trip."""
+        """Writes and seed of each channel along the parent chain, in one round trip
+        (LangGraph's DeltaChannel). Raises CorruptDataError naming the key for damaged
+        data."""
         plan = self._plans.get_delta_channel_history(config, channels)
         result: Mapping[str, DeltaChannelHistory] = self._run(plan, "get_delta_channel_history")
         return result
@@ -306,7 +331,15 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint and its new channel values atomically; one round trip."""
+        """Store a checkpoint and its new channel values atomically; one round trip.
+        Returns the config naming it. Storing it again (a retry) is harmless.
+
+        Raises (writing nothing) InvalidConfigError for a malformed config or
+        checkpoint; CheckpointRemovedError when ``config`` names a parent checkpoint
+        that max_checkpoints retention removed while newer ones remain (update_state or
+        a replay from an old config); SerializationError or ValueTooLargeError for a
+        value that cannot be stored. ReplicationError (with ``wait_replicas``) when too
+        few replicas acknowledged the stored write."""
         plan = self._plans.put(config, checkpoint, metadata, new_versions)
         result: RunnableConfig = self._run(plan, "put")
         return result
@@ -330,7 +363,11 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Store a task's pending writes atomically; one round trip."""
+        """Store a task's pending writes atomically; one round trip. ``config`` must
+        name the checkpoint (as put() returned it).
+
+        Raises (writing nothing) InvalidConfigError, SerializationError or
+        ValueTooLargeError; ReplicationError (with ``wait_replicas``) after storing."""
         self._run(self._plans.put_writes(config, writes, task_id, task_path), "put_writes")
 
     async def aput_writes(
@@ -346,7 +383,8 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
     # ---- maintenance
 
     def delete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint, write and value of a thread; one round trip."""
+        """Delete every checkpoint, write and value of a thread; one round trip.
+        Raises ReplicationError (with ``wait_replicas``) after deleting."""
         self._run(self._plans.delete_thread(thread_id), "delete_thread")
 
     async def adelete_thread(self, thread_id: str) -> None:
@@ -354,7 +392,9 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         await self._arun(self._plans.delete_thread(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints (and their writes) whose metadata run_id is listed."""
+        """Delete the checkpoints (and their writes) whose metadata run_id is listed, in
+        every thread. Raises CorruptDataError, after cleaning every other thread, naming
+        the damaged threads or foreign keys it skipped."""
         self._run(self._plans.delete_for_runs(run_ids), "delete_for_runs")
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -365,7 +405,8 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         """Copy every checkpoint, write and value of a thread into another thread, as the
         source was at one moment; what the target already holds wins. All or nothing:
         raises ConcurrentWriteError, copying nothing, when either thread keeps being
-        written while it is read."""
+        written while it is read, and CorruptDataError naming the key when the source
+        is damaged or evicted in part."""
         self._run(self._plans.copy_thread(source_thread_id, target_thread_id), "copy_thread")
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -375,7 +416,8 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
     def check_thread(self, thread_id: str) -> None:
         """Raise :class:`~plain_redis_saver.errors.CorruptDataError` naming the missing
         key when some of the thread's keys are gone (evicted, or deleted by hand) while
-        others remain; one round trip that reads no checkpoint and keeps the expiry."""
+        others remain; one round trip that reads no checkpoint and keeps the expiry.
+        Returns None when the thread is whole (or absent)."""
         self._run(self._plans.check_thread(thread_id), "check_thread")
 
     async def acheck_thread(self, thread_id: str) -> None:
@@ -399,8 +441,10 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         return result
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """``keep_latest`` keeps the newest checkpoint of each namespace; ``delete``
-        removes the threads."""
+        """``keep_latest`` keeps the newest checkpoint of each namespace (and the
+        ancestors its DeltaChannels need); ``delete`` removes the threads. Raises
+        InvalidConfigError for another strategy, and CorruptDataError (after pruning the
+        others) naming damaged threads."""
         self._run(self._plans.prune(thread_ids, strategy=strategy), "prune")
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
@@ -430,3 +474,46 @@ class BaseRedisSaver(BaseCheckpointSaver[str]):
         # would give two processes the same versions, and two branches that fork from
         # one checkpoint would then read each other's channel values.
         return f"{counter + 1:032}.{secrets.randbelow(10**16):016}"
+
+
+#: The errors every saver raises on purpose, shown by help() on each saver class.
+ERRORS_DOC = """Errors (plain_redis_saver.errors, all PlainRedisSaverError):
+    InvalidConfigError: a malformed config, id, option or argument; nothing written.
+    CheckpointRemovedError: put (update_state, a replay) continues from a checkpoint
+        that max_checkpoints retention removed; nothing written.
+    SerializationError, ValueTooLargeError: a value cannot be stored (the serde
+        fails, or it is larger than max_value_size); nothing written.
+    CorruptDataError: stored data is damaged, evicted in part or foreign; the message
+        names the key. DisallowedTypeError, one kind of it: the data names a type the
+        serializer does not rebuild (the message names the option that allows it).
+    SchemaVersionError: setup() found data of a newer release.
+    ReplicationError: fewer than wait_replicas replicas acknowledged a write in time.
+    ConcurrentWriteError: copy_thread / thread_snapshot met a thread that kept
+        changing; nothing copied.
+    EventLoopError: AsyncPlainRedisSaver's blocking methods called inside its event
+        loop, or its cluster client reused after that loop closed.
+The client's own ConnectionError / TimeoutError (redis-py or valkey-py) are passed on:
+see the README's "Timeouts and retries"."""
+
+
+def _documented(intro: str | None) -> str:
+    """A saver class's docstring: its own text, then the constructor's options and the
+    errors, written once here, so that help() and IDEs show them on every saver."""
+    options = inspect.getdoc(BaseRedisSaver.__init__) or ""
+    parts = [inspect.cleandoc(intro or ""), "Constructor options:", options, ERRORS_DOC]
+    return "\n\n".join(part for part in parts if part)
+
+
+BaseRedisSaver.__doc__ = _documented(BaseRedisSaver.__doc__)
+
+
+def _document_async_methods() -> None:
+    """Each async method's docstring is its blocking twin's, so that help() shows the
+    same arguments and errors on both."""
+    for name, method in vars(BaseRedisSaver).items():
+        sync = vars(BaseRedisSaver).get(name[1:]) if name.startswith("a") else None
+        if callable(method) and callable(sync) and sync.__doc__:
+            method.__doc__ = f"Async :meth:`{sync.__name__}`.\n\n{inspect.getdoc(sync)}"
+
+
+_document_async_methods()

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol
 
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 import redis.connection
+
+
+class BlockingClient(Protocol):
+    """What PlainRedisSaver takes: ``redis.Redis``, ``redis.cluster.RedisCluster``,
+    ``valkey.Valkey``, ``valkey.cluster.ValkeyCluster`` (or ``fakeredis.FakeRedis``).
+
+    A structural type, so that valkey-py (not a dependency) needs no import: these
+    clients are context managers with ``with``, which a URL string and the asyncio
+    clients are not, so a type checker flags both."""
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any: ...
+
+    def __enter__(self) -> Any: ...
+
+
+class AsyncClient(Protocol):
+    """What AsyncPlainRedisSaver takes: ``redis.asyncio.Redis``,
+    ``redis.asyncio.cluster.RedisCluster``, ``valkey.asyncio.Valkey``,
+    ``valkey.asyncio.cluster.ValkeyCluster`` (or ``fakeredis.FakeAsyncRedis``): the
+    clients used with ``async with``, which a URL string and the blocking ones are not."""
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any: ...
+
+    def __aenter__(self) -> Awaitable[Any]: ...
 
 
 def connection_kwargs(client: Any) -> Mapping[str, Any]:

@@ -1,10 +1,10 @@
 """The sans-I/O core: every saver operation as a plan.
 
-A plan is a generator. It yields operations (:class:`Eval`, :class:`Call`,
-:class:`Batch`, :class:`Scan`, :class:`LoadScripts`) and is sent each one's reply; it
-yields :class:`Emit` for every result it produces. The sync and async savers only run
-plans (see :mod:`plain_redis_saver.drive`), so no piece of checkpoint logic exists twice.
-Every validation happens before the first operation is yielded: bad input writes nothing.
+A plan is a generator. It yields operations (:mod:`plain_redis_saver.ops`: ``Eval``,
+``Call``, ``Batch``, ``Scan``, ``LoadScripts``) and is sent each one's reply; it yields
+``Emit`` for every result it produces. The sync and async savers only run plans (see
+:mod:`plain_redis_saver.drive`), so no piece of checkpoint logic exists twice. Every
+validation happens before the first operation is yielded: bad input writes nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import codec
 from .errors import (
+    CheckpointRemovedError,
     ConcurrentWriteError,
     CorruptDataError,
     InvalidConfigError,
@@ -43,6 +44,8 @@ from .errors import (
     ValueTooLargeError,
 )
 from .keys import Keyspace, ThreadKeys
+from .ops import Arg, Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
+from .options import SaverOptions
 from .scripts import (
     CHECK_THREAD,
     COMMIT_COPY,
@@ -57,8 +60,6 @@ from .scripts import (
     PUT_WRITES_STAGED,
     LuaScript,
 )
-
-Arg = str | bytes | int
 
 #: ElastiCache Serverless refuses requests with more than 3,999 arguments.
 MAX_ARGS_PER_CALL = 3000
@@ -79,66 +80,6 @@ STAGING_TTL_MS = 60_000
 READ_ATTEMPTS = 5
 
 PRUNE_STRATEGIES = ("keep_latest", "delete")
-
-
-@dataclass(frozen=True)
-class Eval:
-    """Run a script (EVALSHA, falling back to EVAL on NOSCRIPT).
-
-    ``expiry`` is sent before ``args``: "" leaves the thread's TTL alone, "0" removes it,
-    digits set it in milliseconds (see lua/includes/common.lua).
-    """
-
-    script: LuaScript
-    keys: tuple[str, ...]
-    args: tuple[Arg, ...]
-    expiry: str
-
-
-@dataclass(frozen=True)
-class Call:
-    """Run one command; the reply is what the client returns for it.
-
-    ``route`` names a key whose node must run a keyless command (WAIT) on a cluster.
-    """
-
-    args: tuple[Arg, ...]
-    route: str | None = None
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Run several operations in one pipeline (one round trip); reply is their replies.
-
-    The first failed operation raises, unless ``keep_errors``: then each failure is its
-    reply, as an exception (damaged data as CorruptDataError), for plans that go on
-    with the other threads."""
-
-    ops: tuple[Eval | Call, ...]
-    keep_errors: bool = False
-
-
-@dataclass(frozen=True)
-class Scan:
-    """SCAN every node for keys matching ``pattern``; reply is the list of keys."""
-
-    pattern: str
-
-
-@dataclass(frozen=True)
-class LoadScripts:
-    """SCRIPT LOAD every script on every node."""
-
-
-@dataclass(frozen=True)
-class Emit:
-    """A result of the plan (not sent to the server)."""
-
-    value: Any
-
-
-Op = Eval | Call | Batch | Scan | LoadScripts
-Plan = Generator[Op | Emit, Any, None]
 
 
 # --------------------------------------------------------------------------- validation
@@ -338,29 +279,20 @@ class Core:
     """Turns LangGraph checkpointer calls into plans and replies into results."""
 
     def __init__(
-        self,
-        keyspace: Keyspace,
-        serde: SerializerProtocol,
-        *,
-        ttl_ms: int | None = None,
-        refresh_on_read: bool = True,
-        max_checkpoints: int | None = None,
-        max_value_size: int | None = None,
-        wait_replicas: int = 0,
-        wait_timeout_ms: int = 1000,
+        self, keyspace: Keyspace, serde: SerializerProtocol, options: SaverOptions
     ) -> None:
         self.keys = keyspace
         self.serde = serde
-        self.ttl_ms = ttl_ms
-        self.refresh_on_read = refresh_on_read
-        self.max_checkpoints = max_checkpoints
-        self.max_value_size = max_value_size
+        self.options = options
+        self.max_checkpoints = options.max_checkpoints
+        self.max_value_size = options.max_value_size
+        self.wait_replicas = options.wait_replicas
+        self.wait_timeout_ms = options.wait_timeout_ms
+        ttl_ms = options.ttl_ms
         # Writes always state the expiry, so a changed ttl (or none) applies to a thread
-        # at its next write; reads only refresh an expiry that is configured.
+        # at its next write; reads only refresh an expiry the thread already has ("~").
         self.write_expiry = "0" if ttl_ms is None else str(ttl_ms)
-        self.read_expiry = str(ttl_ms) if ttl_ms is not None and refresh_on_read else ""
-        self.wait_replicas = wait_replicas
-        self.wait_timeout_ms = wait_timeout_ms
+        self.read_expiry = f"~{ttl_ms}" if ttl_ms is not None and options.refresh_on_read else ""
 
     def _write(self, op: Eval | Call) -> Generator[Op, Any, Any]:
         """Run a write; with ``wait_replicas`` the WAIT goes in the same round trip
@@ -569,13 +501,32 @@ class Core:
             f"checkpoint {cid!r} without its channel values (metadata and versions)",
         )
         keep = self._keep
-        yield from self._write_rows(
-            target.thread_id,
-            (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
-            (target.ns, cid, record, keep, framed_refs),
-            blobs,
-        )
+        try:
+            yield from self._write_rows(
+                target.thread_id,
+                (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
+                (target.ns, cid, record, keep, framed_refs, target.checkpoint_id or ""),
+                blobs,
+            )
+        except CheckpointRemovedError:
+            raise self._parent_removed(target) from None
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
+
+    def _parent_removed(self, target: Target) -> CheckpointRemovedError:
+        limit = (
+            f"this saver's max_checkpoints={self.max_checkpoints} keeps only the newest "
+            f"{self.max_checkpoints} of a namespace"
+            if self.max_checkpoints is not None
+            else "max_checkpoints retention (of a saver that set it), prune or "
+            "delete_for_runs removed it"
+        )
+        return CheckpointRemovedError(
+            f"checkpoint {target.checkpoint_id!r} (namespace {target.checkpoint_ns!r} of "
+            f"thread {target.thread_id!r}) is no longer stored: {limit}. Continuing from it "
+            "(update_state, a replay or fork from an old config) would start the thread "
+            "over, so nothing was written. Continue from a checkpoint that is kept (see "
+            "graph.get_state_history(config)), or raise max_checkpoints to keep more history"
+        )
 
     def put_writes(
         self,

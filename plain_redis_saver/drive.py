@@ -16,8 +16,8 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from .clients import connection_kwargs, is_cluster
-from .core import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
-from .errors import CorruptDataError, PlainRedisSaverError
+from .errors import CheckpointRemovedError, CorruptDataError, PlainRedisSaverError
+from .ops import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
 from .scripts import ALL_SCRIPTS
 
 SCAN_COUNT = 1000
@@ -40,6 +40,8 @@ def _script_error(exc: Exception, op: Eval | Call | None = None) -> Exception:
     if isinstance(exc, PlainRedisSaverError):
         return exc
     text = str(exc)
+    if "plain_redis_saver: parent removed" in text:
+        return CheckpointRemovedError(text[text.index("parent removed") :])
     if "plain_redis_saver: corrupt" in text:
         message = text[text.index("plain_redis_saver: corrupt") :]
         return CorruptDataError(message.replace("plain_redis_saver: ", "", 1))

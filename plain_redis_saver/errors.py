@@ -75,3 +75,9 @@ class IncompleteImportError(PlainRedisSaverError):
         self.thread_id = thread_id
         self.written = written
         self.total = total
+
+
+class CheckpointRemovedError(InvalidConfigError):
+    """A put continues from a checkpoint that is no longer stored (``max_checkpoints``
+    retention, ``prune`` or ``delete_for_runs`` removed it) in a namespace that holds
+    newer ones: storing it would silently start the thread over. Nothing was written."""

@@ -11,12 +11,12 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
 from .base import BaseRedisSaver, conn_url, split_options
-from .core import Plan
 from .drive import SyncRunner, adrive, afirst, drive
 from .keys import DEFAULT_KEY_PREFIX
+from .ops import Plan
 
 
-class PlainRedisSaver(BaseRedisSaver):
+class PlainRedisSaver(BaseRedisSaver[clients.BlockingClient]):
     """LangGraph checkpointer on plain Redis >= 6.2 / Valkey >= 7.2, no modules.
 
     ``client`` is a ``redis.Redis`` (or ``valkey.Valkey``) created with the default
@@ -49,6 +49,11 @@ class PlainRedisSaver(BaseRedisSaver):
         to the saver, the others to the redis-py client.
         Leaving the block closes the client's connections; the saver stays usable (it
         reconnects on its next call), as LangGraph's documentation pattern requires.
+
+        Raises InvalidConfigError for a missing URL or a keyword close to a saver option
+        ("did you mean max_checkpoints?"), and the client's ConnectionError /
+        TimeoutError when the server cannot be reached (see the README's "Timeouts and
+        retries": socket_connect_timeout, socket_timeout and retry go to the client).
         """
         options, client_kwargs = split_options(kwargs)
         client = clients.sync_client(conn_url(url, redis_url), cluster, **client_kwargs)

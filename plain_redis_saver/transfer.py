@@ -187,7 +187,7 @@ def export_records(
 
 
 def _write_export(
-    saver: BaseRedisSaver, thread_id: str, tuples: Sequence[CheckpointTuple], file: IO[str]
+    saver: BaseRedisSaver[Any], thread_id: str, tuples: Sequence[CheckpointTuple], file: IO[str]
 ) -> ExportSummary:
     if not tuples:
         raise ThreadNotFoundError(
@@ -203,7 +203,7 @@ def _write_export(
     return ExportSummary(thread_id, header["checkpoints"], header["pending_writes"])
 
 
-def export_thread(saver: BaseRedisSaver, thread_id: str, file: IO[str]) -> ExportSummary:
+def export_thread(saver: BaseRedisSaver[Any], thread_id: str, file: IO[str]) -> ExportSummary:
     """Write every checkpoint of ``thread_id`` (every namespace, with its channel values
     and pending writes) to the text file ``file``, as the thread was at one moment
     (``thread_snapshot``), values encoded by the saver's serializer.
@@ -214,7 +214,9 @@ def export_thread(saver: BaseRedisSaver, thread_id: str, file: IO[str]) -> Expor
     return _write_export(saver, thread_id, saver.thread_snapshot(thread_id), file)
 
 
-async def aexport_thread(saver: BaseRedisSaver, thread_id: str, file: IO[str]) -> ExportSummary:
+async def aexport_thread(
+    saver: BaseRedisSaver[Any], thread_id: str, file: IO[str]
+) -> ExportSummary:
     """Async :func:`export_thread` (for ``AsyncPlainRedisSaver``); ``file`` is written
     with plain blocking ``write`` calls."""
     return _write_export(saver, thread_id, await saver.athread_snapshot(thread_id), file)
@@ -537,7 +539,7 @@ def _thread_config(thread_id: str) -> Any:
 
 
 def import_thread(
-    saver: BaseRedisSaver,
+    saver: BaseRedisSaver[Any],
     file: Iterable[str | bytes],
     *,
     thread_id: str | None = None,
@@ -562,7 +564,7 @@ def import_thread(
 
 
 async def aimport_thread(
-    saver: BaseRedisSaver,
+    saver: BaseRedisSaver[Any],
     file: Iterable[str | bytes],
     *,
     thread_id: str | None = None,

@@ -23,7 +23,6 @@ import redis.asyncio.cluster
 import redis.cluster
 
 from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
-from plain_redis_saver.acl import REQUIRED_COMMANDS
 from plain_redis_saver.embedded import (
     EmbeddedCluster,
     EmbeddedServer,
@@ -31,21 +30,18 @@ from plain_redis_saver.embedded import (
     redis_server_available,
 )
 
-from .helpers import self_signed_certificate
+from .helpers import (  # noqa: F401 (the user's names, imported from here by tests)
+    SAVER_PASSWORD,
+    SAVER_USER,
+    TEST_KEY_PATTERNS,
+    add_saver_user,
+    as_saver_user,
+    self_signed_certificate,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["valkey", "redis", "cluster", "fakeredis"]
 _not_run: dict[str, str] = {}
-
-
-#: The saver connects to real servers as a least-privilege ACL user: only its own
-#: commands (plain_redis_saver.acl) on the key prefixes the tests, README and demo use.
-SAVER_USER, SAVER_PASSWORD = "lgsaver", "lgsaver-secret"
-TEST_KEY_PATTERNS = ["~lgtest*", "~lg:*", "~demo:*"]
-
-
-def _restrict(url: str) -> str:
-    return url.replace("redis://", f"redis://{SAVER_USER}:{SAVER_PASSWORD}@", 1)
 
 
 @dataclass
@@ -58,7 +54,7 @@ class Backend:
     @property
     def url(self) -> str | None:
         """URL of the restricted user the saver connects as."""
-        return _restrict(self.admin_url) if self.admin_url else None
+        return as_saver_user(self.admin_url) if self.admin_url else None
 
     @property
     def is_cluster(self) -> bool:
@@ -105,11 +101,7 @@ def _start(name: str) -> Backend:
         ports = [server.port]
     for port in ports:
         with redis.Redis(host="127.0.0.1", port=port) as admin:
-            admin.execute_command(
-                "ACL", "SETUSER", SAVER_USER, "on", f">{SAVER_PASSWORD}", "resetkeys",
-                *TEST_KEY_PATTERNS, "resetchannels", "-@all",
-                *(f"+{c}" for c in REQUIRED_COMMANDS),
-            )  # fmt: skip
+            add_saver_user(admin)
     return Backend(name, admin_url=server.url, server=server)
 
 

@@ -1,4 +1,5 @@
-"""Shared test helpers: checkpoint builders and a round-trip counter."""
+"""Shared test helpers: ids and configs, checkpoint builders, the saver's ACL user and
+a round-trip counter."""
 
 from __future__ import annotations
 
@@ -19,6 +20,42 @@ from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.conformance.test_utils import generate_checkpoint
 
+from plain_redis_saver.acl import REQUIRED_COMMANDS
+
+#: The saver connects to real servers as a least-privilege ACL user: only its own
+#: commands (plain_redis_saver.acl) on the key prefixes the tests, README and demo use.
+SAVER_USER, SAVER_PASSWORD = "lgsaver", "lgsaver-secret"
+TEST_KEY_PATTERNS = ["~lgtest*", "~lg:*", "~demo:*"]
+
+
+def add_saver_user(admin: Any) -> None:
+    """Create (or reset) the suite's least-privilege user on the server of ``admin``
+    (ACLs live in memory: again after a restart)."""
+    admin.execute_command(
+        "ACL", "SETUSER", SAVER_USER, "reset", "on", f">{SAVER_PASSWORD}", "resetkeys",
+        *TEST_KEY_PATTERNS, "resetchannels", "-@all", *(f"+{c}" for c in REQUIRED_COMMANDS),
+    )  # fmt: skip
+
+
+def as_saver_user(url: str) -> str:
+    """``url`` (redis://host:port/db) logged in as the saver's user."""
+    return url.replace("redis://", f"redis://{SAVER_USER}:{SAVER_PASSWORD}@", 1)
+
+
+def new_id() -> str:
+    """A new checkpoint id, as LangGraph makes them (time ordered)."""
+    return str(uuid6(clock_seq=-1))
+
+
+def ids(tuples: Any) -> list[str]:
+    """The checkpoint ids of CheckpointTuples."""
+    return [t.config["configurable"]["checkpoint_id"] for t in tuples]
+
+
+def ids_of(configs: Any) -> list[str]:
+    """The checkpoint ids of configs (as put() returns them)."""
+    return [c["configurable"]["checkpoint_id"] for c in configs]
+
 
 def config(thread_id: str = "t", ns: str | None = "", checkpoint_id: str | None = None) -> Any:
     conf: dict[str, Any] = {"thread_id": thread_id}
@@ -37,7 +74,7 @@ def checkpoint(
 ) -> Checkpoint:
     values = values or {}
     cp = generate_checkpoint(
-        checkpoint_id=checkpoint_id or str(uuid6(clock_seq=-1)),
+        checkpoint_id=checkpoint_id or new_id(),
         channel_values=dict(values),
         channel_versions=dict(versions) if versions is not None else {k: 1 for k in values},
     )

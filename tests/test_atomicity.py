@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 import redis
-from langgraph.checkpoint.base.id import uuid6
 
 from plain_redis_saver import ConcurrentWriteError, PlainRedisSaver
-from plain_redis_saver.core import MAX_ARGS_PER_CALL, STAGING_TTL_MS, Eval
+from plain_redis_saver.core import MAX_ARGS_PER_CALL, STAGING_TTL_MS
 from plain_redis_saver.keys import Keyspace
+from plain_redis_saver.ops import Eval
 from plain_redis_saver.transfer import export_thread
 
 from .conftest import Backend
-from .helpers import checkpoint, config, metadata, put_chain
+from .helpers import checkpoint, config, metadata, new_id, put_chain
 
 #: More items than one request carries: the call spans three requests.
 LARGE = 3000
@@ -256,7 +256,7 @@ def test_a_large_put_refused_for_memory_at_any_point_leaves_nothing(
     reader = PlainRedisSaver(backend.client(), key_prefix=prefix)
 
     def call(thread_id: str, parent: Any) -> None:
-        newer = {**wide, "id": str(uuid6(clock_seq=-1))}  # newer than the parent
+        newer = {**wide, "id": new_id()}  # newer than the parent
         reader.put(parent, newer, metadata(step=1), wide["channel_versions"])  # type: ignore[arg-type]
 
     _over_the_edge(

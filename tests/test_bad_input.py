@@ -41,12 +41,11 @@ from plain_redis_saver import (
     SerializationError,
     ValueTooLargeError,
 )
-from plain_redis_saver.acl import REQUIRED_COMMANDS
 from plain_redis_saver.codec import netstring, pack, unpack, write_sub
 from plain_redis_saver.embedded import EmbeddedServer
 
-from .conftest import SAVER_PASSWORD, SAVER_USER, TEST_KEY_PATTERNS, Backend
-from .helpers import checkpoint, config, metadata
+from .conftest import Backend
+from .helpers import add_saver_user, as_saver_user, checkpoint, config, metadata
 
 MAX_BULK = 1024 * 1024
 HUGE = "x" * (2 * MAX_BULK)
@@ -61,16 +60,12 @@ def small_server() -> Iterator[EmbeddedServer]:
     with EmbeddedServer("valkey") as srv:
         with redis.Redis(host="127.0.0.1", port=srv.port) as admin:
             admin.config_set("proto-max-bulk-len", MAX_BULK)
-            admin.execute_command(
-                "ACL", "SETUSER", SAVER_USER, "on", f">{SAVER_PASSWORD}", "resetkeys",
-                *TEST_KEY_PATTERNS, "resetchannels", "-@all",
-                *(f"+{c}" for c in REQUIRED_COMMANDS),
-            )  # fmt: skip
+            add_saver_user(admin)
         yield srv
 
 
 def _user_url(srv: EmbeddedServer) -> str:
-    return srv.url.replace("redis://", f"redis://{SAVER_USER}:{SAVER_PASSWORD}@", 1)
+    return as_saver_user(srv.url)
 
 
 @pytest.fixture

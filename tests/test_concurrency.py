@@ -17,14 +17,13 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 import redis.asyncio.cluster
-from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 
 from plain_redis_saver import AsyncPlainRedisSaver
 
 from .conftest import Backend
-from .helpers import checkpoint, config, metadata
+from .helpers import checkpoint, config, metadata, new_id
 
 CONCURRENCY_BACKENDS = ("valkey", "cluster")
 TASKS_PER_WRITER = 40
@@ -38,10 +37,6 @@ def skip_unless_concurrency_backend(backend: Backend) -> None:
             f"concurrency tests run on {' and '.join(CONCURRENCY_BACKENDS)}: fakeredis "
             "cannot be shared between processes, and 'redis' runs the same scripts as valkey"
         )
-
-
-def new_id() -> str:
-    return str(uuid6(clock_seq=-1))
 
 
 async def _write_all(url: str, prefix: str, writer: str, base: Any, shared: Any) -> list[str]:

@@ -3,20 +3,26 @@ clients, cluster detection and the documented ACL rule."""
 
 from __future__ import annotations
 
+import inspect
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import redis.connection
+import redis.retry
 import valkey
 import valkey.asyncio
+from redis.backoff import NoBackoff
 from redis.credentials import CredentialProvider
+from redis.retry import Retry
 
-from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver, ReplicationError
+from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver, ReplicationError, clients
 from plain_redis_saver.acl import acl_rule
-from plain_redis_saver.embedded import EmbeddedServer
+from plain_redis_saver.embedded import EmbeddedServer, _free_port
 
 from .conftest import Backend
 from .helpers import config, count_round_trips, put_chain
@@ -242,3 +248,73 @@ def test_wait_replicas_makes_writes_readable_on_the_replica_at_once(
         [stored] = put_chain(saver, "t", 1)
     on_replica = PlainRedisSaver(redis.Redis.from_url(replica.url), key_prefix="lgtestwait")
     assert (rt.count, on_replica.get_tuple(stored).config) == (1, stored)
+
+
+# ------------------------------------------------------------------ unreachable servers
+# What the README says an unreachable server costs, checked by counting connect attempts
+# (a timeout is simulated: no address outside 127.0.0.1 is contacted).
+
+
+def _count_connects(monkeypatch: pytest.MonkeyPatch, fail: Exception | None) -> list[Any]:
+    attempts: list[Any] = []
+    connect = socket.socket.connect
+
+    def counted(sock: socket.socket, address: Any) -> None:
+        attempts.append(address)
+        if fail is not None:
+            raise fail
+        connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", counted)
+    monkeypatch.setattr(redis.retry, "sleep", lambda _seconds: None)  # the backoff
+    return attempts
+
+
+def test_a_refused_connection_fails_at_the_first_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    attempts = _count_connects(monkeypatch, None)
+    with (
+        pytest.raises(redis.ConnectionError, match="refused"),
+        PlainRedisSaver.from_conn_string(f"redis://127.0.0.1:{_free_port()}/0"),
+    ):
+        pass
+    assert len(attempts) == 1
+
+
+def test_a_connect_that_times_out_is_tried_as_often_as_the_readme_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    attempts = _count_connects(monkeypatch, TimeoutError("timed out"))
+    with (
+        pytest.raises(redis.TimeoutError, match="Timeout connecting"),
+        PlainRedisSaver.from_conn_string("redis://127.0.0.1:6379/0"),
+    ):
+        pass
+    assert f"{len(attempts)} attempts in all" in README.read_text()
+
+
+def test_readme_states_redis_pys_timeout_and_retry_defaults() -> None:
+    text = " ".join(README.read_text().split())
+    connection = inspect.signature(redis.connection.AbstractConnection.__init__).parameters
+    timeouts = (connection["socket_connect_timeout"].default, connection["socket_timeout"].default)
+    assert f"`socket_connect_timeout={timeouts[0]}`, `socket_timeout={timeouts[1]}` seconds" in text
+    retry = inspect.signature(redis.Redis.__init__).parameters["retry"].default
+    backoff = retry._backoff
+    assert (
+        f"`retry=Retry({type(backoff).__name__}(base={backoff._base}, cap={backoff._cap}), "
+        f"{retry.get_retries()})`" in text
+    )
+
+
+def test_from_conn_string_hands_timeouts_and_retry_to_the_client(backend: Backend) -> None:
+    if backend.url is None:
+        pytest.skip("fakeredis has no URL")
+    retry = Retry(NoBackoff(), 2)
+    with PlainRedisSaver.from_conn_string(
+        backend.url, socket_connect_timeout=2, socket_timeout=3, retry=retry
+    ) as saver:
+        kwargs = clients.connection_kwargs(saver.client)
+        assert (kwargs["socket_connect_timeout"], kwargs["socket_timeout"]) == (2, 3)
+        client_retry = saver.client.retry if backend.is_cluster else saver.client.get_retry()
+        assert client_retry.get_retries() == 2

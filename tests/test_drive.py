@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from plain_redis_saver.core import Call, Emit, Op
 from plain_redis_saver.drive import afirst
+from plain_redis_saver.ops import Call, Emit, Op
 
 
 def _plan(log: list[str]) -> Generator[Op | Emit, Any, None]:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import redis.cluster
 
+from plain_redis_saver.embedded import _free_port
+
 from .conftest import SAVER_PASSWORD, SAVER_USER, Backend
 from .helpers import config, put_chain
 
@@ -32,6 +34,21 @@ def test_chatbot_demo_remembers_the_name_per_thread(backend: Backend) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Your name is Bob." in run.stdout and "I don't know your name yet." in run.stdout
+
+
+def test_chatbot_demo_against_a_server_that_is_down_says_so_in_one_line() -> None:
+    url = f"redis://user:secret@127.0.0.1:{_free_port()}/0"  # nothing listens there
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "chatbot_functional.py")],
+        env={**os.environ, "REDIS_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode != 0 and len(lines) == 1, run.stderr
+    assert "Cannot reach REDIS_URL=redis://user:***@127.0.0.1:" in lines[0]
+    assert "run without REDIS_URL" in lines[0] and "secret" not in run.stdout + run.stderr
 
 
 def _load(name: str) -> types.ModuleType:

@@ -31,11 +31,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
-from plain_redis_saver.acl import REQUIRED_COMMANDS
 from plain_redis_saver.embedded import EmbeddedServer, _free_port
 
-from .conftest import SAVER_PASSWORD, SAVER_USER, TEST_KEY_PATTERNS
-from .helpers import checkpoint, config, metadata
+from .helpers import (
+    SAVER_USER,
+    add_saver_user,
+    as_saver_user,
+    checkpoint,
+    config,
+    ids,
+    ids_of,
+    metadata,
+)
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 10.0
@@ -45,16 +52,8 @@ def new_prefix() -> str:
     return f"lgtestf{uuid.uuid4().hex[:10]}"
 
 
-def add_saver_user(admin: Any) -> None:
-    """The suite's least-privilege user (ACLs live in memory: again after a restart)."""
-    admin.execute_command(
-        "ACL", "SETUSER", SAVER_USER, "reset", "on", f">{SAVER_PASSWORD}", "resetkeys",
-        *TEST_KEY_PATTERNS, "resetchannels", "-@all", *(f"+{c}" for c in REQUIRED_COMMANDS),
-    )  # fmt: skip
-
-
 def saver_url(port: int) -> str:
-    return f"redis://{SAVER_USER}:{SAVER_PASSWORD}@{HOST}:{port}/0"
+    return as_saver_user(f"redis://{HOST}:{port}/0")
 
 
 def wait_ready(
@@ -73,14 +72,6 @@ def wait_ready(
                 pass
             time.sleep(0.05)
     raise AssertionError(f"server on port {port} not ready within {timeout}s")
-
-
-def ids(tuples: Any) -> list[str]:
-    return [t.config["configurable"]["checkpoint_id"] for t in tuples]
-
-
-def ids_of(configs: Any) -> list[str]:
-    return [c["configurable"]["checkpoint_id"] for c in configs]
 
 
 def content(tup: Any) -> Any:

@@ -14,7 +14,8 @@ import redis.connection
 from redis.cluster import key_slot
 
 from benchmarks.bounded_work import HUGE, build_huge_thread, run
-from plain_redis_saver.core import DELETE_BATCH, Batch, Eval
+from plain_redis_saver.core import DELETE_BATCH
+from plain_redis_saver.ops import Batch, Eval
 from plain_redis_saver.scripts import ALL_SCRIPTS, DELETE_CHECKPOINTS
 
 from .conftest import Backend

@@ -39,7 +39,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from langgraph.checkpoint.base import CheckpointTuple
-from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.conformance.test_utils import generate_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -47,6 +46,7 @@ from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver
 from plain_redis_saver.codec import netstring
 
 from .conftest import IN_CI, Backend
+from .helpers import config, new_id
 
 MODEL_BACKENDS = ("valkey", "fakeredis")
 
@@ -86,19 +86,6 @@ channel_values = st.one_of(
 def mostly(likely: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> Any:
     """``likely`` four times out of five."""
     return st.one_of(likely, likely, likely, likely, other)
-
-
-def new_id() -> str:
-    return str(uuid6(clock_seq=-1))
-
-
-def cfg(thread_id: str, ns: str | None = "", checkpoint_id: str | None = None) -> Any:
-    conf: dict[str, Any] = {"thread_id": thread_id}
-    if ns is not None:
-        conf["checkpoint_ns"] = ns
-    if checkpoint_id is not None:
-        conf["checkpoint_id"] = checkpoint_id
-    return {"configurable": conf}
 
 
 def view(tup: CheckpointTuple | None) -> Any:
@@ -248,11 +235,11 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
         def check_threads(self, data: Any, thread_ids: Sequence[str] | None) -> None:
             """After a change: every checkpoint of these threads (of all, for None) is
             exactly what the oracle holds, values and writes included."""
-            configs = [None] if thread_ids is None else [cfg(t, None) for t in set(thread_ids)]
+            configs = [None] if thread_ids is None else [config(t, None) for t in set(thread_ids)]
             use_async = data.draw(st.booleans(), label="use_async")
-            for config in configs:
-                expected = self.oracle.expected_list(config, filter=None, before=None, limit=None)
-                actual = self.h.call(use_async, "list", config)
+            for listed in configs:
+                expected = self.oracle.expected_list(listed, filter=None, before=None, limit=None)
+                actual = self.h.call(use_async, "list", listed)
                 assert [view(t) for t in actual] == expected
 
         def place(self, data: Any) -> tuple[str, str]:
@@ -336,7 +323,7 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
                 )
                 path = data.draw(st.sampled_from(TASK_PATHS), label="task_path")
                 expected, actual = self.both(
-                    data, "put_writes", cfg(tid, ns, latest), writes, f"step-{task}", path
+                    data, "put_writes", config(tid, ns, latest), writes, f"step-{task}", path
                 )
                 assert actual is expected is None
             self.put_child(data, tid, ns, latest)
@@ -345,7 +332,7 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
             versions: dict[str, Any] = {}
             values: dict[str, Any] = {}
             if parent is not None:
-                ptup = self.oracle.get_tuple(cfg(tid, ns, parent))
+                ptup = self.oracle.get_tuple(config(tid, ns, parent))
                 assert ptup is not None
                 versions = dict(ptup.checkpoint["channel_versions"])
                 values = dict(ptup.checkpoint["channel_values"])
@@ -370,7 +357,7 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
             )
             meta = data.draw(metadata_st, label="metadata")
             expected, actual = self.both(
-                data, "put", cfg(tid, ns, parent), checkpoint, meta, new_versions
+                data, "put", config(tid, ns, parent), checkpoint, meta, new_versions
             )
             assert actual == expected
 
@@ -381,9 +368,9 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
             if not existing:
                 return
             tid, ns, cid = data.draw(st.sampled_from(existing), label="checkpoint")
-            tup = self.oracle.get_tuple(cfg(tid, ns, cid))
+            tup = self.oracle.get_tuple(config(tid, ns, cid))
             assert tup is not None
-            parent = tup.parent_config or cfg(tid, ns)
+            parent = tup.parent_config or config(tid, ns)
             if tup.parent_config and self.oracle.get_tuple(tup.parent_config) is None:
                 return  # a put needs its parent's values: LangGraph never re-puts orphans
             expected, actual = self.both(data, "put", parent, tup.checkpoint, tup.metadata, {})
@@ -419,7 +406,7 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
             task_id = data.draw(st.sampled_from(TASKS), label="task_id")
             task_path = data.draw(st.sampled_from(TASK_PATHS), label="task_path")
             expected, actual = self.both(
-                data, "put_writes", cfg(tid, ns, cid), writes, task_id, task_path
+                data, "put_writes", config(tid, ns, cid), writes, task_id, task_path
             )
             assert actual is expected is None
 
@@ -434,7 +421,7 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
             if here:
                 choices = st.sampled_from(here) | choices
             cid = data.draw(choices, label="checkpoint_id")
-            expected, actual = self.both(data, "get_tuple", cfg(tid, ns, cid))
+            expected, actual = self.both(data, "get_tuple", config(tid, ns, cid))
             assert view(actual) == view(expected)
 
         @rule(data=st.data())
@@ -446,16 +433,16 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
             )
             tid, ns = self.place(data)
             mine = [c for t, _, c in existing if t == tid]
-            config: Any
+            listed: Any
             if shape == "all":
-                config = None
+                listed = None
             elif shape == "thread":
-                config = cfg(tid, None)
+                listed = config(tid, None)
             elif shape == "namespace":
-                config = cfg(tid, ns)
+                listed = config(tid, ns)
             else:
                 cid = data.draw(st.sampled_from(mine) if mine else st.just(new_id()), label="id")
-                config = cfg(tid, ns if shape == "id" else None, cid)
+                listed = config(tid, ns if shape == "id" else None, cid)
             ids = [c for _, _, c in existing]
             before_id = data.draw(
                 st.none() | st.just(new_id()) | (st.sampled_from(ids) if ids else st.nothing()),
@@ -465,9 +452,9 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
             limit = data.draw(st.none() | st.integers(0, 4), label="limit")
             filter_ = self.draw_metadata_filter(data)
             use_async = data.draw(st.booleans(), label="use_async")
-            expected = self.oracle.expected_list(config, filter=filter_, before=before, limit=limit)
+            expected = self.oracle.expected_list(listed, filter=filter_, before=before, limit=limit)
             actual = self.h.call(
-                use_async, "list", config, filter=filter_, before=before, limit=limit
+                use_async, "list", listed, filter=filter_, before=before, limit=limit
             )
             assert [view(t) for t in actual] == expected
 
@@ -525,7 +512,7 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
                 label="channels",
             )
             expected, actual = self.both(
-                data, "get_delta_channel_history", config=cfg(tid, ns, cid), channels=channels
+                data, "get_delta_channel_history", config=config(tid, ns, cid), channels=channels
             )
             assert actual == expected
 

@@ -13,7 +13,12 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from plain_redis_saver import InvalidConfigError, PlainRedisSaver
+from plain_redis_saver import (
+    AsyncPlainRedisSaver,
+    CheckpointRemovedError,
+    InvalidConfigError,
+    PlainRedisSaver,
+)
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata, put_chain
@@ -61,6 +66,38 @@ def test_a_read_refreshes_the_whole_thread(client: Any, admin: Any, prefix: str)
     put_chain(saver_with(client, prefix, ttl=10), "t", 2)
     saver_with(client, prefix, ttl=3600).get_tuple(config("t"))
     assert all(t > 60_000 for t in pttls(admin, saver_with(client, prefix), "t"))
+
+
+def test_reads_never_give_an_expiry_to_a_thread_written_without_ttl(
+    client: Any, admin: Any, prefix: str
+) -> None:
+    stored = put_chain(saver_with(client, prefix), "t", 2)
+    saver_with(client, prefix).put_writes(stored[-1], [("n", 1)], "task")
+    reader = saver_with(client, prefix, ttl=60)
+    reader.get_tuple(config("t"))
+    reader.get_tuple(stored[0])
+    list(reader.list(config("t")))
+    reader.get_delta_channel_history(config=stored[-1], channels=["n"])
+    assert set(pttls(admin, reader, "t")) == {-1}
+
+
+def test_list_of_every_thread_gives_no_thread_an_expiry(
+    client: Any, admin: Any, prefix: str
+) -> None:
+    for tid in ("a", "b"):
+        put_chain(saver_with(client, prefix), tid, 1)
+    assert len(list(saver_with(client, prefix, ttl=60).list(None))) == 2
+    assert {admin.pttl(k) for k in thread_keys(admin, prefix)} == {-1}
+
+
+async def test_async_reads_never_give_an_expiry_to_a_thread_written_without_ttl(
+    client: Any, aclient: Any, admin: Any, prefix: str
+) -> None:
+    put_chain(saver_with(client, prefix), "t", 2)
+    reader = AsyncPlainRedisSaver(aclient, key_prefix=prefix, ttl=60)
+    await reader.aget_tuple(config("t"))
+    assert [c async for c in reader.alist(None)]
+    assert set(pttls(admin, saver_with(client, prefix), "t")) == {-1}
 
 
 def test_a_write_refreshes_values_of_unchanged_channels(
@@ -222,6 +259,91 @@ def test_interrupt_survives_latest_only_retention_and_resumes(client: Any, prefi
     assert graph.get_state(cfg).interrupts[0].value == "approve?"
     result = graph.invoke(Command(resume="yes"), cfg)
     assert result == {"log": ["start", "drafted", "reviewed"], "answer": "yes"}
+
+
+def _chat(checkpointer: Any) -> Any:
+    def reply(state: Draft) -> Draft:
+        return {"log": [f"reply{len(state.get('log', []))}"]}
+
+    builder = StateGraph(Draft)
+    builder.add_node("reply", reply)
+    builder.add_edge(START, "reply")
+    builder.add_edge("reply", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def _chat_with_removed_start(checkpointer: Any) -> tuple[Any, Any, Any]:
+    """A chat of two turns under latest-only retention, the config of its first
+    checkpoint (removed by retention since) and the thread's config."""
+    graph = _chat(checkpointer)
+    cfg = {"configurable": {"thread_id": "chat"}}
+    graph.invoke({"log": ["hi"]}, cfg)
+    first = graph.get_state(cfg).config
+    graph.invoke({"log": ["again"]}, cfg)
+    return graph, first, cfg
+
+
+def test_update_state_from_a_checkpoint_retention_removed_is_refused(
+    client: Any, prefix: str
+) -> None:
+    graph, first, cfg = _chat_with_removed_start(saver_with(client, prefix, max_checkpoints=1))
+    before = graph.get_state(cfg)
+    removed = first["configurable"]["checkpoint_id"]
+    with pytest.raises(CheckpointRemovedError, match=f"'{removed}'.*max_checkpoints=1"):
+        graph.update_state(first, {"log": ["edited"]})
+    after = graph.get_state(cfg)
+    assert (after.values, after.config) == (before.values, before.config)
+
+
+async def test_async_update_state_from_a_removed_checkpoint_is_refused(
+    aclient: Any, prefix: str
+) -> None:
+    saver = AsyncPlainRedisSaver(aclient, key_prefix=prefix, max_checkpoints=1)
+    graph = _chat(saver)
+    cfg = {"configurable": {"thread_id": "chat"}}
+    await graph.ainvoke({"log": ["hi"]}, cfg)
+    first = (await graph.aget_state(cfg)).config
+    await graph.ainvoke({"log": ["again"]}, cfg)
+    with pytest.raises(CheckpointRemovedError, match="max_checkpoints"):
+        await graph.aupdate_state(first, {"log": ["edited"]})
+    assert (await graph.aget_state(cfg)).values["log"][-1] == "reply3"
+
+
+def test_replay_from_a_removed_checkpoint_is_refused(client: Any, prefix: str) -> None:
+    graph, first, _ = _chat_with_removed_start(saver_with(client, prefix, max_checkpoints=1))
+    with pytest.raises(CheckpointRemovedError, match="max_checkpoints"):
+        graph.invoke({"log": ["fork"]}, first)
+
+
+def test_update_state_from_a_kept_checkpoint_still_forks(client: Any, prefix: str) -> None:
+    graph, _, cfg = _chat_with_removed_start(saver_with(client, prefix, max_checkpoints=1))
+    graph.update_state(graph.get_state(cfg).config, {"log": ["edited"]})
+    assert graph.get_state(cfg).values["log"][-1] == "edited"
+
+
+def test_a_fork_into_a_new_thread_from_another_threads_checkpoint_is_stored(
+    client: Any, prefix: str
+) -> None:
+    saver = saver_with(client, prefix, max_checkpoints=1)
+    graph, first, _ = _chat_with_removed_start(saver)
+    elsewhere = {"configurable": {**first["configurable"], "thread_id": "new"}}
+    graph.update_state(elsewhere, {"log": ["start"]})
+    assert graph.get_state({"configurable": {"thread_id": "new"}}).values["log"] == ["start"]
+
+
+def test_a_put_repeated_after_its_parent_was_removed_is_stored(client: Any, prefix: str) -> None:
+    saver = saver_with(client, prefix, max_checkpoints=1)
+    first = saver.put(config("t"), checkpoint(), metadata(), {})
+    second = checkpoint()
+    stored = saver.put(first, second, metadata(step=1), {})
+    assert saver.put(first, second, metadata(step=1), {}) == stored
+
+
+def test_a_removed_parent_is_refused_in_a_subgraph_namespace_too(client: Any, prefix: str) -> None:
+    saver = saver_with(client, prefix, max_checkpoints=1)
+    first = put_chain(saver, "t", 3, ns="child")[0]
+    with pytest.raises(CheckpointRemovedError, match="namespace 'child'"):
+        saver.put(first, checkpoint(), metadata(step=5), {})
 
 
 def _extend(state: list[str], writes: Sequence[list[str]]) -> list[str]:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 
@@ -27,7 +26,16 @@ from plain_redis_saver import (
 from plain_redis_saver.codec import pack
 
 from .conftest import Backend
-from .helpers import checkpoint, config, count_round_trips, metadata, put_chain
+from .helpers import (
+    checkpoint,
+    config,
+    count_round_trips,
+    ids,
+    ids_of,
+    metadata,
+    new_id,
+    put_chain,
+)
 
 
 def keys_under(client: Any, prefix: str) -> set[bytes]:
@@ -38,14 +46,6 @@ def stored_values(saver: Any, admin: Any, thread_id: str) -> int:
     """Channel values stored for a thread (not counting the "#"/"=" count fields)."""
     fields = admin.hkeys(saver._core.keys.thread(thread_id).blobs)
     return len([f for f in fields if not f.startswith((b"#", b"="))])
-
-
-def ids(tuples: Any) -> list[str]:
-    return [t.config["configurable"]["checkpoint_id"] for t in tuples]
-
-
-def new_id() -> str:
-    return str(uuid6(clock_seq=-1))
 
 
 # ----------------------------------------------------------------------- latest / put
@@ -97,10 +97,6 @@ def test_parent_config_points_to_the_parent_checkpoint(saver: Any) -> None:
 def test_list_is_newest_first(saver: Any) -> None:
     stored = put_chain(saver, "t", 5)
     assert ids(saver.list(config("t"))) == ids_of(stored)[::-1]
-
-
-def ids_of(configs: list[Any]) -> list[str]:
-    return [c["configurable"]["checkpoint_id"] for c in configs]
 
 
 def test_list_before_is_exclusive(saver: Any) -> None:

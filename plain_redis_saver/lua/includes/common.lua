@@ -37,7 +37,8 @@
 -- from ARGV here; the ARGV numbers in each script's header are those left after that.
 -- "" leaves the keys' TTL alone, "0" removes it, and a number of milliseconds sets it
 -- on all five keys at once (see touch), so the keys of a thread live and expire
--- together.
+-- together. "~" and a number (what reads send) sets it only on a thread that already
+-- has an expiry: a read never gives one to a thread written without a ttl.
 
 local rcall = redis.call
 local unpack = unpack or table.unpack
@@ -55,16 +56,23 @@ local function touch()
   if TTL == '' then
     return
   end
+  local ttl, refresh_only = TTL, string.sub(TTL, 1, 1) == '~'
+  if refresh_only then
+    ttl = string.sub(TTL, 2)
+  end
   -- The keys of a thread share one expiry, so one look tells whether any has one.
   -- KEYS[3] is the one every write creates (checkpoint counts, or the writes mark).
-  if TTL == '0' and rcall('PTTL', KEYS[3]) == -1 then
-    return
+  if ttl == '0' or refresh_only then
+    local current = rcall('PTTL', KEYS[3])
+    if current == -1 or (refresh_only and current < 0) then
+      return
+    end
   end
   for i = 1, 5 do
-    if TTL == '0' then
+    if ttl == '0' then
       rcall('PERSIST', KEYS[i])
     else
-      rcall('PEXPIRE', KEYS[i], TTL)
+      rcall('PEXPIRE', KEYS[i], ttl)
     end
   end
 end
