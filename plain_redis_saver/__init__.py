@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .aio import AsyncPlainRedisSaver
 from .base import BaseRedisSaver
+from .cache import PlainRedisCache
 from .errors import (
     CorruptDataError,
     DisallowedTypeError,
@@ -37,6 +38,7 @@ __all__ = [
     "DisallowedTypeError",
     "EventLoopError",
     "InvalidConfigError",
+    "PlainRedisCache",
     "PlainRedisSaver",
     "PlainRedisSaverError",
     "RedisSaver",

@@ -27,6 +27,8 @@ REQUIRED_COMMANDS = (
     "hset", "hsetnx", "hget", "hmget", "hdel", "hkeys", "hexists", "hincrby",
     "zadd", "zrem", "zrangebylex", "zrevrangebylex", "pexpire", "persist", "pttl",
     "ping", "info", "wait", "command", "cluster|slots", "cluster|shards",
+    # the store and the cache (store.py, cache.py)
+    "mget", "del", "zrange", "zremrangebyscore",
 )  # fmt: skip
 
 

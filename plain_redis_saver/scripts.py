@@ -21,11 +21,15 @@ class LuaScript:
     sha: str
 
 
-def _load(name: str) -> LuaScript:
+def _load(name: str, include: str | None = "common") -> LuaScript:
+    """``lua/<name>.lua`` after ``lua/includes/<include>.lua`` (the store's and cache's
+    scripts take no include, or a small one of their own)."""
     folder = resources.files(__package__).joinpath("lua")
-    common = folder.joinpath("includes").joinpath("common.lua").read_text(encoding="utf-8")
     body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    source = f"{common}\n-- {name}.lua\n{body}"
+    prelude = ""
+    if include is not None:
+        prelude = folder.joinpath("includes").joinpath(f"{include}.lua").read_text(encoding="utf-8")
+    source = f"{prelude}\n-- {name}.lua\n{body}"
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
@@ -37,6 +41,7 @@ DELTA_HISTORY: Final = _load("delta_history")
 DELETE_CHECKPOINTS: Final = _load("delete_checkpoints")
 IMPORT_THREAD: Final = _load("import_thread")
 CHECK_THREAD: Final = _load("check_thread")
+CACHE_SET: Final = _load("cache_set", include=None)
 
 ALL_SCRIPTS: Final = (
     PUT_CHECKPOINT,
@@ -47,4 +52,5 @@ ALL_SCRIPTS: Final = (
     DELETE_CHECKPOINTS,
     IMPORT_THREAD,
     CHECK_THREAD,
+    CACHE_SET,
 )

@@ -55,6 +55,11 @@ SCRIPT_COMMANDS = {
     "PEXPIRE",
     "PERSIST",
     "PTTL",
+    # the store's and the cache's scripts
+    "SET",
+    "DEL",
+    "ZRANGE",
+    "ZREMRANGEBYSCORE",
 }
 
 
