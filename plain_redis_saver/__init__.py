@@ -23,6 +23,7 @@ from .errors import (
 )
 from .saver import PlainRedisSaver
 from .serde import SafeSerializer
+from .store import AsyncPlainRedisStore, PlainRedisStore
 
 #: Drop-in names for code written for langgraph-checkpoint-redis.
 RedisSaver = PlainRedisSaver
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncPlainRedisSaver",
+    "AsyncPlainRedisStore",
     "AsyncRedisSaver",
     "BaseRedisSaver",
     "CorruptDataError",
@@ -41,6 +43,7 @@ __all__ = [
     "PlainRedisCache",
     "PlainRedisSaver",
     "PlainRedisSaverError",
+    "PlainRedisStore",
     "RedisSaver",
     "ReplicationError",
     "SafeSerializer",

@@ -28,7 +28,7 @@ REQUIRED_COMMANDS = (
     "zadd", "zrem", "zrangebylex", "zrevrangebylex", "pexpire", "persist", "pttl",
     "ping", "info", "wait", "command", "cluster|slots", "cluster|shards",
     # the store and the cache (store.py, cache.py)
-    "mget", "del", "zrange", "zremrangebyscore",
+    "mget", "del", "zrange", "zremrangebyscore", "zrangebyscore", "zscore", "zlexcount",
 )  # fmt: skip
 
 

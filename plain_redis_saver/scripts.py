@@ -42,6 +42,10 @@ DELETE_CHECKPOINTS: Final = _load("delete_checkpoints")
 IMPORT_THREAD: Final = _load("import_thread")
 CHECK_THREAD: Final = _load("check_thread")
 CACHE_SET: Final = _load("cache_set", include=None)
+STORE_GET: Final = _load("store_get", include="store")
+STORE_WRITE: Final = _load("store_write", include="store")
+STORE_SEARCH: Final = _load("store_search", include="store")
+STORE_LIST_NAMESPACES: Final = _load("store_list_namespaces", include="store")
 
 ALL_SCRIPTS: Final = (
     PUT_CHECKPOINT,
@@ -53,4 +57,8 @@ ALL_SCRIPTS: Final = (
     IMPORT_THREAD,
     CHECK_THREAD,
     CACHE_SET,
+    STORE_GET,
+    STORE_WRITE,
+    STORE_SEARCH,
+    STORE_LIST_NAMESPACES,
 )

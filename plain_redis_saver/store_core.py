@@ -1,0 +1,549 @@
+"""The store's sans-I/O core: LangGraph store operations as plans (see core.py).
+
+Formats shared with the scripts (lua/includes/store.lua describes the keys):
+- NS, a namespace: its labels joined by NUL. LangGraph refuses NUL in labels, and byte
+  order of these strings is LangGraph's tuple order (UTF-8 keeps code point order), so
+  the server lists namespaces in the order InMemoryStore sorts them.
+- a record: netstrings seq, created, updated (us since the epoch), ttl (ms or ""),
+  expiry (ms or ""), filter document, value type, value bytes.
+- the filter document: what a script needs to evaluate a filter without a JSON parser
+  (Lua in fakeredis has none): four netstrings per node of the value (path, kind,
+  equality token, float token). Tokens are computed here, in Python, so that equality
+  and ``float()`` behave exactly as in InMemoryStore (``1 == 1.0 == True``,
+  ``float("2.5")``, the errors of ``float(None)``...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import struct
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.store.base import (
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+)
+
+from .core import MAX_ARGS_PER_CALL, Batch, Emit, Eval, Plan
+from .errors import CorruptDataError
+from .scripts import STORE_GET, STORE_LIST_NAMESPACES, STORE_SEARCH, STORE_WRITE
+from .store_keys import StoreKeys
+
+#: Items a search script examines per call (each call stays well under 50 ms).
+SEARCH_BUDGET = 1000
+#: Items per call when their vectors come back too (bounds the transfer: 250 items of
+#: 1,536 float32 dimensions are 1.5 MB).
+QUERY_BUDGET = 250
+#: Namespaces list_namespaces examines per call.
+LIST_BUDGET = 1000
+#: Expired items a call removes before its work.
+SWEEP_BUDGET = 200
+#: Writes per store_write call (7 arguments each, under MAX_ARGS_PER_CALL).
+WRITES_PER_CALL = 300
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# ------------------------------------------------------------------ formats
+
+
+def netstring(data: bytes) -> bytes:
+    return b"%d:%s" % (len(data), data)
+
+
+def split_netstrings(data: bytes, what: str) -> list[bytes]:
+    out, pos = [], 0
+    while pos < len(data):
+        head, sep, _ = data[pos : pos + 21].partition(b":")
+        if not sep or not head.isdigit() or pos + len(head) + 1 + int(head) > len(data):
+            raise CorruptDataError(f"corrupt {what}: it is not what PlainRedisStore writes")
+        start = pos + len(head) + 1
+        out.append(data[start : start + int(head)])
+        pos = start + int(head)
+    return out
+
+
+def ns_name(namespace: Sequence[str]) -> str:
+    return "\0".join(namespace)
+
+
+def item_id(namespace: Sequence[str], key: str) -> str:
+    return f"{ns_name(namespace)}\0\0{key}"
+
+
+def parse_id(raw: bytes) -> tuple[tuple[str, ...], str]:
+    ns, _, key = raw.decode().partition("\0\0")
+    return tuple(ns.split("\0")), key
+
+
+def _key_step(key: Any) -> bytes:
+    return netstring(b"k" + str(key).encode())
+
+
+def _index_step(i: int) -> bytes:
+    return netstring(b"i%d" % i)
+
+
+def _number(value: float) -> bytes:
+    if math.isnan(value):
+        return b"N"
+    if math.isinf(value):
+        return b"#inf" if value > 0 else b"#-inf"
+    return b"#%d" % int(value) if value.is_integer() else b"#" + repr(value).encode()
+
+
+def _full_token(value: Any) -> bytes:
+    if value is None:
+        return b"n"
+    if isinstance(value, bool | int):
+        return b"#%d" % int(value)
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, str):
+        return b"s" + value.encode()
+    if isinstance(value, list | tuple):
+        return b"l" + b"".join(netstring(_full_token(v)) for v in value)
+    if isinstance(value, dict):
+        pairs = sorted((str(k), v) for k, v in value.items())
+        return b"d" + b"".join(netstring(k.encode()) + netstring(_full_token(v)) for k, v in pairs)
+    return b"o" + repr(value).encode()
+
+
+def equality_token(value: Any) -> bytes:
+    """Equal for values that compare equal in Python (JSON-like values); a digest for
+    containers, which keeps documents small."""
+    token = _full_token(value)
+    if isinstance(value, list | tuple | dict):
+        return b"h" + hashlib.blake2b(token, digest_size=12).digest()
+    return token
+
+
+def float_token(value: Any) -> bytes:
+    """``float(value)`` as the script compares it, or the error it raises (T, V, O for
+    TypeError, ValueError, OverflowError) with its message."""
+    try:
+        number = float(value)
+    except TypeError as exc:
+        return b"T" + str(exc).encode()
+    except ValueError as exc:
+        return b"V" + str(exc).encode()
+    except OverflowError as exc:
+        return b"O" + str(exc).encode()
+    if math.isnan(number):
+        return b"N"
+    if math.isinf(number):
+        return b"f1e999" if number > 0 else b"f-1e999"
+    return b"f" + repr(number).encode()
+
+
+def filter_document(value: Mapping[str, Any]) -> bytes:
+    parts: list[bytes] = []
+
+    def walk(node: Any, path: bytes) -> None:
+        if isinstance(node, dict):
+            kind = b"d"
+        elif isinstance(node, list | tuple):
+            kind = b"l%d" % len(node)
+        else:
+            kind = b"s"
+        parts.extend(netstring(p) for p in (path, kind, equality_token(node), float_token(node)))
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path + _key_step(k))
+        elif isinstance(node, list | tuple):
+            for i, v in enumerate(node):
+                walk(v, path + _index_step(i))
+
+    for key, child in value.items():
+        walk(child, _key_step(key))
+    return b"".join(parts)
+
+
+_OPERATORS = {"$gt": b"gt", "$gte": b"ge", "$lt": b"lt", "$lte": b"le"}
+
+
+def compile_filter(filter: Mapping[str, Any] | None) -> list[bytes]:
+    """The filter as the script's conditions (3 arguments each), in the order
+    InMemoryStore evaluates it, so that the first failing condition (or the first
+    ``float()`` error) is the same."""
+    out: list[bytes] = []
+
+    def condition(kind: bytes, path: bytes, operand: bytes) -> None:
+        out.extend((kind, path, operand))
+
+    def compare(path: bytes, wanted: Any) -> None:
+        if isinstance(wanted, dict):
+            if any(str(k).startswith("$") for k in wanted):
+                for op, operand in wanted.items():
+                    if op == "$eq":
+                        condition(b"eq", path, equality_token(operand))
+                    elif op == "$ne":
+                        condition(b"ne", path, equality_token(operand))
+                    elif op in _OPERATORS:
+                        condition(_OPERATORS[op], path, float_token(operand))
+                    else:
+                        condition(b"err", path, b"V" + f"Unsupported operator: {op}".encode())
+                return
+            condition(b"dict", path, b"")
+            for k, v in wanted.items():
+                compare(path + _key_step(k), v)
+        elif isinstance(wanted, list | tuple):
+            condition(b"list", path, b"l%d" % len(wanted))
+            for i, v in enumerate(wanted):
+                compare(path + _index_step(i), v)
+        else:
+            condition(b"eq", path, equality_token(wanted))
+
+    for key, wanted in (filter or {}).items():
+        compare(_key_step(key), wanted)
+    return out
+
+
+_FILTER_ERRORS: dict[str, type[Exception]] = {
+    "T": TypeError,
+    "V": ValueError,
+    "O": OverflowError,
+}
+
+
+def filter_error(exc: Exception) -> Exception | None:
+    """The TypeError/ValueError InMemoryStore raises for a filter, from a script's."""
+    text = str(exc)
+    mark = "plain_redis_saver: filter "
+    if mark not in text:
+        return None
+    detail = text[text.index(mark) + len(mark) :]
+    cls = _FILTER_ERRORS.get(detail[:1], ValueError)
+    return cls(detail[1:])
+
+
+def pack_vectors(vectors: Sequence[Sequence[float]]) -> bytes:
+    return b"".join(struct.pack(f"<{len(v)}f", *v) for v in vectors)
+
+
+def unpack_vectors(data: bytes, dims: int) -> list[list[float]]:
+    if not data or dims <= 0:
+        return []
+    flat = struct.unpack(f"<{len(data) // 4}f", data)
+    return [list(flat[i : i + dims]) for i in range(0, len(flat), dims)]
+
+
+def _time(us: bytes) -> datetime:
+    return EPOCH + timedelta(microseconds=int(us))
+
+
+class Record(NamedTuple):
+    item: Item
+    ttl: bytes
+
+
+def decode_item(raw_id: bytes, raw: bytes, serde: SerializerProtocol) -> Record:
+    fields = split_netstrings(raw, f"store record {raw_id!r}")
+    if len(fields) != 8:
+        raise CorruptDataError(f"corrupt store record {raw_id!r}: {len(fields)} fields, not 8")
+    namespace, key = parse_id(raw_id)
+    value = serde.loads_typed((fields[6].decode(), fields[7]))
+    item = Item(
+        value=value,
+        key=key,
+        namespace=namespace,
+        created_at=_time(fields[1]),
+        updated_at=_time(fields[2]),
+    )
+    return Record(item, fields[3])
+
+
+def _search_item(item: Item, score: float | None = None) -> SearchItem:
+    return SearchItem(
+        namespace=item.namespace,
+        key=item.key,
+        value=item.value,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        score=score,
+    )
+
+
+# ------------------------------------------------------------------ ranking
+
+
+def cosine_similarity(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
+    """Cosine of ``query`` with each vector; 0 for a zero vector (as InMemoryStore)."""
+    if not vectors:
+        return []
+    try:
+        import numpy as np
+    except ImportError:  # numpy is an optional extra
+        qnorm = math.sqrt(sum(a * a for a in query))
+        out = []
+        for v in vectors:
+            vnorm = math.sqrt(sum(a * a for a in v))
+            dot = sum(a * b for a, b in zip(query, v, strict=False))
+            out.append(dot / (qnorm * vnorm) if qnorm > 0 and vnorm > 0 else 0.0)
+        return out
+    q = np.asarray(query, dtype=float)
+    m = np.asarray(vectors, dtype=float)
+    norms = np.linalg.norm(m, axis=1)
+    scores = np.zeros_like(norms)
+    mask = norms != 0
+    scores[mask] = np.dot(m[mask], q) / (norms[mask] * np.linalg.norm(q))
+    return [float(s) for s in scores]
+
+
+def rank(
+    candidates: Sequence[tuple[Item, list[list[float]]]],
+    query: Sequence[float],
+    offset: int,
+    limit: int,
+) -> list[SearchItem]:
+    """InMemoryStore's ranking: each item scored by its best vector, best first (ties
+    in store order), sliced by offset and limit; items without vectors fill what is
+    left of ``limit`` (from the first of them, whatever the offset)."""
+    flat: list[tuple[Item, list[float]]] = [(it, v) for it, vs in candidates for v in vs]
+    scoreless = [it for it, vs in candidates if not vs]
+    scores = cosine_similarity(query, [v for _, v in flat])
+    ordered = sorted(
+        zip(scores, (it for it, _ in flat), strict=True), key=lambda p: p[0], reverse=True
+    )
+    seen: set[tuple[tuple[str, ...], str]] = set()
+    kept: list[SearchItem] = []
+    for score, item in ordered:
+        ident = (item.namespace, item.key)
+        if ident in seen:
+            continue
+        position = len(seen)
+        seen.add(ident)
+        if position >= offset + limit:
+            break
+        if position >= offset:
+            kept.append(_search_item(item, float(score)))
+    if scoreless and len(kept) < limit:
+        kept.extend(_search_item(it) for it in scoreless[: limit - len(kept)])
+    return kept
+
+
+# ------------------------------------------------------------------ plans
+
+
+class Write(NamedTuple):
+    op: PutOp
+    ttl_ms: str  # "" none, "-" delete
+    vectors: bytes
+
+
+def ttl_ms(minutes: float | None) -> str:
+    return "" if minutes is None else str(max(1, round(minutes * 60_000)))
+
+
+class StorePlans:
+    """Store operations as plans run by drive.py's runners."""
+
+    def __init__(
+        self,
+        keys: StoreKeys,
+        serde: SerializerProtocol,
+        clock: Callable[[], float],
+        dims: int,
+    ) -> None:
+        self.keys = keys
+        self.serde = serde
+        self.clock = clock
+        self.dims = dims
+
+    def _eval(self, script: Any, args: Iterable[str | bytes | int], now: int) -> Eval:
+        return Eval(script, tuple(self.keys), (now, *args), "")
+
+    def _get(self, op: GetOp, now: int) -> Eval:
+        return self._eval(STORE_GET, (item_id(op.namespace, op.key), int(op.refresh_ttl)), now)
+
+    def _search(
+        self,
+        op: SearchOp,
+        now: int,
+        cursor: tuple[bytes, bytes],
+        skip: int,
+        wanted: int,
+        vectors: bool,
+    ) -> Eval:
+        budget = QUERY_BUDGET if vectors else SEARCH_BUDGET
+        refresh = op.refresh_ttl and not vectors
+        args: tuple[str | bytes | int, ...] = (
+            int(refresh), SWEEP_BUDGET, ns_name(op.namespace_prefix), cursor[0], cursor[1],
+            skip, wanted, budget, int(vectors), *compile_filter(op.filter),
+        )  # fmt: skip
+        return self._eval(STORE_SEARCH, args, now)
+
+    def _list(
+        self, op: ListNamespacesOp, now: int, start: bytes, skip: int, wanted: int, last: bytes
+    ) -> Eval:
+        conditions: list[str | bytes | int] = []
+        fixed: list[str] | None = None
+        for condition in op.match_conditions or ():
+            if condition.match_type not in ("prefix", "suffix"):
+                raise ValueError(f"Unsupported match type: {condition.match_type}")
+            conditions += [condition.match_type, len(condition.path), *condition.path]
+            if condition.match_type == "prefix" and fixed is None:
+                fixed = list(itertools.takewhile(lambda label: label != "*", condition.path))
+        lo, hi = b"-", b"+"
+        if fixed:
+            base = ns_name(fixed).encode()
+            lo, hi = b"[" + base, b"(" + base + b"\x01"
+        if start:
+            lo = start
+        depth = "" if op.max_depth is None else op.max_depth
+        args = (SWEEP_BUDGET, lo, hi, depth, skip, wanted, LIST_BUDGET, last, *conditions)
+        return self._eval(STORE_LIST_NAMESPACES, args, now)
+
+    def _writes(self, writes: Sequence[Write], touched: Sequence[str], now: int) -> list[Eval]:
+        calls = []
+        for start in range(0, max(len(writes), 1), WRITES_PER_CALL):
+            chunk = writes[start : start + WRITES_PER_CALL]
+            if not chunk:
+                break
+            names = list(dict.fromkeys([*touched, *(ns_name(w.op.namespace) for w in chunk)]))
+            names = names[: MAX_ARGS_PER_CALL - 7 * len(chunk) - 4]
+            args: list[str | bytes | int] = [SWEEP_BUDGET, len(names), *names]
+            for w in chunk:
+                value = w.op.value
+                if value is None:
+                    args += [ns_name(w.op.namespace), w.op.key, "-", b"", b"", b"", b""]
+                    continue
+                type_name, data = self.serde.dumps_typed(dict(value))
+                args += [
+                    ns_name(w.op.namespace), w.op.key, w.ttl_ms,
+                    filter_document(value), type_name, data, w.vectors,
+                ]  # fmt: skip
+            calls.append(self._eval(STORE_WRITE, args, now))
+            touched = ()
+        return calls
+
+    def batch(
+        self,
+        ops: Sequence[Op],
+        writes: Sequence[Write],
+        queries: Mapping[str, Sequence[float]],
+    ) -> Plan:
+        """Run ``ops``: reads see the store as it was before the batch, and the batch's
+        puts (deduplicated, the last per item wins) are applied after them, as in
+        InMemoryStore. ``writes`` are the deduplicated puts with their vectors;
+        ``queries`` the embedded search queries (empty without an index)."""
+        now = int(self.clock() * 1_000_000)
+        results: list[Result] = [None] * len(ops)
+        reads = [(i, op) for i, op in enumerate(ops) if not isinstance(op, PutOp)]
+        touched = list(
+            dict.fromkeys(ns_name(op.namespace) for _, op in reads if isinstance(op, GetOp))
+        )
+        first: list[Eval] = []
+        for _, op in reads:
+            if isinstance(op, GetOp):
+                first.append(self._get(op, now))
+            elif isinstance(op, SearchOp):
+                ranked = bool(op.query) and op.query in queries
+                skip, wanted = self._window(op, ranked)
+                first.append(self._search(op, now, (b"", b""), skip, wanted, ranked))
+            elif isinstance(op, ListNamespacesOp):
+                skip, wanted = self._list_window(op)
+                first.append(self._list(op, now, b"", skip, wanted, b""))
+            else:
+                raise ValueError(f"Unknown operation type: {type(op)}")
+        write_calls = self._writes(writes, touched, now)
+        together = all(isinstance(op, GetOp) for _, op in reads)
+        calls: list[Eval] = first + (write_calls if together else [])
+        replies = list((yield Batch(tuple(calls)))) if calls else []
+        for (i, op), reply in zip(reads, replies, strict=False):
+            if isinstance(op, GetOp):
+                results[i] = (
+                    decode_item(item_id(op.namespace, op.key).encode(), reply, self.serde).item
+                    if reply
+                    else None
+                )
+            elif isinstance(op, SearchOp):
+                results[i] = yield from self._finish_search(op, reply, now, queries)
+            elif isinstance(op, ListNamespacesOp):
+                results[i] = yield from self._finish_list(op, reply, now)
+        if write_calls and not together:
+            yield Batch(tuple(write_calls))
+        yield Emit(results)
+
+    @staticmethod
+    def _window(op: SearchOp, ranked: bool) -> tuple[int, int]:
+        """(matches to skip, matches wanted, -1 for all) of the script's first call."""
+        if ranked or op.offset < 0 or op.limit < 0:
+            return 0, -1
+        return op.offset, op.limit
+
+    def _finish_search(
+        self, op: SearchOp, reply: Any, now: int, queries: Mapping[str, Sequence[float]]
+    ) -> Generator[Any, Any, list[SearchItem]]:
+        ranked = bool(op.query) and op.query in queries
+        skip, wanted = self._window(op, ranked)
+        if wanted == 0:
+            return []
+        found: list[tuple[Item, bytes, bytes]] = []
+        while True:
+            if reply == b"again":  # pragma: no cover - search never answers again
+                raise AssertionError
+            page, skip, pos, member = reply
+            for j in range(0, len(page), 3):
+                record = decode_item(page[j], page[j + 1], self.serde)
+                found.append((record.item, page[j + 2], record.ttl))
+            if not pos or (wanted > 0 and len(found) >= wanted):
+                break
+            remaining = -1 if wanted < 0 else wanted - len(found)
+            reply = yield self._search(op, now, (pos, member), int(skip), remaining, ranked)
+        if not ranked:
+            items = [_search_item(it) for it, _, _ in found]
+            if op.offset < 0 or op.limit < 0:
+                return items[op.offset : op.offset + op.limit]
+            return items
+        candidates = [(it, unpack_vectors(vec, self.dims)) for it, vec, _ in found]
+        assert op.query is not None
+        kept = rank(candidates, queries[op.query], op.offset, op.limit)
+        if op.refresh_ttl:
+            with_ttl = {(it.namespace, it.key) for it, _, ttl in found if ttl}
+            refresh = [
+                self._eval(STORE_GET, (item_id(k.namespace, k.key), 1), now)
+                for k in kept
+                if (k.namespace, k.key) in with_ttl
+            ]
+            if refresh:
+                yield Batch(tuple(refresh))
+        return kept
+
+    @staticmethod
+    def _list_window(op: ListNamespacesOp) -> tuple[int, int]:
+        if op.offset < 0 or op.limit < 0:
+            return 0, 2**62
+        return op.offset, op.limit
+
+    def _finish_list(
+        self, op: ListNamespacesOp, reply: Any, now: int
+    ) -> Generator[Any, Any, list[tuple[str, ...]]]:
+        skip, wanted = self._list_window(op)
+        start, last = b"", b""
+        names: list[bytes] = []
+        unbounded = op.offset < 0 or op.limit < 0
+        while wanted > 0:
+            if reply == b"again":
+                reply = yield self._list(op, now, start, skip, wanted - len(names), last)
+                continue
+            page, skip, last, start = reply
+            names.extend(page)
+            if not start or len(names) >= wanted:
+                break
+            reply = yield self._list(op, now, start, int(skip), wanted - len(names), last)
+        listed = [tuple(n.decode().split("\0")) for n in names]
+        if unbounded:
+            return listed[op.offset : op.offset + op.limit]
+        return listed
