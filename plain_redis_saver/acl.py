@@ -29,6 +29,7 @@ REQUIRED_COMMANDS = (
     "ping", "info", "wait", "command", "cluster|slots", "cluster|shards",
     # the store and the cache (store.py, cache.py)
     "mget", "del", "zrange", "zremrangebyscore", "zrangebyscore", "zscore", "zlexcount",
+    "zcard",
 )  # fmt: skip
 
 

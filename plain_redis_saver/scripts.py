@@ -21,14 +21,13 @@ class LuaScript:
     sha: str
 
 
-def _load(name: str, include: str | None = "common") -> LuaScript:
-    """``lua/<name>.lua`` after ``lua/includes/<include>.lua`` (the store's and cache's
-    scripts take no include, or a small one of their own)."""
+def _load(name: str, includes: tuple[str, ...] = ("common",)) -> LuaScript:
+    """``lua/<name>.lua`` after ``lua/includes/<include>.lua`` for each of ``includes``
+    (the saver's scripts take common.lua; the store's and the cache's their own)."""
     folder = resources.files(__package__).joinpath("lua")
     body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-    prelude = ""
-    if include is not None:
-        prelude = folder.joinpath("includes").joinpath(f"{include}.lua").read_text(encoding="utf-8")
+    included = folder.joinpath("includes")
+    prelude = "\n".join(included.joinpath(f"{i}.lua").read_text(encoding="utf-8") for i in includes)
     source = f"{prelude}\n-- {name}.lua\n{body}"
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 
@@ -41,11 +40,11 @@ DELTA_HISTORY: Final = _load("delta_history")
 DELETE_CHECKPOINTS: Final = _load("delete_checkpoints")
 IMPORT_THREAD: Final = _load("import_thread")
 CHECK_THREAD: Final = _load("check_thread")
-CACHE_SET: Final = _load("cache_set", include=None)
-STORE_GET: Final = _load("store_get", include="store")
-STORE_WRITE: Final = _load("store_write", include="store")
-STORE_SEARCH: Final = _load("store_search", include="store")
-STORE_LIST_NAMESPACES: Final = _load("store_list_namespaces", include="store")
+CACHE_SET: Final = _load("cache_set", includes=())
+STORE_BATCH: Final = _load(
+    "store_batch",
+    includes=("store", "store_get", "store_write", "store_search", "store_list_namespaces"),
+)
 
 ALL_SCRIPTS: Final = (
     PUT_CHECKPOINT,
@@ -57,8 +56,5 @@ ALL_SCRIPTS: Final = (
     IMPORT_THREAD,
     CHECK_THREAD,
     CACHE_SET,
-    STORE_GET,
-    STORE_WRITE,
-    STORE_SEARCH,
-    STORE_LIST_NAMESPACES,
+    STORE_BATCH,
 )

@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import re
 import struct
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -37,7 +38,7 @@ from langgraph.store.base import (
 
 from .core import MAX_ARGS_PER_CALL, Batch, Emit, Eval, Plan
 from .errors import CorruptDataError
-from .scripts import STORE_GET, STORE_LIST_NAMESPACES, STORE_SEARCH, STORE_WRITE
+from .scripts import STORE_BATCH
 from .store_keys import StoreKeys
 
 #: Items a search script examines per call (each call stays well under 50 ms).
@@ -224,6 +225,8 @@ def filter_error(exc: Exception) -> Exception | None:
     if mark not in text:
         return None
     detail = text[text.index(mark) + len(mark) :]
+    # Servers append where the script raised: " script: on @user_script:27."
+    detail = re.sub(r" script: .*$", "", detail.split("\n", 1)[0])
     cls = _FILTER_ERRORS.get(detail[:1], ValueError)
     return cls(detail[1:])
 
@@ -336,6 +339,13 @@ def rank(
 # ------------------------------------------------------------------ plans
 
 
+class Sub(NamedTuple):
+    """One operation of store_batch.lua: its name and arguments."""
+
+    name: str
+    args: tuple[str | bytes | int, ...]
+
+
 class Write(NamedTuple):
     op: PutOp
     ttl_ms: str  # "" none, "-" delete
@@ -361,32 +371,43 @@ class StorePlans:
         self.clock = clock
         self.dims = dims
 
-    def _eval(self, script: Any, args: Iterable[str | bytes | int], now: int) -> Eval:
-        return Eval(script, tuple(self.keys), (now, *args), "")
+    def _send(self, subs: Sequence[Sub], now: int) -> Generator[Any, Any, list[Any]]:
+        """Run operations of store_batch.lua: one script call, or one per slice of
+        MAX_ARGS_PER_CALL arguments (pipelined); returns their replies in order."""
+        calls: list[Eval] = []
+        current: list[str | bytes | int] = []
+        for name, args in subs:
+            if current and len(current) + 2 + len(args) > MAX_ARGS_PER_CALL:
+                calls.append(Eval(STORE_BATCH, tuple(self.keys), (now, *current), ""))
+                current = []
+            current += [name, len(args), *args]
+        if current:
+            calls.append(Eval(STORE_BATCH, tuple(self.keys), (now, *current), ""))
+        if not calls:
+            return []
+        replies = [(yield calls[0])] if len(calls) == 1 else (yield Batch(tuple(calls)))
+        return [r for reply in replies for r in reply]
 
-    def _get(self, op: GetOp, now: int) -> Eval:
-        return self._eval(STORE_GET, (item_id(op.namespace, op.key), int(op.refresh_ttl)), now)
+    def _get(self, op: GetOp) -> Sub:
+        return Sub("get", (item_id(op.namespace, op.key), int(op.refresh_ttl)))
 
     def _search(
         self,
         op: SearchOp,
-        now: int,
         cursor: tuple[bytes, bytes],
         skip: int,
         wanted: int,
         vectors: bool,
-    ) -> Eval:
+    ) -> Sub:
         budget = QUERY_BUDGET if vectors else SEARCH_BUDGET
         refresh = op.refresh_ttl and not vectors
         args: tuple[str | bytes | int, ...] = (
             int(refresh), SWEEP_BUDGET, ns_name(op.namespace_prefix), cursor[0], cursor[1],
             skip, wanted, budget, int(vectors), *compile_filter(op.filter),
         )  # fmt: skip
-        return self._eval(STORE_SEARCH, args, now)
+        return Sub("search", args)
 
-    def _list(
-        self, op: ListNamespacesOp, now: int, start: bytes, skip: int, wanted: int, last: bytes
-    ) -> Eval:
+    def _list(self, op: ListNamespacesOp, start: bytes, skip: int, wanted: int, last: bytes) -> Sub:
         conditions: list[str | bytes | int] = []
         fixed: list[str] | None = None
         for condition in op.match_conditions or ():
@@ -403,16 +424,14 @@ class StorePlans:
             lo = start
         depth = "" if op.max_depth is None else op.max_depth
         args = (SWEEP_BUDGET, lo, hi, depth, skip, wanted, LIST_BUDGET, last, *conditions)
-        return self._eval(STORE_LIST_NAMESPACES, args, now)
+        return Sub("list", args)
 
-    def _writes(self, writes: Sequence[Write], touched: Sequence[str], now: int) -> list[Eval]:
-        calls = []
-        for start in range(0, max(len(writes), 1), WRITES_PER_CALL):
+    def _writes(self, writes: Sequence[Write], touched: Sequence[str]) -> list[Sub]:
+        subs = []
+        for start in range(0, len(writes), WRITES_PER_CALL):
             chunk = writes[start : start + WRITES_PER_CALL]
-            if not chunk:
-                break
             names = list(dict.fromkeys([*touched, *(ns_name(w.op.namespace) for w in chunk)]))
-            names = names[: MAX_ARGS_PER_CALL - 7 * len(chunk) - 4]
+            names = names[: MAX_ARGS_PER_CALL - 7 * len(chunk) - 10]
             args: list[str | bytes | int] = [SWEEP_BUDGET, len(names), *names]
             for w in chunk:
                 value = w.op.value
@@ -424,9 +443,9 @@ class StorePlans:
                     ns_name(w.op.namespace), w.op.key, w.ttl_ms,
                     filter_document(value), type_name, data, w.vectors,
                 ]  # fmt: skip
-            calls.append(self._eval(STORE_WRITE, args, now))
+            subs.append(Sub("write", tuple(args)))
             touched = ()
-        return calls
+        return subs
 
     def batch(
         self,
@@ -437,43 +456,41 @@ class StorePlans:
         """Run ``ops``: reads see the store as it was before the batch, and the batch's
         puts (deduplicated, the last per item wins) are applied after them, as in
         InMemoryStore. ``writes`` are the deduplicated puts with their vectors;
-        ``queries`` the embedded search queries (empty without an index)."""
+        ``queries`` the embedded search queries (empty without an index). One script
+        call when every read completes in its first slice."""
         now = int(self.clock() * 1_000_000)
         results: list[Result] = [None] * len(ops)
         reads = [(i, op) for i, op in enumerate(ops) if not isinstance(op, PutOp)]
         touched = list(
             dict.fromkeys(ns_name(op.namespace) for _, op in reads if isinstance(op, GetOp))
         )
-        first: list[Eval] = []
+        first: list[Sub] = []
         for _, op in reads:
             if isinstance(op, GetOp):
-                first.append(self._get(op, now))
+                first.append(self._get(op))
             elif isinstance(op, SearchOp):
                 ranked = bool(op.query) and op.query in queries
                 skip, wanted = self._window(op, ranked)
-                first.append(self._search(op, now, (b"", b""), skip, wanted, ranked))
+                first.append(self._search(op, (b"", b""), skip, wanted, ranked))
             elif isinstance(op, ListNamespacesOp):
                 skip, wanted = self._list_window(op)
-                first.append(self._list(op, now, b"", skip, wanted, b""))
+                first.append(self._list(op, b"", skip, wanted, b""))
             else:
                 raise ValueError(f"Unknown operation type: {type(op)}")
-        write_calls = self._writes(writes, touched, now)
+        write_subs = self._writes(writes, touched)
+        # A search or listing may need more slices, which must not see the batch's puts.
         together = all(isinstance(op, GetOp) for _, op in reads)
-        calls: list[Eval] = first + (write_calls if together else [])
-        replies = list((yield Batch(tuple(calls)))) if calls else []
+        replies = yield from self._send(first + (write_subs if together else []), now)
         for (i, op), reply in zip(reads, replies, strict=False):
             if isinstance(op, GetOp):
-                results[i] = (
-                    decode_item(item_id(op.namespace, op.key).encode(), reply, self.serde).item
-                    if reply
-                    else None
-                )
+                raw_id = item_id(op.namespace, op.key).encode()
+                results[i] = decode_item(raw_id, reply, self.serde).item if reply else None
             elif isinstance(op, SearchOp):
                 results[i] = yield from self._finish_search(op, reply, now, queries)
             elif isinstance(op, ListNamespacesOp):
                 results[i] = yield from self._finish_list(op, reply, now)
-        if write_calls and not together:
-            yield Batch(tuple(write_calls))
+        if write_subs and not together:
+            yield from self._send(write_subs, now)
         yield Emit(results)
 
     @staticmethod
@@ -488,20 +505,17 @@ class StorePlans:
     ) -> Generator[Any, Any, list[SearchItem]]:
         ranked = bool(op.query) and op.query in queries
         skip, wanted = self._window(op, ranked)
-        if wanted == 0:
-            return []
         found: list[tuple[Item, bytes, bytes]] = []
         while True:
-            if reply == b"again":  # pragma: no cover - search never answers again
-                raise AssertionError
             page, skip, pos, member = reply
             for j in range(0, len(page), 3):
                 record = decode_item(page[j], page[j + 1], self.serde)
                 found.append((record.item, page[j + 2], record.ttl))
-            if not pos or (wanted > 0 and len(found) >= wanted):
+            if not pos or (wanted >= 0 and len(found) >= wanted):
                 break
             remaining = -1 if wanted < 0 else wanted - len(found)
-            reply = yield self._search(op, now, (pos, member), int(skip), remaining, ranked)
+            sub = self._search(op, (pos, member), int(skip), remaining, ranked)
+            [reply] = yield from self._send([sub], now)
         if not ranked:
             items = [_search_item(it) for it, _, _ in found]
             if op.offset < 0 or op.limit < 0:
@@ -513,12 +527,11 @@ class StorePlans:
         if op.refresh_ttl:
             with_ttl = {(it.namespace, it.key) for it, _, ttl in found if ttl}
             refresh = [
-                self._eval(STORE_GET, (item_id(k.namespace, k.key), 1), now)
+                Sub("get", (item_id(k.namespace, k.key), 1))
                 for k in kept
                 if (k.namespace, k.key) in with_ttl
             ]
-            if refresh:
-                yield Batch(tuple(refresh))
+            yield from self._send(refresh, now)
         return kept
 
     @staticmethod
@@ -533,17 +546,17 @@ class StorePlans:
         skip, wanted = self._list_window(op)
         start, last = b"", b""
         names: list[bytes] = []
-        unbounded = op.offset < 0 or op.limit < 0
-        while wanted > 0:
-            if reply == b"again":
-                reply = yield self._list(op, now, start, skip, wanted - len(names), last)
-                continue
-            page, skip, last, start = reply
-            names.extend(page)
-            if not start or len(names) >= wanted:
-                break
-            reply = yield self._list(op, now, start, int(skip), wanted - len(names), last)
+        while True:
+            if reply == b"again":  # expired items left to remove first
+                sub = self._list(op, start, skip, wanted - len(names), last)
+            else:
+                page, skip, last, start = reply
+                names.extend(page)
+                if not start or len(names) >= wanted:
+                    break
+                sub = self._list(op, start, int(skip), wanted - len(names), last)
+            [reply] = yield from self._send([sub], now)
         listed = [tuple(n.decode().split("\0")) for n in names]
-        if unbounded:
+        if op.offset < 0 or op.limit < 0:
             return listed[op.offset : op.offset + op.limit]
         return listed

@@ -63,6 +63,7 @@ SCRIPT_COMMANDS = {
     "ZRANGEBYSCORE",
     "ZSCORE",
     "ZLEXCOUNT",
+    "ZCARD",
 }
 
 

@@ -90,6 +90,13 @@ local function expired(r)
   return r[5] ~= '' and tonumber(r[5]) <= NOW
 end
 
+-- An empty store keeps no key: its counters go with its last namespace.
+local function forget_counters()
+  if rcall('ZCARD', KEYS[4]) == 0 and rcall('ZCARD', KEYS[3]) == 0 then
+    rcall('DEL', KEYS[5])
+  end
+end
+
 -- Removes item `id` (record `r`) and every index entry of it. A namespace left without
 -- items leaves the listing; it keeps its place in `created` only if `keep_place` (a
 -- batch that empties and refills a namespace keeps its place, as LangGraph's
@@ -105,6 +112,7 @@ local function remove_item(id, r, keep_place)
     rcall('ZREM', KEYS[3], ns)
     if not keep_place then
       rcall('ZREM', KEYS[4], ns)
+      forget_counters()
     end
   end
 end
