@@ -300,7 +300,8 @@ def cosine_similarity(query: Sequence[float], vectors: Sequence[Sequence[float]]
     norms = np.linalg.norm(m, axis=1)
     scores = np.zeros_like(norms)
     mask = norms != 0
-    scores[mask] = np.dot(m[mask], q) / (norms[mask] * np.linalg.norm(q))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero query scores NaN
+        scores[mask] = np.dot(m[mask], q) / (norms[mask] * np.linalg.norm(q))
     return [float(s) for s in scores]
 
 

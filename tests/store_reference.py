@@ -7,6 +7,7 @@ places, which this wrapper normalises and the README states:
 - it has no TTL: here an item expires at ``now >= expiry``, and reads restart the TTL
   of what they return (refresh_ttl);
 - a put that updates an item resets created_at: here the first put's is kept;
+- a put with index=False keeps the item's previous vectors there: here they go;
 - a get of an absent namespace, and a namespace whose items are all deleted, stay in
   its namespace list: here a namespace is listed while it holds items (its place in
   the search order is taken by the first op of a batch that touches it, as there).
@@ -99,6 +100,8 @@ class Reference:
                         self.expiry[ident] = (ttl, self.clock.ms + ttl)
         puts = {(op.namespace, op.key): op for op in ops if isinstance(op, PutOp)}
         for ident, op in puts.items():
+            if op.index is False:  # InMemoryStore keeps the old vectors; a put replaces
+                self.store._vectors[ident[0]].pop(ident[1], None)
             if op.value is None:
                 self.expiry.pop(ident, None)
                 self.created.pop(ident, None)
