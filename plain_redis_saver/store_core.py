@@ -22,7 +22,7 @@ import re
 import struct
 from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.store.base import (
@@ -281,22 +281,24 @@ def _search_item(item: Item, score: float | None = None) -> SearchItem:
 # ------------------------------------------------------------------ ranking
 
 
-def cosine_similarity(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
-    """Cosine of ``query`` with each vector; 0 for a zero vector (as InMemoryStore)."""
-    if not vectors:
+def cosine_similarity(query: Sequence[float], packed: bytes, dims: int) -> list[float]:
+    """Cosine of ``query`` with each vector of ``packed`` (float32, little-endian), in
+    float64 as InMemoryStore computes it: 0 for a zero vector, NaN for a zero query.
+    numpy (an optional extra) does it without making Python floats of the vectors."""
+    if not packed:
         return []
     try:
         import numpy as np
-    except ImportError:  # numpy is an optional extra
+    except ImportError:
         qnorm = math.sqrt(sum(a * a for a in query))
         out = []
-        for v in vectors:
+        for v in unpack_vectors(packed, dims):
             vnorm = math.sqrt(sum(a * a for a in v))
             dot = sum(a * b for a, b in zip(query, v, strict=False))
             out.append(dot / (qnorm * vnorm) if qnorm > 0 and vnorm > 0 else 0.0)
         return out
     q = np.asarray(query, dtype=float)
-    m = np.asarray(vectors, dtype=float)
+    m = np.frombuffer(packed, dtype="<f4").reshape(-1, dims).astype(float)
     norms = np.linalg.norm(m, axis=1)
     scores = np.zeros_like(norms)
     mask = norms != 0
@@ -305,35 +307,39 @@ def cosine_similarity(query: Sequence[float], vectors: Sequence[Sequence[float]]
     return [float(s) for s in scores]
 
 
+Ranked = TypeVar("Ranked")
+
+
 def rank(
-    candidates: Sequence[tuple[Item, list[list[float]]]],
+    candidates: Sequence[tuple[Ranked, bytes]],
     query: Sequence[float],
+    dims: int,
     offset: int,
     limit: int,
-) -> list[SearchItem]:
-    """InMemoryStore's ranking: each item scored by its best vector, best first (ties
-    in store order), sliced by offset and limit; items without vectors fill what is
-    left of ``limit`` (from the first of them, whatever the offset)."""
-    flat: list[tuple[Item, list[float]]] = [(it, v) for it, vs in candidates for v in vs]
-    scoreless = [it for it, vs in candidates if not vs]
-    scores = cosine_similarity(query, [v for _, v in flat])
-    ordered = sorted(
-        zip(scores, (it for it, _ in flat), strict=True), key=lambda p: p[0], reverse=True
-    )
-    seen: set[tuple[tuple[str, ...], str]] = set()
-    kept: list[SearchItem] = []
-    for score, item in ordered:
-        ident = (item.namespace, item.key)
-        if ident in seen:
+) -> list[tuple[Ranked, float | None]]:
+    """InMemoryStore's ranking of (item, packed vectors) in store order: each item
+    scored by its best vector, best first (ties in store order), sliced by offset and
+    limit; items without vectors fill what is left of ``limit`` (from the first of
+    them, whatever the offset). Items are opaque here: the caller decodes only those
+    kept."""
+    width = 4 * dims or 1
+    owners = [n for n, (_, packed) in enumerate(candidates) for _ in range(len(packed) // width)]
+    scoreless = [item for item, packed in candidates if not packed]
+    scores = cosine_similarity(query, b"".join(p for _, p in candidates), dims)
+    ordered = sorted(zip(scores, owners, strict=True), key=lambda p: p[0], reverse=True)
+    seen: set[int] = set()
+    kept: list[tuple[Ranked, float | None]] = []
+    for score, owner in ordered:
+        if owner in seen:
             continue
         position = len(seen)
-        seen.add(ident)
+        seen.add(owner)
         if position >= offset + limit:
             break
         if position >= offset:
-            kept.append(_search_item(item, float(score)))
+            kept.append((candidates[owner][0], float(score)))
     if scoreless and len(kept) < limit:
-        kept.extend(_search_item(it) for it in scoreless[: limit - len(kept)])
+        kept.extend((item, None) for item in scoreless[: limit - len(kept)])
     return kept
 
 
@@ -506,34 +512,30 @@ class StorePlans:
     ) -> Generator[Any, Any, list[SearchItem]]:
         ranked = bool(op.query) and op.query in queries
         skip, wanted = self._window(op, ranked)
-        found: list[tuple[Item, bytes, bytes]] = []
+        found: list[tuple[bytes, bytes, bytes]] = []  # id, record, vectors
         while True:
             page, skip, pos, member = reply
-            for j in range(0, len(page), 3):
-                record = decode_item(page[j], page[j + 1], self.serde)
-                found.append((record.item, page[j + 2], record.ttl))
+            found.extend((page[j], page[j + 1], page[j + 2]) for j in range(0, len(page), 3))
             if not pos or (wanted >= 0 and len(found) >= wanted):
                 break
             remaining = -1 if wanted < 0 else wanted - len(found)
             sub = self._search(op, (pos, member), int(skip), remaining, ranked)
             [reply] = yield from self._send([sub], now)
         if not ranked:
-            items = [_search_item(it) for it, _, _ in found]
+            items = [_search_item(decode_item(i, raw, self.serde).item) for i, raw, _ in found]
             if op.offset < 0 or op.limit < 0:
                 return items[op.offset : op.offset + op.limit]
             return items
-        candidates = [(it, unpack_vectors(vec, self.dims)) for it, vec, _ in found]
         assert op.query is not None
-        kept = rank(candidates, queries[op.query], op.offset, op.limit)
+        candidates = [((i, raw), vec) for i, raw, vec in found]
+        kept = rank(candidates, queries[op.query], self.dims, op.offset, op.limit)
+        records = [(decode_item(i, raw, self.serde), score) for (i, raw), score in kept]
         if op.refresh_ttl:
-            with_ttl = {(it.namespace, it.key) for it, _, ttl in found if ttl}
             refresh = [
-                Sub("get", (item_id(k.namespace, k.key), 1))
-                for k in kept
-                if (k.namespace, k.key) in with_ttl
+                Sub("get", (item_id(r.item.namespace, r.item.key), 1)) for r, _ in records if r.ttl
             ]
             yield from self._send(refresh, now)
-        return kept
+        return [_search_item(r.item, score) for r, score in records]
 
     @staticmethod
     def _list_window(op: ListNamespacesOp) -> tuple[int, int]:

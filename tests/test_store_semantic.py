@@ -3,6 +3,7 @@ the same vectors, with every kind of ``embed`` InMemoryStore accepts."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -164,3 +165,18 @@ def test_a_provider_string_is_resolved_as_in_memory_store_resolves_it(
             client, key_prefix=prefix, index={"dims": 4, "embed": "openai:text-embedding-3-small"}
         )
     assert str(got.value) == str(expected.value)
+
+
+def test_without_numpy_the_ranking_is_the_same(
+    client: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = PlainRedisStore(client, key_prefix=prefix, index=index(embed))
+    fill(store)
+    # A zero query scores NaN with numpy and 0.0 without, in InMemoryStore as here.
+    searches = [op for op in SEARCHES if op.query != "zero"]
+    with_numpy = [store.batch([op])[0] for op in searches]
+    monkeypatch.setitem(sys.modules, "numpy", None)  # numpy is an optional extra
+    without = [store.batch([op])[0] for op in searches]
+    for a, b in zip(with_numpy, without, strict=True):
+        assert [r.key for r in a] == [r.key for r in b]
+        assert [r.score for r in a] == pytest.approx([r.score for r in b])
