@@ -18,7 +18,6 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.store.base import (
     BaseStore,
     IndexConfig,
-    InvalidNamespaceError,
     Op,
     PutOp,
     Result,
@@ -41,17 +40,6 @@ from .store_keys import store_keys
 _STORE_OPTIONS = ("key_prefix", "index", "ttl", "serde", "clock")
 
 
-def _check_put_namespace(namespace: tuple[str, ...]) -> None:
-    # LangGraph's put() checks these before batching; ops passed to batch() directly
-    # are checked here with the same messages.
-    if not namespace:
-        raise InvalidNamespaceError("Namespace cannot be empty.")
-    if namespace[0] == "langgraph":
-        raise InvalidNamespaceError(
-            f'Root label for namespace cannot be "langgraph". Got: {namespace}'
-        )
-
-
 class _Prepared:
     """A batch's ops, validated, with its puts deduplicated (the last one per item
     wins, at the place of the first, as in InMemoryStore) and the texts to embed."""
@@ -60,9 +48,10 @@ class _Prepared:
         self.ops: list[Op] = list(ops)
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
         for op in self.ops:
+            # Labels only: LangGraph's put() refuses an empty namespace and the
+            # "langgraph" root, but its own suite writes those through batch().
             validate_op_namespace(op)
             if isinstance(op, PutOp):
-                _check_put_namespace(op.namespace)
                 puts[(op.namespace, op.key)] = op
         self.puts = list(puts.values())
         self.texts: dict[str, list[tuple[int, int]]] = {}  # text -> (put, vector slot)

@@ -83,9 +83,13 @@ def item_id(namespace: Sequence[str], key: str) -> str:
     return f"{ns_name(namespace)}\0\0{key}"
 
 
+def parse_ns(name: str) -> tuple[str, ...]:
+    return tuple(name.split("\0")) if name else ()
+
+
 def parse_id(raw: bytes) -> tuple[tuple[str, ...], str]:
     ns, _, key = raw.decode().partition("\0\0")
-    return tuple(ns.split("\0")), key
+    return parse_ns(ns), key
 
 
 def _key_step(key: Any) -> bytes:
@@ -559,7 +563,7 @@ class StorePlans:
                     break
                 sub = self._list(op, start, int(skip), wanted - len(names), last)
             [reply] = yield from self._send([sub], now)
-        listed = [tuple(n.decode().split("\0")) for n in names]
+        listed = [parse_ns(n.decode()) for n in names]
         if op.offset < 0 or op.limit < 0:
             return listed[op.offset : op.offset + op.limit]
         return listed
