@@ -4,8 +4,9 @@ Formats shared with the scripts (lua/includes/store.lua describes the keys):
 - NS, a namespace: its labels joined by NUL. LangGraph refuses NUL in labels, and byte
   order of these strings is LangGraph's tuple order (UTF-8 keeps code point order), so
   the server lists namespaces in the order InMemoryStore sorts them.
-- a record: netstrings seq, created, updated (us since the epoch), ttl (ms or ""),
-  expiry (ms or ""), filter document, value type, value bytes.
+- a record: netstrings seq, created, updated (us since the epoch; "" when never
+  updated), ttl (ms or ""), expiry (ms or ""), filter document, value type ("" for
+  msgpack), value bytes.
 - the filter document: what a script needs to evaluate a filter without a JSON parser
   (Lua in fakeredis has none): four netstrings per node of the value (path, kind,
   equality token, float token). Tokens are computed here, in Python, so that equality
@@ -54,6 +55,8 @@ SWEEP_BUDGET = 200
 WRITES_PER_CALL = 300
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: The serializer's usual type name, stored as "" (a few bytes on every item).
+DEFAULT_TYPE = "msgpack"
 
 
 # ------------------------------------------------------------------ formats
@@ -135,14 +138,18 @@ def equality_token(value: Any) -> bytes:
 
 
 def float_token(value: Any) -> bytes:
-    """``float(value)`` as the script compares it, or the error it raises (T, V, O for
-    TypeError, ValueError, OverflowError) with its message."""
+    """``float(value)`` as the script compares it: ``f<repr>``, ``N`` (NaN), or the
+    error float() raises: ``T<type name>`` (TypeError), ``V<text>`` (ValueError of a
+    string), ``O<message>`` (OverflowError), ``X<message>`` (any other ValueError).
+    The client rebuilds Python's message from it (filter_error)."""
     try:
         number = float(value)
-    except TypeError as exc:
-        return b"T" + str(exc).encode()
+    except TypeError:
+        return b"T" + type(value).__name__.encode()
     except ValueError as exc:
-        return b"V" + str(exc).encode()
+        if isinstance(value, str):
+            return b"V" + value.encode()
+        return b"X" + str(exc).encode()
     except OverflowError as exc:
         return b"O" + str(exc).encode()
     if math.isnan(number):
@@ -150,6 +157,16 @@ def float_token(value: Any) -> bytes:
     if math.isinf(number):
         return b"f1e999" if number > 0 else b"f-1e999"
     return b"f" + repr(number).encode()
+
+
+def _stored_float_token(value: Any) -> bytes:
+    """float_token, or b"" where the script derives it from the node's kind and
+    equality token (None, numbers, dicts, lists): documents stay small."""
+    if value is None or isinstance(value, dict | list):
+        return b""
+    if isinstance(value, bool | float) or (isinstance(value, int) and abs(value) < 2**1023):
+        return b""
+    return float_token(value)
 
 
 def filter_document(value: Mapping[str, Any]) -> bytes:
@@ -162,7 +179,9 @@ def filter_document(value: Mapping[str, Any]) -> bytes:
             kind = b"l%d" % len(node)
         else:
             kind = b"s"
-        parts.extend(netstring(p) for p in (path, kind, equality_token(node), float_token(node)))
+        parts.extend(
+            netstring(p) for p in (path, kind, equality_token(node), _stored_float_token(node))
+        )
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(v, path + _key_step(k))
@@ -198,7 +217,7 @@ def compile_filter(filter: Mapping[str, Any] | None) -> list[bytes]:
                     elif op in _OPERATORS:
                         condition(_OPERATORS[op], path, float_token(operand))
                     else:
-                        condition(b"err", path, b"V" + f"Unsupported operator: {op}".encode())
+                        condition(b"err", path, b"X" + f"Unsupported operator: {op}".encode())
                 return
             condition(b"dict", path, b"")
             for k, v in wanted.items():
@@ -215,15 +234,9 @@ def compile_filter(filter: Mapping[str, Any] | None) -> list[bytes]:
     return out
 
 
-_FILTER_ERRORS: dict[str, type[Exception]] = {
-    "T": TypeError,
-    "V": ValueError,
-    "O": OverflowError,
-}
-
-
 def filter_error(exc: Exception) -> Exception | None:
-    """The TypeError/ValueError InMemoryStore raises for a filter, from a script's."""
+    """The error InMemoryStore raises for a filter (float() of a value that is not a
+    number, an unknown operator), from the script's, with Python's message."""
     text = str(exc)
     mark = "plain_redis_saver: filter "
     if mark not in text:
@@ -231,8 +244,14 @@ def filter_error(exc: Exception) -> Exception | None:
     detail = text[text.index(mark) + len(mark) :]
     # Servers append where the script raised: " script: on @user_script:27."
     detail = re.sub(r" script: .*$", "", detail.split("\n", 1)[0])
-    cls = _FILTER_ERRORS.get(detail[:1], ValueError)
-    return cls(detail[1:])
+    kind, rest = detail[:1], detail[1:]
+    if kind == "T":
+        return TypeError(f"float() argument must be a string or a real number, not '{rest}'")
+    if kind == "V":
+        return ValueError(f"could not convert string to float: {rest!r}")
+    if kind == "O":
+        return OverflowError(rest)
+    return ValueError(rest)
 
 
 def pack_vectors(vectors: Sequence[Sequence[float]]) -> bytes:
@@ -260,13 +279,13 @@ def decode_item(raw_id: bytes, raw: bytes, serde: SerializerProtocol) -> Record:
     if len(fields) != 8:
         raise CorruptDataError(f"corrupt store record {raw_id!r}: {len(fields)} fields, not 8")
     namespace, key = parse_id(raw_id)
-    value = serde.loads_typed((fields[6].decode(), fields[7]))
+    value = serde.loads_typed((fields[6].decode() or DEFAULT_TYPE, fields[7]))
     item = Item(
         value=value,
         key=key,
         namespace=namespace,
         created_at=_time(fields[1]),
-        updated_at=_time(fields[2]),
+        updated_at=_time(fields[2] or fields[1]),
     )
     return Record(item, fields[3])
 
@@ -450,6 +469,7 @@ class StorePlans:
                     args += [ns_name(w.op.namespace), w.op.key, "-", b"", b"", b"", b""]
                     continue
                 type_name, data = self.serde.dumps_typed(dict(value))
+                type_name = "" if type_name == DEFAULT_TYPE else type_name
                 args += [
                     ns_name(w.op.namespace), w.op.key, w.ttl_ms,
                     filter_document(value), type_name, data, w.vectors,

@@ -252,3 +252,35 @@ def test_store_and_saver_share_a_prefix_without_touching_each_other(
     store.batch([PutOp(NS, f"k{i}", None) for i in range(5)])
     saver_tuple = saver.get_tuple(config("t"))
     assert saver_tuple is not None and saver_tuple.config == stored[-1]
+
+
+ODD_VALUES = [
+    {"v": 1}, {"v": 1.0}, {"v": True}, {"v": 2.5}, {"v": "2.5"}, {"v": " 3 "}, {"v": "1_0"},
+    {"v": float("inf")}, {"v": float("-inf")}, {"v": 2**60 + 1}, {"v": float(2**60)},
+    {"v": "x"}, {"v": None}, {"v": [1, 2]}, {"v": {"w": 1}}, {"w": 1},
+]  # fmt: skip
+ODD_FILTERS = [
+    {"v": 1}, {"v": True}, {"v": 2**60 + 1}, {"v": float(2**60)}, {"v": None}, {"v": [1, 2]},
+    {"v": {"w": 1}}, {"v": {"$eq": {"w": 1}}}, {"v": {"$ne": 1}}, {"v": {"$gt": 2}},
+    {"v": {"$gte": "2.5"}}, {"v": {"$lt": float("inf")}}, {"v": {"$lte": -1e308}},
+    {"v": {"$gt": "abc"}}, {"v": {"$gt": None}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("filter", ODD_FILTERS, ids=[str(f) for f in ODD_FILTERS])
+def test_filters_on_odd_values_agree_with_in_memory_store(
+    store: PlainRedisStore, filter: dict[str, Any]
+) -> None:
+    """Each value alone in its namespace: the same items match, or the same error."""
+    reference = InMemoryStore()
+    for s in (reference, store):
+        for i, value in enumerate(ODD_VALUES):
+            s.put(("odd", str(i)), "k", value)
+    for i in range(len(ODD_VALUES)):
+        outcomes = []
+        for s in (reference, store):
+            try:
+                outcomes.append([r.key for r in s.search(("odd", str(i)), filter=filter)])
+            except (TypeError, ValueError, OverflowError) as exc:
+                outcomes.append([type(exc).__name__, str(exc)])
+        assert outcomes[0] == outcomes[1], ODD_VALUES[i]

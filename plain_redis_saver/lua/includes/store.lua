@@ -11,8 +11,9 @@
 -- NS is the namespace's labels joined by NUL (labels hold no NUL: LangGraph refuses it),
 -- so byte order of NS is LangGraph's tuple order; ID is NS .. "\0\0" .. key; SEQ is
 -- the item's sequence number, 16 digits.
--- A record is netstrings: seq, created (us), updated (us), ttl (ms or ""),
--- expiry (ms or ""), filter document, value type, value bytes (store_core.py).
+-- A record is netstrings: seq, created (us), updated (us, "" when never updated),
+-- ttl (ms or ""), expiry (ms or ""), filter document, value type ("" for msgpack),
+-- value bytes (store_core.py).
 -- The filter document is netstrings, four per node of the value: path, kind
 -- ("d" dict, "l<n>" list, "s" scalar), equality token, float token (store_core.py).
 --

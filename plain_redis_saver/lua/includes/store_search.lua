@@ -31,7 +31,7 @@ local function search_items(A)
   for i = 10, #A, 3 do
     conditions[#conditions + 1] = { A[i], A[i + 1], A[i + 2] }
   end
-  local NONE = { 's', 'n', "Tfloat() argument must be a string or a real number, not 'NoneType'" }
+  local NONE = { 's', 'n', '' }
 
   local function document(id, r)
     local parts = split(r[6], id, KEYS[1])
@@ -42,6 +42,7 @@ local function search_items(A)
     return doc
   end
 
+  -- float() of a token (store_core.float_token); raises its error for the client.
   local function number(token)
     local mark = string.sub(token, 1, 1)
     if mark == 'f' then
@@ -50,6 +51,29 @@ local function search_items(A)
       return 0 / 0
     end
     return fail('plain_redis_saver: filter ' .. token)
+  end
+
+  -- float() of a node: its own token, or derived from its kind and equality token.
+  local function node_number(node)
+    if node[3] ~= '' then
+      return number(node[3])
+    elseif node[1] == 'd' then
+      return fail('plain_redis_saver: filter Tdict')
+    elseif string.sub(node[1], 1, 1) == 'l' then
+      return fail('plain_redis_saver: filter Tlist')
+    end
+    local mark, rest = string.sub(node[2], 1, 1), string.sub(node[2], 2)
+    if mark == '#' then
+      if rest == 'inf' then
+        return 1 / 0
+      elseif rest == '-inf' then
+        return -1 / 0
+      end
+      return tonumber(rest)
+    elseif mark == 'N' then
+      return 0 / 0
+    end
+    return fail('plain_redis_saver: filter TNoneType')
   end
 
   local function holds(c, doc)
@@ -67,7 +91,7 @@ local function search_items(A)
     elseif kind == 'list' then
       return node[1] == c[3]
     end
-    local left, right = number(node[3]), number(c[3])
+    local left, right = node_number(node), number(c[3])
     if kind == 'gt' then
       return left > right
     elseif kind == 'ge' then

@@ -34,9 +34,11 @@ local function write_items(A)
         remove_item(id, r, true)
       end
     else
+      local updated = NOW_US
       if not r then
         local seq = rcall('HINCRBY', KEYS[5], '\0seq', 1)
         r = { tostring(seq), NOW_US }
+        updated = '' -- the same as created
         rcall('ZADD', KEYS[2], 0, ns .. '\0\0' .. pad(seq) .. key)
         if rcall('HINCRBY', KEYS[5], ns, 1) == 1 then
           rcall('ZADD', KEYS[3], 0, ns)
@@ -52,7 +54,7 @@ local function write_items(A)
       else
         rcall('ZREM', KEYS[6], id)
       end
-      r = { r[1], r[2], NOW_US, ttl, expiry, A[base + 3], A[base + 4], A[base + 5] }
+      r = { r[1], r[2], updated, ttl, expiry, A[base + 3], A[base + 4], A[base + 5] }
       rcall('HSET', KEYS[1], id, join(r))
       if A[base + 6] == '' then
         rcall('HDEL', KEYS[7], id)
