@@ -5,7 +5,8 @@ PlainRedisCache beside langgraph's RedisCache.
     python -m benchmarks.store [--quick]
 
 Runs on an embedded Valkey (or REDIS_URL, whose database it flushes: use a scratch
-server). Prints a Markdown table and writes benchmarks/results/store.json.
+server). Prints Markdown tables and writes benchmarks/results/store.json
+(results/quick/store.json with --quick).
 Timings are medians of repeated calls on this machine, wall clock, client included;
 round trips are counted on the wire (deterministic).
 """
@@ -35,7 +36,7 @@ from .measure import count_wire
 
 NS = ("bench", "items")
 DIMS = 1536
-RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def value(i: int) -> dict[str, Any]:
@@ -261,8 +262,9 @@ def main() -> None:
         admin.close()
         if server is not None:
             server.stop()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    target = RESULTS / "quick" / "store.json" if args.quick else RESULTS / "store.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=2))
     for title, rows in results.items():
         print(f"\n### {title}\n\n{markdown(rows)}")
 

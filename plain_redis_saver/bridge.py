@@ -42,11 +42,6 @@ class Executor:
         else:
             self._sync = SyncRunner(client)
 
-    def __call__(self, op: Op) -> Any:
-        """Run one operation, blocking (the blocking runner; for plans driven by hand)."""
-        assert self._sync is not None
-        return self._sync(op)
-
     def run(self, plan: Plan, method: str) -> Any:
         if self._sync is not None:
             return next(drive(plan, self._sync), None)
