@@ -87,16 +87,12 @@ SEARCHES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "embedder", [embed, aembed, FakeEmbeddings()], ids=["function", "async", "embeddings"]
-)
+@pytest.mark.parametrize("embedder", [embed, FakeEmbeddings()], ids=["function", "embeddings"])
 def test_query_search_ranks_as_in_memory_store(
     client: Any, prefix: str, embedder: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock()
     patch_clock(monkeypatch, clock)
-    if embedder is aembed:
-        pytest.skip("a sync batch cannot call an async-only embedder (InMemoryStore cannot)")
     store = PlainRedisStore(client, key_prefix=prefix, index=index(embedder), clock=clock)
     reference = InMemoryStore(index=index(embedder))
     fill(store)
