@@ -284,3 +284,29 @@ def test_filters_on_odd_values_agree_with_in_memory_store(
             except (TypeError, ValueError, OverflowError) as exc:
                 outcomes.append([type(exc).__name__, str(exc)])
         assert outcomes[0] == outcomes[1], ODD_VALUES[i]
+
+
+async def test_async_store_get_put_and_search_are_one_round_trip_each(
+    aclient: Any, prefix: str
+) -> None:
+    store = AsyncPlainRedisStore(aclient, key_prefix=prefix)
+    await store.asetup()
+    await store.aput(NS, "warm", {"a": 0})
+    with count_round_trips() as rt:
+        await store.aput(NS, "k", {"a": 1})
+        await store.aget(NS, "k")
+        await store.asearch(NS, filter={"a": 1})
+    assert rt.count == 3
+
+
+def test_in_100000_items_every_script_call_examines_a_bounded_slice(
+    store: PlainRedisStore, backend: Any
+) -> None:
+    """A filter that matches nothing walks the namespace in slices of SEARCH_BUDGET
+    items, one script call each (how long a slice takes is in benchmarks/STORE.md)."""
+    if backend.name not in ("valkey", "redis"):
+        pytest.skip("100,000 items are written on the standalone servers only")
+    fill(store, 100_000)
+    with count_round_trips() as rt:
+        assert store.search(NS, filter={"i": -1}) == []
+    assert rt.count == 100_000 // SEARCH_BUDGET

@@ -49,7 +49,9 @@ def test_namespaces_lists_them_with_prefix_and_depth(client: Any, admin: Any, pr
 def test_items_lists_one_namespace_only(client: Any, admin: Any, prefix: str) -> None:
     seeded(client, prefix)
     code, items = cli(admin, prefix, "items", '["users", "ann"]')
-    assert code == 0 and [(i["key"], i["value"]) for i in items] == [("profile", {"name": "Ann", "rank": 0})]
+    assert code == 0 and [(i["key"], i["value"]) for i in items] == [
+        ("profile", {"name": "Ann", "rank": 0})
+    ]
 
 
 def test_search_applies_the_filter(client: Any, admin: Any, prefix: str) -> None:

@@ -19,7 +19,7 @@ from langgraph.store.base import (
     SearchOp,
 )
 
-from plain_redis_saver import PlainRedisStore
+from plain_redis_saver import PlainRedisStore, store_core
 from plain_redis_saver.store_keys import store_keys
 
 from .store_reference import Clock, Reference, patch_clock
@@ -150,12 +150,21 @@ def make_machine(client: Any, clock: Clock, index: Any = None) -> type[RuleBased
     return StoreModel
 
 
-@pytest.mark.parametrize("indexed", [False, True], ids=["plain", "semantic"])
+@pytest.mark.parametrize(
+    ("indexed", "slices"),
+    [(False, False), (True, False), (False, True), (True, True)],
+    ids=["plain", "semantic", "plain-tiny-slices", "semantic-tiny-slices"],
+)
 def test_store_agrees_with_in_memory_store(
-    client: Any, monkeypatch: pytest.MonkeyPatch, indexed: bool
+    client: Any, monkeypatch: pytest.MonkeyPatch, indexed: bool, slices: bool
 ) -> None:
+    """With tiny slices every search, listing and sweep goes through its cursor."""
     clock = Clock()
     patch_clock(monkeypatch, clock)
+    if slices:
+        for budget in ("SEARCH_BUDGET", "QUERY_BUDGET", "LIST_BUDGET"):
+            monkeypatch.setattr(store_core, budget, 2)
+        monkeypatch.setattr(store_core, "SWEEP_BUDGET", 1)
     machine = make_machine(client, clock, INDEX if indexed else None)
     run_state_machine_as_test(
         machine,

@@ -152,9 +152,18 @@ local function search_items(A)
   local last_pos, last_member = '', ''
   local visit, more_from = namespaces()
   for _, entry in ipairs(visit) do
+    if examined >= budget then
+      return { found, skip, tostring(entry[2]), '' }
+    end
     local ns = entry[1]
     local lo = (after ~= '' and tostring(entry[2]) == pos) and ('(' .. after) or ('[' .. ns .. '\0\0')
-    local members = rcall('ZRANGEBYLEX', KEYS[2], lo, '(' .. ns .. '\0\1', 'LIMIT', 0, budget - examined)
+    -- One member more than there is room for tells whether the namespace goes on.
+    local room = budget - examined
+    local members = rcall('ZRANGEBYLEX', KEYS[2], lo, '(' .. ns .. '\0\1', 'LIMIT', 0, room + 1)
+    local more = #members > room
+    if more then
+      members[#members] = nil
+    end
     -- Records (and vectors) are read 100 at a time: one HMGET instead of a call each.
     for first = 1, #members, 100 do
       local ids = {}
@@ -188,7 +197,7 @@ local function search_items(A)
         last_pos, last_member = tostring(entry[2]), members[first + n - 1]
       end
     end
-    if examined >= budget then
+    if more then
       return { found, skip, last_pos, last_member }
     end
     after = ''
