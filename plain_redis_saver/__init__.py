@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .aio import AsyncPlainRedisSaver
 from .base import BaseRedisSaver
+from .cache import PlainRedisCache
 from .errors import (
     CheckpointRemovedError,
     ConcurrentWriteError,
@@ -25,6 +26,7 @@ from .errors import (
 from .saver import PlainRedisSaver
 from .serde import SafeSerializer
 from .shallow import AsyncShallowRedisSaver, ShallowRedisSaver
+from .store import AsyncPlainRedisStore, PlainRedisStore
 
 #: Drop-in names for code written for langgraph-checkpoint-redis.
 RedisSaver = PlainRedisSaver
@@ -34,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncPlainRedisSaver",
+    "AsyncPlainRedisStore",
     "AsyncRedisSaver",
     "AsyncShallowRedisSaver",
     "BaseRedisSaver",
@@ -43,8 +46,10 @@ __all__ = [
     "DisallowedTypeError",
     "EventLoopError",
     "InvalidConfigError",
+    "PlainRedisCache",
     "PlainRedisSaver",
     "PlainRedisSaverError",
+    "PlainRedisStore",
     "RedisSaver",
     "ReplicationError",
     "SafeSerializer",

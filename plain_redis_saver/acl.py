@@ -28,6 +28,9 @@ REQUIRED_COMMANDS = (
     "hgetall", "rename",
     "zadd", "zrem", "zrangebylex", "zrevrangebylex", "pexpire", "persist", "pttl",
     "ping", "info", "wait", "command", "cluster|slots", "cluster|shards",
+    # the store and the cache (store.py, cache.py)
+    "mget", "del", "zrange", "zremrangebyscore", "zrangebyscore", "zscore", "zlexcount",
+    "zcard",
 )  # fmt: skip
 
 

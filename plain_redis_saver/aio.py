@@ -11,6 +11,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
 from .base import BaseRedisSaver, conn_url, split_options
+from .bridge import loop_for
 from .drive import AsyncRunner, adrive, afirst
 from .errors import EventLoopError
 from .keys import DEFAULT_KEY_PREFIX
@@ -96,23 +97,19 @@ class AsyncPlainRedisSaver(BaseRedisSaver[clients.AsyncClient]):
     # ---- blocking bridge
 
     def _loop_for(self, method: str) -> asyncio.AbstractEventLoop:
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not None and running is self.loop:
-            raise EventLoopError(
+        return loop_for(
+            self.loop,
+            inside=(
                 f"AsyncPlainRedisSaver.{method}() was called from inside the event loop it "
                 f"serves, where it would block that loop; use 'await saver.a{method}(...)' "
                 "(or graph.ainvoke), or PlainRedisSaver for blocking code"
-            )
-        if self.loop is None or not self.loop.is_running():
-            raise EventLoopError(
+            ),
+            outside=(
                 f"AsyncPlainRedisSaver.{method}() needs the saver's event loop running in "
                 f"another thread; call 'await saver.a{method}(...)' instead, or use "
                 "PlainRedisSaver for blocking code"
-            )
-        return self.loop
+            ),
+        )
 
     def _run(self, plan: Plan, method: str) -> Any:
         loop = self._loop_for(method)

@@ -1,9 +1,10 @@
 """The Lua scripts, loaded from ``lua/*.lua`` once per process.
 
-Every script is ``includes/common.lua`` followed by its own file, so the helpers exist
-once on disk and every script stays self-contained on the server (EVALSHA has no
-imports). Scripts are called by SHA1; a server that does not know one (fresh start,
-SCRIPT FLUSH, failover, eviction of the script cache) gets it with EVAL.
+Every script is the include files it names (the saver's: ``includes/common.lua``; the
+store's and the cache's: their own) followed by its own file, so the helpers exist once
+on disk and every script stays self-contained on the server (EVALSHA has no imports).
+Scripts are called by SHA1; a server that does not know one (fresh start, SCRIPT FLUSH,
+failover, eviction of the script cache) gets it with EVAL.
 """
 
 from __future__ import annotations
@@ -21,18 +22,19 @@ class LuaScript:
     sha: str
 
 
-def _load(name: str, *, staged: bool = False) -> LuaScript:
-    """``staged``: the commit form of a write script, which first takes the rows a large
+def _load(name: str, includes: tuple[str, ...] = ("common",), *, staged: bool = False) -> LuaScript:
+    """``lua/<name>.lua`` after ``lua/includes/<include>.lua`` for each of ``includes``
+    (the saver's scripts take common.lua; the store's and the cache's their own).
+    ``staged``: the commit form of a write script, which first takes the rows a large
     call staged ahead (``includes/staged.lua``)."""
     folder = resources.files(__package__).joinpath("lua")
-    includes = folder.joinpath("includes")
-    common = includes.joinpath("common.lua").read_text(encoding="utf-8")
     body = folder.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    included = folder.joinpath("includes")
     if staged:
-        prelude = includes.joinpath("staged.lua").read_text(encoding="utf-8")
-        common = f"{common}\n-- staged.lua\n{prelude}"
+        includes = (*includes, "staged")
         name = f"{name}_staged"
-    source = f"{common}\n-- {name}.lua\n{body}"
+    prelude = "\n".join(included.joinpath(f"{i}.lua").read_text(encoding="utf-8") for i in includes)
+    source = f"{prelude}\n-- {name}.lua\n{body}"
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
@@ -47,6 +49,11 @@ CHECK_THREAD: Final = _load("check_thread")
 PUT_CHECKPOINT_STAGED: Final = _load("put_checkpoint", staged=True)
 PUT_WRITES_STAGED: Final = _load("put_writes", staged=True)
 COMMIT_COPY: Final = _load("commit_copy")
+CACHE_SET: Final = _load("cache_set", includes=())
+STORE_BATCH: Final = _load(
+    "store_batch",
+    includes=("store", "store_get", "store_write", "store_search", "store_list_namespaces"),
+)
 
 ALL_SCRIPTS: Final = (
     PUT_CHECKPOINT,
@@ -60,4 +67,6 @@ ALL_SCRIPTS: Final = (
     PUT_CHECKPOINT_STAGED,
     PUT_WRITES_STAGED,
     COMMIT_COPY,
+    CACHE_SET,
+    STORE_BATCH,
 )

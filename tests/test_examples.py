@@ -165,3 +165,18 @@ def test_elasticache_example_options_and_token_refresh() -> None:
     assert options["ssl_ca_certs"] == "ca.pem" and options["credential_provider"] is credentials
     assert "ssl" not in example.cluster_options("host", 6379, credentials, tls=False)
     assert example.mint_iam_token("u", "cache", "eu-west-1").startswith("fake-iam-token:")
+
+
+def test_cross_thread_memory_recalls_a_users_facts_in_a_new_thread(backend: Backend) -> None:
+    if backend.url is None:
+        pytest.skip("the example connects by URL; fakeredis has none")
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "cross_thread_memory.py")],
+        env={**os.environ, "REDIS_URL": backend.url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "-> 'I remember: I like green tea" in run.stdout
+    assert "[bob / thread 3] 'What tea do I like?' -> 'I know nothing about you yet.'" in run.stdout
