@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any
 
 from redis.exceptions import NoScriptError
@@ -77,7 +77,12 @@ def _eval_args(op: Eval) -> tuple[Any, ...]:
     return (len(op.keys), *op.keys, op.expiry, *op.args)
 
 
-def _advance(plan: Plan, reply: Any, error: Exception | None) -> Any:
+#: A plan: the core's (Plan: operations and Emit), or another vocabulary's (the transfer
+#: module's saver calls and Emit) whose steps the caller's ``execute`` knows.
+AnyPlan = Generator[Any, Any, None]
+
+
+def _advance(plan: AnyPlan, reply: Any, error: Exception | None) -> Any:
     """The plan's next step: it is sent the last operation's reply, or has the
     operation's error raised inside it, so a plan can clean up after a failed step
     (an exception it does not catch comes back out unchanged)."""
@@ -86,7 +91,7 @@ def _advance(plan: Plan, reply: Any, error: Exception | None) -> Any:
     return plan.send(reply)
 
 
-def drive(plan: Plan, execute: Callable[[Op], Any]) -> Iterator[Any]:
+def drive(plan: AnyPlan, execute: Callable[[Any], Any]) -> Iterator[Any]:
     """Run ``plan`` synchronously, yielding what it emits."""
     reply: Any = None
     error: Exception | None = None
@@ -105,7 +110,7 @@ def drive(plan: Plan, execute: Callable[[Op], Any]) -> Iterator[Any]:
                 error = exc
 
 
-async def afirst(plan: Plan, execute: Callable[[Op], Awaitable[Any]]) -> Any:
+async def afirst(plan: AnyPlan, execute: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run ``plan`` on an event loop up to its first emitted value (None if it emits
     nothing). No async generator is involved, so nothing is left for the loop to
     finalize after the call."""

@@ -37,7 +37,7 @@ import binascii
 import dataclasses
 import datetime
 import json
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Mapping, Sequence
 from typing import IO, Any, NamedTuple
 
 import redis.exceptions
@@ -46,6 +46,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import __version__
 from .base import BaseRedisSaver
+from .drive import afirst, drive
 from .errors import (
     ExportFormatError,
     IncompleteImportError,
@@ -53,6 +54,7 @@ from .errors import (
     ThreadExistsError,
     ThreadNotFoundError,
 )
+from .ops import Emit
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -452,7 +454,8 @@ class HasCheckpoints(NamedTuple):
 
 
 _Step = SaverCall | HasCheckpoints
-_ImportPlan = Generator[_Step, Any, ImportSummary]
+#: Run by drive.drive / drive.afirst, like the core's plans; it emits its summary.
+_ImportPlan = Generator[_Step | Emit, Any, None]
 
 
 def _import_plan(
@@ -501,37 +504,7 @@ def _import_plan(
                 written=done,
                 total=len(replays),
             ) from exc
-    return ImportSummary(target, source_thread, len(replays), writes)
-
-
-def _run(plan: _ImportPlan, execute: Callable[[_Step], Any]) -> ImportSummary:
-    reply: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = plan.throw(error) if error is not None else plan.send(reply)
-        except StopIteration as stop:
-            result: ImportSummary = stop.value
-            return result
-        try:
-            reply, error = execute(step), None
-        except Exception as exc:
-            reply, error = None, exc
-
-
-async def _arun(plan: _ImportPlan, execute: Callable[[_Step], Any]) -> ImportSummary:
-    reply: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = plan.throw(error) if error is not None else plan.send(reply)
-        except StopIteration as stop:
-            result: ImportSummary = stop.value
-            return result
-        try:
-            reply, error = await execute(step), None
-        except Exception as exc:
-            reply, error = None, exc
+    yield Emit(ImportSummary(target, source_thread, len(replays), writes))
 
 
 def _thread_config(thread_id: str) -> Any:
@@ -560,7 +533,9 @@ def import_thread(
             return any(True for _ in saver.list(_thread_config(step.thread_id), limit=1))
         return getattr(saver, step.method)(*step.args)
 
-    return _run(_import_plan(saver.serde, saver.key_prefix, file, thread_id, replace), execute)
+    plan = _import_plan(saver.serde, saver.key_prefix, file, thread_id, replace)
+    summary: ImportSummary = next(drive(plan, execute))
+    return summary
 
 
 async def aimport_thread(
@@ -579,6 +554,6 @@ async def aimport_thread(
             return any([True async for _ in found])
         return await getattr(saver, "a" + step.method)(*step.args)
 
-    return await _arun(
-        _import_plan(saver.serde, saver.key_prefix, file, thread_id, replace), execute
-    )
+    plan = _import_plan(saver.serde, saver.key_prefix, file, thread_id, replace)
+    summary: ImportSummary = await afirst(plan, execute)
+    return summary
