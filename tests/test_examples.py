@@ -20,31 +20,30 @@ from .helpers import config, put_chain
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_chatbot_demo_remembers_the_name_per_thread(backend: Backend) -> None:
-    if backend.url is None:
-        pytest.skip("the demo connects by URL; fakeredis has none")
-    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    env["REDIS_URL"] = backend.url
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLES / "chatbot_functional.py")],
+def _run_example(name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python examples/<name>.py`` as a user runs it, with ``env`` as its environment."""
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py")],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_chatbot_demo_remembers_the_name_per_thread(backend: Backend) -> None:
+    if backend.url is None:
+        pytest.skip("the demo connects by URL; fakeredis has none")
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    env["REDIS_URL"] = backend.url
+    run = _run_example("chatbot_functional", env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Your name is Bob." in run.stdout and "I don't know your name yet." in run.stdout
 
 
 def test_chatbot_demo_against_a_server_that_is_down_says_so_in_one_line() -> None:
     url = f"redis://user:secret@127.0.0.1:{_free_port()}/0"  # nothing listens there
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLES / "chatbot_functional.py")],
-        env={**os.environ, "REDIS_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _run_example("chatbot_functional", {**os.environ, "REDIS_URL": url})
     lines = run.stderr.strip().splitlines()
     assert run.returncode != 0 and len(lines) == 1, run.stderr
     assert "Cannot reach REDIS_URL=redis://user:***@127.0.0.1:" in lines[0]
@@ -64,13 +63,7 @@ def _load(name: str) -> types.ModuleType:
 def test_stategraph_hitl_waits_for_approval_before_the_tool(backend: Backend) -> None:
     if backend.url is None:
         pytest.skip("the example connects by URL; fakeredis has none")
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLES / "stategraph_hitl.py")],
-        env={**os.environ, "REDIS_URL": backend.url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _run_example("stategraph_hitl", {**os.environ, "REDIS_URL": backend.url})
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert "[hitl-approve] paused for review: refund_order" in out
@@ -138,13 +131,7 @@ def test_elasticache_example_on_the_local_cluster(backend: Backend, prefix: str)
 
 def test_elasticache_example_runs_on_a_local_cluster_without_aws() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELASTICACHE_")}
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLES / "elasticache.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _run_example("elasticache", env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "local Valkey cluster" in run.stdout
     assert "state: {'steps': ['start', 'worked']}" in run.stdout
@@ -170,13 +157,7 @@ def test_elasticache_example_options_and_token_refresh() -> None:
 def test_cross_thread_memory_recalls_a_users_facts_in_a_new_thread(backend: Backend) -> None:
     if backend.url is None:
         pytest.skip("the example connects by URL; fakeredis has none")
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLES / "cross_thread_memory.py")],
-        env={**os.environ, "REDIS_URL": backend.url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = _run_example("cross_thread_memory", {**os.environ, "REDIS_URL": backend.url})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "-> 'I remember: I like green tea" in run.stdout
     assert "[bob / thread 3] 'What tea do I like?' -> 'I know nothing about you yet.'" in run.stdout
