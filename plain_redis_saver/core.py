@@ -284,29 +284,28 @@ class Core:
         self.keys = keyspace
         self.serde = serde
         self.options = options
-        self.max_checkpoints = options.max_checkpoints
-        self.max_value_size = options.max_value_size
-        self.wait_replicas = options.wait_replicas
-        self.wait_timeout_ms = options.wait_timeout_ms
         ttl_ms = options.ttl_ms
         # Writes always state the expiry, so a changed ttl (or none) applies to a thread
         # at its next write; reads only refresh an expiry the thread already has ("~").
         self.write_expiry = "0" if ttl_ms is None else str(ttl_ms)
         self.read_expiry = f"~{ttl_ms}" if ttl_ms is not None and options.refresh_on_read else ""
+        # The retention argument of the write scripts: "" keeps every checkpoint.
+        keep = options.max_checkpoints
+        self.keep = "" if keep is None else str(keep)
 
     def _write(self, op: Eval | Call) -> Generator[Op, Any, Any]:
         """Run a write; with ``wait_replicas`` the WAIT goes in the same round trip
         (a pipeline) and too few acknowledgements raise ReplicationError."""
-        if not self.wait_replicas:
+        replicas, timeout_ms = self.options.wait_replicas, self.options.wait_timeout_ms
+        if not replicas:
             return (yield op)
         route = op.keys[0] if isinstance(op, Eval) else str(op.args[1])
-        wait = Call(("WAIT", self.wait_replicas, self.wait_timeout_ms), route=route)
+        wait = Call(("WAIT", replicas, timeout_ms), route=route)
         reply, acked = yield Batch((op, wait))
-        if int(acked) < self.wait_replicas:
+        if int(acked) < replicas:
             raise ReplicationError(
                 f"the write was applied on the primary but only {acked} of "
-                f"{self.wait_replicas} replicas acknowledged it within "
-                f"{self.wait_timeout_ms} ms (key {route!r})"
+                f"{replicas} replicas acknowledged it within {timeout_ms} ms (key {route!r})"
             )
         return reply
 
@@ -321,16 +320,12 @@ class Core:
                 f"{type(self.serde).__name__}: {exc}"
             ) from exc
 
-    @property
-    def _keep(self) -> str:
-        """The retention argument of the write scripts: "" keeps every checkpoint."""
-        return "" if self.max_checkpoints is None else str(self.max_checkpoints)
-
     def _sized(self, data: bytes, what: str) -> bytes:
-        if self.max_value_size is not None and len(data) > self.max_value_size:
+        limit = self.options.max_value_size
+        if limit is not None and len(data) > limit:
             raise ValueTooLargeError(
                 f"{what} is {len(data):,} bytes serialized, more than max_value_size="
-                f"{self.max_value_size:,}; store large data elsewhere (a blob store) and keep "
+                f"{limit:,}; store large data elsewhere (a blob store) and keep "
                 "a reference in the state, or raise max_value_size"
             )
         return data
@@ -500,12 +495,11 @@ class Core:
             ),
             f"checkpoint {cid!r} without its channel values (metadata and versions)",
         )
-        keep = self._keep
         try:
             yield from self._write_rows(
                 target.thread_id,
                 (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
-                (target.ns, cid, record, keep, framed_refs, target.checkpoint_id or ""),
+                (target.ns, cid, record, self.keep, framed_refs, target.checkpoint_id or ""),
                 blobs,
             )
         except CheckpointRemovedError:
@@ -514,9 +508,9 @@ class Core:
 
     def _parent_removed(self, target: Target) -> CheckpointRemovedError:
         limit = (
-            f"this saver's max_checkpoints={self.max_checkpoints} keeps only the newest "
-            f"{self.max_checkpoints} of a namespace"
-            if self.max_checkpoints is not None
+            f"this saver's max_checkpoints={self.options.max_checkpoints} keeps only the newest "
+            f"{self.options.max_checkpoints} of a namespace"
+            if self.options.max_checkpoints is not None
             else "max_checkpoints retention (of a saver that set it), prune or "
             "delete_for_runs removed it"
         )
@@ -561,7 +555,7 @@ class Core:
         yield from self._write_rows(
             target.thread_id,
             (PUT_WRITES, PUT_WRITES_STAGED),
-            (base, codec.netstring(task_id), self._keep),
+            (base, codec.netstring(task_id), self.keep),
             list(rows.items()),
         )
 
