@@ -87,6 +87,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
         max_value_size: int | None = DEFAULT_MAX_VALUE_SIZE,
         wait_replicas: int = 0,
         wait_timeout: float | timedelta = 1.0,
+        compose_values: bool = True,
     ) -> None:
         """A saver storing LangGraph checkpoints through ``client``.
 
@@ -124,6 +125,10 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
                 and copy_thread, ``WAIT N`` in the same round trip; fewer
                 acknowledgements raise ReplicationError (the primary has the write).
             wait_timeout: seconds or a ``timedelta`` (default 1.0) that ``WAIT`` may take.
+            compose_values: ``True`` (default): a list-like value (a message history)
+                is stored as shared pieces, so each version costs only what it adds
+                (storage schema 2). ``False`` stores every value whole, the schema-1
+                layout that release 0.1 reads: for the time of a rolling upgrade.
 
         Raises:
             InvalidConfigError: the client is a URL string, of the wrong kind (an
@@ -160,6 +165,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
             max_value_size=max_value_size,
             wait_replicas=wait_replicas,
             wait_timeout=wait_timeout,
+            compose_values=compose_values,
         )
         self.client = client
         self.key_prefix = key_prefix

@@ -19,8 +19,13 @@ from .errors import CorruptDataError, SchemaVersionError
 
 #: Version of the record layout written by this release (first item of every record).
 RECORD_FORMAT = 1
-#: Storage schema version written to ``<prefix>:schema`` by ``setup()``.
-SCHEMA_VERSION = 1
+#: Storage schema version written to ``<prefix>:schema`` by ``setup()``: 2 since values
+#: may be composed of shared content (compose.py). Schema 1 data is schema 2 data with
+#: every value whole, so this release reads and extends it as it is; release 0.1 cannot
+#: read composed values, and refuses a prefix marked 2 at setup.
+SCHEMA_VERSION = 2
+#: The schema of a saver with ``compose_values=False``: what release 0.1 reads.
+WHOLE_VALUES_SCHEMA = 1
 
 EMPTY_BLOB = b""
 #: Field of a thread's value hash present while its writes hash holds pending writes

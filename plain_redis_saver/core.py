@@ -32,9 +32,11 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import codec
+from .compose import Composer
 from .errors import (
     CheckpointRemovedError,
     ConcurrentWriteError,
+    ContentMissingError,
     CorruptDataError,
     InvalidConfigError,
     PlainRedisSaverError,
@@ -75,6 +77,8 @@ SCAN_PAGE = 1000
 #: Expiry of the staging keys of a call that spans several requests, renewed by each
 #: request: a client that dies midway leaves nothing behind for longer.
 STAGING_TTL_MS = 60_000
+#: Field prefix of content in a thread's values hash (see compose.py, common.lua).
+CONTENT_FIELD = b"*"
 #: Reads of a thread in several requests (copy_thread, thread_snapshot) start again
 #: when the thread was written meanwhile, at most this many times in all.
 READ_ATTEMPTS = 5
@@ -284,6 +288,7 @@ class Core:
         self.keys = keyspace
         self.serde = serde
         self.options = options
+        self.composer = Composer()
         ttl_ms = options.ttl_ms
         # Writes always state the expiry, so a changed ttl (or none) applies to a thread
         # at its next write; reads only refresh an expiry the thread already has ("~").
@@ -420,9 +425,10 @@ class Core:
 
     def setup(self) -> Plan:
         yield LoadScripts()
+        schema = codec.SCHEMA_VERSION if self.options.compose_values else codec.WHOLE_VALUES_SCHEMA
         _, stored = yield Batch(
             (
-                Call(("SET", self.keys.schema, codec.SCHEMA_VERSION, "NX")),
+                Call(("SET", self.keys.schema, schema, "NX")),
                 Call(("GET", self.keys.schema)),
             )
         )
@@ -438,6 +444,10 @@ class Core:
                 f"data under prefix {self.keys.prefix!r} uses storage schema {version}; this "
                 f"release knows schema {codec.SCHEMA_VERSION}. Upgrade plain-redis-saver."
             )
+        if version < schema:
+            # Schema 1 is read as it is: marking the prefix 2 keeps 0.1 readers, which
+            # cannot read composed values, from starting on it (they check at setup).
+            yield Call(("SET", self.keys.schema, schema))
 
     def put(
         self,
@@ -471,18 +481,17 @@ class Core:
                     f"cannot index metadata[{key!r}] ({type(value).__name__}): {exc}"
                 ) from exc
             meta_index += [_require_str(key, "metadata key"), digest]
-        blobs: list[tuple[bytes, bytes]] = [
-            (
-                ref,
-                self._sized(
-                    codec.encode_blob(self._dumps(values[channel], f"channel {channel!r}")),
-                    f"the value of channel {channel!r}",
-                )
-                if channel in values
-                else codec.EMPTY_BLOB,
-            )
-            for channel, (ref, _) in new_refs.items()
-        ]
+        content: dict[bytes, bytes] = {}
+        blobs: list[tuple[bytes, bytes]] = []
+        for channel, (ref, _) in new_refs.items():
+            if channel not in values:
+                blobs.append((ref, codec.EMPTY_BLOB))
+                continue
+            typed = self._dumps(values[channel], f"channel {channel!r}")
+            encoded = self._sized(codec.encode_blob(typed), f"the value of channel {channel!r}")
+            prefix = encoded[: len(encoded) - len(typed[1])]
+            memo = (target.thread_id, target.checkpoint_ns, "put", channel)
+            blobs.append((ref, self._composed(memo, prefix, typed, b"", encoded, content)))
         framed_refs = b"".join([framed for _, framed in refs.values()])
         record = self._sized(
             codec.encode_record(
@@ -496,11 +505,12 @@ class Core:
             f"checkpoint {cid!r} without its channel values (metadata and versions)",
         )
         try:
-            yield from self._write_rows(
+            yield from self._write_composed(
                 target.thread_id,
                 (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
                 (target.ns, cid, record, self.keep, framed_refs, target.checkpoint_id or ""),
                 blobs,
+                content,
             )
         except CheckpointRemovedError:
             raise self._parent_removed(target) from None
@@ -539,6 +549,8 @@ class Core:
         # One row per stored field: writes to one special channel share a field, and the
         # last of them is the one stored.
         rows: dict[bytes, bytes] = {}
+        content: dict[bytes, bytes] = {}
+        suffix = codec.pack(task_path)
         for idx, write in enumerate(writes):
             if not isinstance(write, (tuple, list)) or len(write) != 2:
                 raise InvalidConfigError(
@@ -546,17 +558,24 @@ class Core:
                 )
             channel, value = write
             _require_str(channel, "write channel")
-            rows[str(WRITES_IDX_MAP.get(channel, idx)).encode()] = self._sized(
-                codec.encode_write(channel, self._dumps(value, f"write to {channel!r}"), task_path),
+            typed = self._dumps(value, f"write to {channel!r}")
+            encoded = self._sized(
+                codec.encode_write(channel, typed, task_path),
                 f"write {idx} to channel {channel!r} of task {task_id!r}",
+            )
+            prefix = encoded[: len(encoded) - len(suffix) - len(typed[1])]
+            memo = (target.thread_id, target.checkpoint_ns, "write", channel)
+            rows[str(WRITES_IDX_MAP.get(channel, idx)).encode()] = self._composed(
+                memo, prefix, typed, suffix, encoded, content
             )
         assert target.checkpoint_id is not None
         base = target.ns + codec.netstring(target.checkpoint_id)
-        yield from self._write_rows(
+        yield from self._write_composed(
             target.thread_id,
             (PUT_WRITES, PUT_WRITES_STAGED),
             (base, codec.netstring(task_id), self.keep),
             list(rows.items()),
+            content,
         )
 
     def _write_rows(
@@ -604,6 +623,55 @@ class Core:
         except Exception:
             yield from self._discard((staging,))
             raise
+
+    def _composed(
+        self,
+        key: tuple[str, str, str, str],
+        prefix: bytes,
+        typed: tuple[str, bytes],
+        suffix: bytes,
+        encoded: bytes,
+        content: dict[bytes, bytes],
+    ) -> bytes:
+        """What the field of ``encoded`` (``prefix + typed[1] + suffix``) stores: its
+        composed form, whose content is added to ``content``, or ``encoded`` itself."""
+        if not self.options.compose_values:
+            return encoded
+        composed = self.composer.compose(key, prefix, typed, suffix)
+        if composed is None:
+            return encoded
+        content.update(composed.content)
+        return composed.value
+
+    def _write_composed(
+        self,
+        thread_id: str,
+        scripts: tuple[LuaScript, LuaScript],
+        head: tuple[Arg, ...],
+        rows: Sequence[tuple[bytes, bytes]],
+        content: dict[bytes, bytes],
+    ) -> Generator[Op, Any, Any]:
+        """``_write_rows`` with the content the composed values among ``rows`` need,
+        less what the server is known to hold. A server that lacks some (deleted or
+        collected since, or written by another process) refuses the call without
+        writing anything, and it is sent again with all of it: a second round trip,
+        never a dangling reference."""
+        if not content:
+            return (yield from self._write_rows(thread_id, scripts, head, rows))
+        unsent = self.composer.unsent(thread_id, content)
+        try:
+            reply = yield from self._write_rows(
+                thread_id, scripts, head, [*rows, *_content_rows(unsent)]
+            )
+        except ContentMissingError:
+            if len(unsent) == len(content):
+                raise
+            self.composer.forget(thread_id)
+            reply = yield from self._write_rows(
+                thread_id, scripts, head, [*rows, *_content_rows(content)]
+            )
+        self.composer.held(thread_id, content)
+        return reply
 
     def _discard(self, keys: Sequence[str]) -> Generator[Op, Any, None]:
         """Unlink the staging keys of a failed call, if the server still answers (they
@@ -824,6 +892,7 @@ class Core:
     def delete_thread(self, thread_id: str) -> Plan:
         keys = self.keys.thread(_require_str(thread_id, "thread_id"))
         # UNLINK frees big values off the main thread: O(1) for the server's event loop.
+        self.composer.forget(thread_id)
         yield from self._write(Call(("UNLINK", *keys)))
 
     def _sliced(self, threads: Sequence[str], args: Any) -> Generator[Op, Any, dict[str, str]]:
@@ -1004,6 +1073,7 @@ class Core:
                 yield from self._discard(staged)
                 raise
             if int(committed):
+                self.composer.forget(target_thread_id)
                 return
             yield from self._discard(staged)
         raise ConcurrentWriteError(
@@ -1104,6 +1174,10 @@ class Core:
                 entry["seed"] = seeds[channel]
             result[channel] = entry
         yield Emit(result)
+
+
+def _content_rows(content: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    return [(CONTENT_FIELD + name, data) for name, data in content.items()]
 
 
 def _naming_the_key(where: str, exc: Exception) -> CorruptDataError:

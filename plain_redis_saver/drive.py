@@ -16,7 +16,12 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from .clients import connection_kwargs, is_cluster
-from .errors import CheckpointRemovedError, CorruptDataError, PlainRedisSaverError
+from .errors import (
+    CheckpointRemovedError,
+    ContentMissingError,
+    CorruptDataError,
+    PlainRedisSaverError,
+)
 from .ops import Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
 from .scripts import ALL_SCRIPTS
 
@@ -42,6 +47,11 @@ def _script_error(exc: Exception, op: Eval | Call | None = None) -> Exception:
     text = str(exc)
     if "plain_redis_saver: parent removed" in text:
         return CheckpointRemovedError(text[text.index("parent removed") :])
+    if "plain_redis_saver: missing content" in text:
+        return ContentMissingError(
+            "the server does not hold content a composed value references (deleted or "
+            "collected since this saver stored it); nothing was written"
+        )
     if "plain_redis_saver: corrupt" in text:
         message = text[text.index("plain_redis_saver: corrupt") :]
         return CorruptDataError(message.replace("plain_redis_saver: ", "", 1))

@@ -81,3 +81,9 @@ class CheckpointRemovedError(InvalidConfigError):
     """A put continues from a checkpoint that is no longer stored (``max_checkpoints``
     retention, ``prune`` or ``delete_for_runs`` removed it) in a namespace that holds
     newer ones: storing it would silently start the thread over. Nothing was written."""
+
+
+class ContentMissingError(PlainRedisSaverError):
+    """A write referenced stored content the server does not hold, and was refused
+    whole. The saver sends it again with the content; it reaches a caller only if the
+    second attempt is refused too (content deleted by hand meanwhile)."""

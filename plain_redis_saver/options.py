@@ -48,6 +48,7 @@ class SaverOptions:
     max_value_size: int | None = DEFAULT_MAX_VALUE_SIZE
     wait_replicas: int = 0
     wait_timeout: float | timedelta = 1.0
+    compose_values: bool = True
 
     def __post_init__(self) -> None:
         if self.ttl is not None:
@@ -69,6 +70,10 @@ class SaverOptions:
                 f"wait_replicas must be an int >= 0 (0: do not wait), got {self.wait_replicas!r}"
             )
         _ms(self.wait_timeout, "wait_timeout")
+        if not isinstance(self.compose_values, bool):
+            raise InvalidConfigError(
+                f"compose_values must be True or False, got {self.compose_values!r}"
+            )
 
     @property
     def ttl_ms(self) -> int | None:

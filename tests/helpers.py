@@ -100,6 +100,14 @@ def put_chain(saver: Any, thread_id: str, n: int, *, ns: str = "", **md: Any) ->
 
 class RoundTrips:
     count = 0
+    #: bytes of the commands sent
+    sent = 0
+
+
+def _size(command: Any) -> int:
+    if isinstance(command, (bytes, bytearray, memoryview, str)):
+        return len(command)
+    return sum(len(part) for part in command)
 
 
 @contextlib.contextmanager
@@ -112,10 +120,12 @@ def count_round_trips() -> Iterator[RoundTrips]:
 
     def counted_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
         counter.count += 1
+        counter.sent += _size(args[0])
         return sync_send(self, *args, **kwargs)
 
     async def counted_async(self: Any, *args: Any, **kwargs: Any) -> Any:
         counter.count += 1
+        counter.sent += _size(args[0])
         return await async_send(self, *args, **kwargs)
 
     redis.connection.AbstractConnection.send_packed_command = counted_sync  # type: ignore[method-assign]

@@ -61,8 +61,10 @@ while parent and left > 0 do
       if not blob then
         check_value_present(ns .. ref, ns .. parent)
       elseif #blob > 0 then
+        local built = {blob}
+        expand_values(built, 1, {ns .. ref}, KEYS[3])
         seeds[#seeds + 1] = channel
-        seeds[#seeds + 1] = blob
+        seeds[#seeds + 1] = built[1]
       end
     end
   end
@@ -86,6 +88,7 @@ while parent and left > 0 do
         writes[#writes + 1] = value
       end
     end
+    expand_values(writes, #writes, nil, KEYS[4])
   end
   for i = 1, #seeds, 2 do
     remaining[seeds[i]] = nil

@@ -22,9 +22,21 @@ while pos <= #ARGV do
         added = added + store_record(string.sub(field, 1, after - 1), string.sub(field, after), value, {})
       end
     elseif tag == 'b' then
-      rcall('HSETNX', KEYS[3], field, value)
+      -- Content and composed values count their references as they are stored (the
+      -- counts are not exported); content may arrive after what references it.
+      if rcall('HSETNX', KEYS[3], field, value) == 1 then
+        if string.byte(field, 1) == 42 then
+          if is_node(value) then
+            add_refs(node_refs(value, 1, field, 'the imported rows'))
+          end
+        elseif is_composed(value) then
+          add_refs(node_refs(value, 2, field, 'the imported rows'))
+        end
+      end
     elseif tag == 'w' then
-      rcall('HSETNX', KEYS[4], field, value)
+      if rcall('HSETNX', KEYS[4], field, value) == 1 and is_composed(value) then
+        add_refs(node_refs(value, 2, field, 'the imported rows'))
+      end
       rcall('HSET', KEYS[3], WRITES_MARK, 1)
     elseif tag == 'i' then
       -- `value` is a whole index (netstrings of subs, without segments).

@@ -8,7 +8,9 @@
 -- ARGV[5]     the record's blob refs (netstrings), sent apart so the hot path need
 --             not parse the record
 -- ARGV[6]     the parent checkpoint id ("" = none), sent apart for the same reason
--- ARGV[7..]   pairs of blob field (netstring(channel)..version) and blob value
+-- ARGV[7..]   pairs of blob field (netstring(channel)..version) and blob value, and
+--             of CONTENT..digest and content that composed values reference (see
+--             includes/common.lua), sent when the client does not know it stored
 --
 -- Reply: 1 if the checkpoint is new, 0 if it replaced a stored one with the same id.
 -- Raises "plain_redis_saver: parent removed" and writes nothing when the parent is
@@ -19,6 +21,8 @@
 -- checkpoint there, and a put repeated after its parent was removed (a retry) finds
 -- its own id: both are stored as before.
 -- Blobs are never overwritten: a (channel, version) names one value for good.
+-- Raises "plain_redis_saver: missing content", writing nothing, when a new composed
+-- value references content neither stored nor sent (the client then sends it all).
 -- Retention removes at most RETENTION_BUDGET old checkpoints per call, so a put stays
 -- short even when the limit was just lowered on a long thread (the next puts continue).
 
@@ -31,10 +35,31 @@ if parent ~= '' and rcall('HEXISTS', KEYS[1], ns .. parent) == 0
     return fail('plain_redis_saver: parent removed: ' .. parent)
   end
 end
-local new_blobs = {}
-for i = 7, #ARGV, 2 do
-  new_blobs[#new_blobs + 1] = ns .. ARGV[i]
-  new_blobs[#new_blobs + 1] = ARGV[i + 1]
+local sent, rows = take_content(7)
+local new_blobs, composed, values = {}, {}, {}
+for i = 1, #rows, 2 do
+  new_blobs[i] = ns .. rows[i]
+  new_blobs[i + 1] = rows[i + 1]
+  if is_composed(rows[i + 1]) then
+    composed[#composed + 1] = new_blobs[i]
+    values[#values + 1] = rows[i + 1]
+  end
+end
+local plan
+if #composed > 0 then
+  -- Only values not stored yet count their references (adjust stores exactly those).
+  local stored = hmget(KEYS[3], composed)
+  for i = 1, #composed do
+    if stored[i] then
+      values[i] = false
+    end
+  end
+  plan = plan_refs(composed_refs(values, #values, composed, 'the script arguments'), sent)
+end
+-- Counted before the record is stored: replacing a record releases its old values,
+-- and content they share with the new ones must not be freed in between.
+if plan then
+  apply_refs(plan)
 end
 local created = store_record(ns, cid, ARGV[3], new_blobs, split_netstrings(ARGV[5]))
 if keep ~= '' then

@@ -4,7 +4,9 @@
 -- ARGV[1]     base: NS..netstring(checkpoint id)
 -- ARGV[2]     netstring(task id)
 -- ARGV[3]     retention: the saver's max_checkpoints N ("" = all kept)
--- ARGV[4..]   pairs of write index (decimal, negative for special channels) and value
+-- ARGV[4..]   pairs of write index (decimal, negative for special channels) and value,
+--             and of CONTENT..digest and content that composed values reference (see
+--             includes/common.lua), sent when the client does not know it stored
 --
 -- Reply: number of writes newly stored.
 -- A regular write (index >= 0) never replaces a stored one: a retried task must not
@@ -37,20 +39,58 @@ if keep ~= '' then
     end
   end
 end
+local sent, rows = take_content(4)
+-- Composed values count their references when stored: a regular write only if it is
+-- new, a special one always (the value it replaces releases its own). Planned before
+-- anything is written, so a call refused for missing content changes nothing.
+-- The references of replaced values are released last, after the new ones are
+-- counted: content both share must not be freed in between.
+local fields, replaced, values = {}, {}, {}
+local look = false
+for i = 1, #rows, 2 do
+  fields[#fields + 1] = base .. task .. rows[i]
+  look = look or is_composed(rows[i + 1]) or tonumber(rows[i]) < 0
+end
+local plan, old_refs
+if look then
+  local current = hmget(KEYS[4], fields)
+  local any = false
+  for j = 1, #fields do
+    local special = tonumber(rows[2 * j - 1]) < 0
+    if special and is_composed(current[j]) then
+      replaced[#replaced + 1] = current[j]
+    end
+    values[j] = (special or not current[j]) and rows[2 * j]
+    any = any or is_composed(values[j])
+  end
+  if any then
+    plan = plan_refs(composed_refs(values, #fields, fields, 'the script arguments'), sent)
+  end
+  if #replaced > 0 then
+    local ok, refs = pcall(composed_refs, replaced, #replaced, nil, KEYS[4])
+    old_refs = ok and refs or nil
+  end
+end
+if plan then
+  apply_refs(plan)
+end
 local added = {}
 local changed = false
-for i = 4, #ARGV, 2 do
-  local sub = task .. ARGV[i]
+for i = 1, #rows, 2 do
+  local sub = task .. rows[i]
   local stored
-  if tonumber(ARGV[i]) < 0 then
-    stored = rcall('HSET', KEYS[4], base .. sub, ARGV[i + 1])
+  if tonumber(rows[i]) < 0 then
+    stored = rcall('HSET', KEYS[4], base .. sub, rows[i + 1])
     changed = true
   else
-    stored = rcall('HSETNX', KEYS[4], base .. sub, ARGV[i + 1])
+    stored = rcall('HSETNX', KEYS[4], base .. sub, rows[i + 1])
   end
   if stored == 1 then
     added[#added + 1] = netstring(sub)
   end
+end
+if old_refs then
+  release_refs(old_refs)
 end
 if #added > 0 then
   append_index(base, table.concat(added))

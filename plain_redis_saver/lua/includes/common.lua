@@ -370,6 +370,13 @@ end
 -- The channel a write is for: the first item of the stored write (`field` of KEYS[4]).
 local function write_channel(value, field)
   local b = string.byte(value, 1)
+  if b == 193 and string.byte(value, 2) == 0 and #value >= 6 then
+    -- A composed write (see COMPOSED below): its first item is a literal that starts
+    -- with the write's own header, channel included.
+    local x, y, z, w = string.byte(value, 3, 6)
+    value = string.sub(value, 7, 6 + ((x * 256 + y) * 256 + z) * 256 + w)
+    b = string.byte(value, 1)
+  end
   local ok, channel = false, nil
   if b and b >= 0x91 and b <= 0x9f then
     ok, channel = pcall(mp_scalar, value, 2)
@@ -415,6 +422,330 @@ local function hdel(key, fields)
     rcall('HDEL', key, unpack(fields, i, j))
     i = j + 1
   end
+end
+
+-- Composed values (storage schema 2). A channel value (KEYS[3]) or pending write
+-- (KEYS[4]) whose bytes start with COMPOSED (0xc1: a byte msgpack never uses, and no
+-- netstring starts with it) is a node: after that byte come items, each a literal (0x00,
+-- a 4-byte big-endian length, the bytes) or a reference (0x01, DIGEST_SIZE bytes) to
+-- content stored in KEYS[3] at CONTENT..digest. Content is either a piece (the bytes of
+-- one msgpack object, at least 64 bytes long) or another node (starting 0x00 or 0x01: a
+-- msgpack object starting so is one byte long, so the two never meet). The value's bytes
+-- are the items' bytes in order, references replaced by what they name, recursively.
+-- Content is named by the BLAKE2b-128 digest of its bytes (the client computes it), so it
+-- is written once and never changed; CONTENT_COUNT..digest counts the references to it
+-- from stored values and nodes, and content goes when its count reaches 0. Only what a
+-- call makes new is counted: a new node counts its items once, when it is stored.
+local COMPOSED = 193
+local CONTENT = '*'
+local CONTENT_COUNT = '#*'
+local DIGEST_SIZE = 16
+-- Bounds on what stored content may make a read do: nodes nest at most MAX_NESTING
+-- deep (a client writes 4-5 levels for a million items), and one call builds at most
+-- MAX_BUILT bytes (the largest reply a server sends).
+local MAX_NESTING = 24
+local MAX_BUILT = 512 * 1024 * 1024
+
+local function hex(s)
+  return (string.gsub(s, '.', function(c)
+    return string.format('%02x', string.byte(c))
+  end))
+end
+
+local function is_node(s)
+  local b = string.byte(s, 1)
+  return b == 0 or b == 1
+end
+
+local function is_composed(value)
+  return value and string.byte(value, 1) == COMPOSED
+end
+
+-- Calls each(kind, a, b) for the items of the node `s` from `start`: kind 0 with the
+-- literal's first and last position, kind 1 with the digest. Raises corrupt naming
+-- `field` of `key` on anything else; every item consumes at least one byte.
+local function node_items(s, start, field, key, each)
+  local pos, size = start, #s
+  while pos <= size do
+    local tag = string.byte(s, pos)
+    if tag == 0 and pos + 4 <= size then
+      local a, b, c, d = string.byte(s, pos + 1, pos + 4)
+      local stop = pos + 4 + ((a * 256 + b) * 256 + c) * 256 + d
+      if stop > size then
+        return corrupt('composed value', field, key)
+      end
+      each(0, pos + 5, stop)
+      pos = stop + 1
+    elseif tag == 1 and pos + DIGEST_SIZE <= size then
+      each(1, string.sub(s, pos + 1, pos + DIGEST_SIZE))
+      pos = pos + 1 + DIGEST_SIZE
+    else
+      return corrupt('composed value', field, key)
+    end
+  end
+end
+
+-- The digests a node (from `start`) references, in order, repeats included.
+local function node_refs(s, start, field, key)
+  local refs = {}
+  node_items(s, start, field, key, function(kind, digest)
+    if kind == 1 then
+      refs[#refs + 1] = digest
+    end
+  end)
+  return refs
+end
+
+-- The references of the composed values among values[1..n] (others are skipped).
+local function composed_refs(values, n, fields, key)
+  local refs = {}
+  for i = 1, n do
+    local value = values[i]
+    if is_composed(value) then
+      for _, d in ipairs(node_refs(value, 2, fields and fields[i], key)) do
+        refs[#refs + 1] = d
+      end
+    end
+  end
+  return refs
+end
+
+local function content_missing(digest)
+  return fail('plain_redis_saver: corrupt thread: content ' .. hex(digest) .. ' of '
+    .. KEYS[3] .. ' is missing (evicted, or deleted by hand)')
+end
+
+-- Replaces each composed value among values[1..n] (false entries allowed) by the bytes
+-- it stands for. One HMGET per level of nesting, for all values at once; content
+-- shared by several values (or several times by one) is read and built once.
+local function expand_values(values, n, fields, key)
+  local content, pending, seen = {}, {}, {}
+  local function want(refs)
+    for _, d in ipairs(refs) do
+      if not seen[d] then
+        seen[d] = true
+        pending[#pending + 1] = d
+      end
+    end
+  end
+  want(composed_refs(values, n, fields, key))
+  local levels = 0
+  while #pending > 0 do
+    levels = levels + 1
+    if levels > MAX_NESTING then
+      return corrupt('composed value (nested too deep)', nil, KEYS[3])
+    end
+    local wanted, names = pending, {}
+    pending = {}
+    for j, d in ipairs(wanted) do
+      names[j] = CONTENT .. d
+    end
+    local got = hmget(KEYS[3], names)
+    for j, d in ipairs(wanted) do
+      local c = got[j]
+      if not c or c == '' then
+        content_missing(d)
+      end
+      content[d] = c
+      if is_node(c) then
+        want(node_refs(c, 1, names[j], KEYS[3]))
+      end
+    end
+  end
+  local built, total = {}, 0
+  local function build(s, start, depth, field)
+    if depth > MAX_NESTING then
+      return corrupt('composed value (nested too deep or a cycle)', field, KEYS[3])
+    end
+    local parts = {}
+    node_items(s, start, field, key, function(kind, a, b)
+      if kind == 0 then
+        parts[#parts + 1] = string.sub(s, a, b)
+        return
+      end
+      local c = content[a]
+      if is_node(c) then
+        local done = built[a]
+        if not done then
+          done = build(c, 1, depth + 1, CONTENT .. a)
+          built[a] = done
+        end
+        c = done
+      end
+      total = total + #c
+      if total > MAX_BUILT then
+        return corrupt('composed value (larger than ' .. MAX_BUILT .. ' bytes)', field, KEYS[3])
+      end
+      parts[#parts + 1] = c
+    end)
+    return table.concat(parts)
+  end
+  for i = 1, n do
+    if is_composed(values[i]) then
+      values[i] = build(values[i], 2, 1, fields and fields[i])
+    end
+  end
+end
+
+-- Adds each digest of `refs` to `delta` (digest -> occurrences); the digests not in it
+-- before go to the end of `order` and are returned with the names of their counts.
+local function tally(refs, delta, order)
+  local fresh, names = {}, {}
+  for _, d in ipairs(refs) do
+    local n = delta[d]
+    if not n then
+      fresh[#fresh + 1] = d
+      names[#names + 1] = CONTENT_COUNT .. d
+      order[#order + 1] = d
+      n = 0
+    end
+    delta[d] = n + 1
+  end
+  return fresh, names
+end
+
+-- Counting references to content, in two steps so that a refused call writes nothing:
+-- plan_refs (reads only) finds what `refs` (digests, repeats counting) need: each must
+-- be stored already or be sent in this call (`sent`: digest -> bytes); sent content not
+-- stored yet will be stored, and its own references count in turn. It raises
+-- "plain_redis_saver: missing content" when some is neither (the client's record of
+-- what the server holds was stale: it resends everything). apply_refs writes the plan.
+local function plan_refs(refs, sent)
+  local plan = {delta = {}, base = {}, order = {}, new = {}}
+  local queue = refs
+  while #queue > 0 do
+    local fresh, names = tally(queue, plan.delta, plan.order)
+    queue = {}
+    if #fresh > 0 then
+      local counts = hmget(KEYS[3], names)
+      for j, d in ipairs(fresh) do
+        local count = counts[j]
+        if count then
+          plan.base[d] = tonumber(count) or corrupt('content count', names[j], KEYS[3])
+        else
+          local c = sent and sent[d]
+          if not c then
+            return fail('plain_redis_saver: missing content')
+          end
+          plan.base[d] = 0
+          plan.new[#plan.new + 1] = d
+          if is_node(c) then
+            for _, r in ipairs(node_refs(c, 1, CONTENT .. d, 'the script arguments')) do
+              queue[#queue + 1] = r
+            end
+          end
+        end
+      end
+    end
+  end
+  plan.sent = sent
+  return plan
+end
+
+local function apply_refs(plan)
+  local rows = {}
+  for _, d in ipairs(plan.new) do
+    rows[#rows + 1] = CONTENT .. d
+    rows[#rows + 1] = plan.sent[d]
+  end
+  for _, d in ipairs(plan.order) do
+    rows[#rows + 1] = CONTENT_COUNT .. d
+    rows[#rows + 1] = plan.base[d] + plan.delta[d]
+  end
+  hset(KEYS[3], rows)
+end
+
+-- Adds one reference to each of `refs`, whether the content is stored yet or not
+-- (imports: content may come after what references it).
+local function add_refs(refs)
+  local delta, order = {}, {}
+  local _, names = tally(refs, delta, order)
+  local counts = hmget(KEYS[3], names)
+  local rows = {}
+  for j, d in ipairs(order) do
+    rows[#rows + 1] = names[j]
+    rows[#rows + 1] = (tonumber(counts[j]) or 0) + delta[d]
+  end
+  hset(KEYS[3], rows)
+end
+
+-- Drops one reference from each of `refs`; content left without any is deleted, and
+-- its own references dropped in turn. Lenient: a count already gone counts as 1.
+local function release_refs(refs)
+  local queue = refs
+  while #queue > 0 do
+    local delta = {}
+    local fresh, names = tally(queue, delta, {})
+    queue = {}
+    local counts = hmget(KEYS[3], names)
+    local rows, dead, dead_content = {}, {}, {}
+    for j, d in ipairs(fresh) do
+      local n = (tonumber(counts[j]) or 1) - delta[d]
+      if n > 0 then
+        rows[#rows + 1] = names[j]
+        rows[#rows + 1] = n
+      else
+        dead[#dead + 1] = names[j]
+        dead[#dead + 1] = CONTENT .. d
+        dead_content[#dead_content + 1] = CONTENT .. d
+      end
+    end
+    if #dead_content > 0 then
+      for j, c in ipairs(hmget(KEYS[3], dead_content)) do
+        -- Damaged content is dropped without following it: a release never raises
+        -- halfway through a removal (what it would have freed stays, unreferenced).
+        if c and is_node(c) then
+          local ok, more = pcall(node_refs, c, 1, dead_content[j], KEYS[3])
+          if ok then
+            for _, r in ipairs(more) do
+              queue[#queue + 1] = r
+            end
+          end
+        end
+      end
+      hdel(KEYS[3], dead)
+    end
+    hset(KEYS[3], rows)
+  end
+end
+
+-- Releases what the composed values among the fields `fields` of `key` reference
+-- (call before deleting or replacing them).
+local function release_values(key, fields)
+  if #fields == 0 then
+    return
+  end
+  local values = hmget(key, fields)
+  local refs = {}
+  for i, value in ipairs(values) do
+    if is_composed(value) then
+      local ok, more = pcall(node_refs, value, 2, fields[i], key)
+      if ok then
+        for _, d in ipairs(more) do
+          refs[#refs + 1] = d
+        end
+      end
+    end
+  end
+  release_refs(refs)
+end
+
+-- Splits the field/value pairs of a write call (ARGV from `first`) into content sent
+-- along (fields CONTENT..digest; returned as digest -> bytes, or nil when none) and the
+-- call's own rows.
+local function take_content(first)
+  local sent, rows = nil, {}
+  for i = first, #ARGV, 2 do
+    local field = ARGV[i]
+    if string.byte(field, 1) == 42 then
+      sent = sent or {}
+      sent[string.sub(field, 2)] = ARGV[i + 1]
+    else
+      rows[#rows + 1] = field
+      rows[#rows + 1] = ARGV[i + 1]
+    end
+  end
+  return sent, rows
 end
 
 -- The pending-write index of a checkpoint grows by appending. Rewriting one ever longer
@@ -512,6 +843,7 @@ local function load_records(found)
       check_value_present(blob_fields[slot], blob_owner[slot])
     end
   end
+  expand_values(blobs, #blob_fields, blob_fields, KEYS[3])
   local indexes = hmget(KEYS[4], index_fields)
   local checked = false
   for i = 1, #found do
@@ -535,6 +867,7 @@ local function load_records(found)
     write_span[i] = {first, #write_fields}
   end
   local writes = hmget(KEYS[4], write_fields)
+  expand_values(writes, #write_fields, write_fields, KEYS[4])
   local out = {}
   for i, entry in ipairs(found) do
     local mine = {}
@@ -595,7 +928,7 @@ local function adjust(ns, refs, delta, new_blobs)
     fields[#fields + 1] = new_blobs[i]
   end
   local current = hmget(KEYS[3], fields)
-  local updates, dead = {}, {}
+  local updates, dead, gone = {}, {}, {}
   for i = 1, first_blob - 1 do
     local n = (tonumber(current[i]) or 0) + delta
     if n > 0 then
@@ -605,6 +938,7 @@ local function adjust(ns, refs, delta, new_blobs)
       dead[#dead + 1] = fields[i]
       if i > 1 then
         dead[#dead + 1] = ns .. refs[i - 1]
+        gone[#gone + 1] = ns .. refs[i - 1]
       end
     end
   end
@@ -615,6 +949,7 @@ local function adjust(ns, refs, delta, new_blobs)
     end
   end
   hset(KEYS[3], updates)
+  release_values(KEYS[3], gone)
   hdel(KEYS[3], dead)
   local before = tonumber(current[1]) or 0
   if before <= 0 and before + delta > 0 then
@@ -677,6 +1012,7 @@ local function remove_checkpoint(ns, cid)
   rcall('ZREM', KEYS[2], field)
   adjust(ns, refs, -1, {})
   if index then
+    release_values(KEYS[4], fields)
     hdel(KEYS[4], fields)
     if not exists(KEYS[4]) then
       rcall('HDEL', KEYS[3], WRITES_MARK)

@@ -1,0 +1,189 @@
+"""Stored values as trees of shared content (storage schema 2), without I/O.
+
+Why: each new version of a list channel (the functional API's ``previous``, a
+StateGraph channel reduced by ``add_messages``) is the whole list again, so storing
+versions whole makes a conversation's memory grow with the square of its length and a
+turn's request with its length. Here a value the serializer wrote as a msgpack
+container is cut into its elements (:mod:`plain_redis_saver.chunks`); each element of
+:data:`~plain_redis_saver.chunks.PIECE_MIN` bytes or more is a *piece* named by its
+digest, and the sequence of items (pieces and the literal bytes between them) is
+grouped into *nodes* of about :data:`FANOUT` items, themselves named by digest and
+grouped again until one node remains: a tree whose shape depends on the content only.
+A version that appends to the list shares every node but those on the path to its last
+item (and the first, whose literal header holds the list's length), so a put sends and
+stores O(FANOUT x depth) bytes plus its new elements, whatever the history.
+
+What a channel value or write field then stores (the *composed* form) is a small node
+of its own: :data:`COMPOSED`, then items. Items are literals (``0x00``, 4-byte
+big-endian length, bytes) or references (``0x01``, a 16-byte digest) to content stored
+beside it in the thread's values hash. The server scripts (``includes/common.lua``)
+count references, refuse a reference to content they do not hold, and rebuild the
+exact bytes on every read, so the client decodes replies as before. Values that yield
+no piece, or are short, are stored plain, exactly as schema 1 stored them; both forms
+live side by side.
+
+Boundaries are content-defined (an item ends a node when its digest's last byte is a
+multiple of :data:`FANOUT`): inserting an element changes the nodes around it, not
+all those after it, as fixed-size groups would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from typing import NamedTuple
+
+from . import chunks
+
+__all__ = ["COMPOSED", "COMPOSE_MIN", "FANOUT", "Composed", "Composer", "compose"]
+
+#: First byte of a composed value: a byte msgpack never uses, and no netstring (schema
+#: 1 channel values) starts with it.
+COMPOSED = b"\xc1"
+_LITERAL = b"\x00"
+_REFERENCE = b"\x01"
+#: Average items per node. Larger nodes make reads cheaper (fewer fields) and writes
+#: dearer (a changed node is sent and stored again whole); 16 keeps a changed node near
+#: 300 bytes with the depth at 3 for 4,000 items.
+FANOUT = 16
+#: Values shorter than this stay plain: the references and stored entries would cost
+#: more than they save.
+COMPOSE_MIN = 2 * chunks.PIECE_MIN
+#: Items a node holds at most when no content-defined boundary comes sooner.
+_NODE_MAX = 8 * FANOUT
+
+
+def _literal(data: bytes) -> bytes:
+    return _LITERAL + len(data).to_bytes(4, "big") + data
+
+
+def _reference(name: bytes) -> bytes:
+    return _REFERENCE + name
+
+
+class Composed(NamedTuple):
+    """A value in composed form: what its field stores, and every piece and node of
+    its tree (digest to bytes), which the server must hold."""
+
+    value: bytes
+    content: dict[bytes, bytes]
+
+
+def _tree(items: list[tuple[bytes, bool]], content: dict[bytes, bytes]) -> bytes:
+    """One item standing for ``items`` (encoded items, each with whether a node may end
+    after it): groups them into nodes, level after level, until one item is left."""
+    while len(items) > 1:
+        groups: list[list[bytes]] = []
+        current: list[bytes] = []
+        for encoded, boundary in items:
+            current.append(encoded)
+            if boundary or len(current) == _NODE_MAX:
+                groups.append(current)
+                current = []
+        if current:
+            groups.append(current)
+        if len(groups) == len(items):  # every item a boundary: one node of them all
+            groups = [[encoded for encoded, _ in items]]
+        items = []
+        for group in groups:
+            node = b"".join(group)
+            name = chunks.digest(node)
+            content[name] = node
+            items.append((_reference(name), name[-1] % FANOUT == 0))
+    return items[0][0]
+
+
+def compose(
+    prefix: bytes,
+    typed: tuple[str, bytes],
+    suffix: bytes,
+    memo: chunks.Memo | None = None,
+) -> tuple[Composed | None, chunks.Memo]:
+    """The composed form of the stored value ``prefix + typed[1] + suffix`` (the field's
+    own framing around the serializer's bytes), or None when it is better stored plain;
+    and the memo for the channel's next version (see :func:`chunks.split`)."""
+    data = typed[1]
+    if typed[0] not in chunks.SPLIT_TYPES or len(data) < COMPOSE_MIN:
+        # Other types (encrypted, JSON, pickle) are opaque: nothing to share, and
+        # their bytes could start like a node.
+        return None, memo or chunks.Memo()
+    cut = chunks.split(typed, memo)
+    if not cut.memo.digests or any(piece[0] < 2 for piece in cut.pieces.values()):
+        # A msgpack object starting with 0x00 or 0x01 is one byte long; a piece that
+        # starts so is not msgpack (a serializer naming its bytes wrongly): kept whole.
+        return None, cut.memo
+    recipe = chunks.read_recipe(cut.recipe)
+    pieces = dict(zip(cut.memo.digests, cut.memo.datas, strict=True))
+    content: dict[bytes, bytes] = {}
+    literals = dict(recipe.literals)
+    last = len(recipe.digests)
+    items: list[tuple[bytes, bool]] = []
+    for index, name in enumerate(recipe.digests):
+        if index and index in literals:
+            items.append((_literal(literals[index]), False))
+        content[name] = pieces[name]
+        items.append((_reference(name), name[-1] % FANOUT == 0))
+    parts = [COMPOSED, _literal(prefix + literals.get(0, b""))]
+    parts.append(_tree(items, content))
+    tail = literals.get(last, b"") + suffix
+    if tail:
+        parts.append(_literal(tail))
+    return Composed(b"".join(parts), content), cut.memo
+
+
+class Composer:
+    """What a saver remembers between calls, bounded: per (thread, namespace, call kind,
+    channel) the memo of the last version composed, so unchanged elements are neither
+    walked nor hashed again; and per thread the digests the server was seen to hold, so
+    a call sends only content that is new. Both are hints: a stale record of the server
+    makes it refuse the call, which is then sent again with all its content
+    (:meth:`forget` first). Thread-safe."""
+
+    def __init__(self, max_memos: int = 256, max_threads: int = 1024) -> None:
+        self._lock = threading.Lock()
+        self._memos: OrderedDict[Hashable, chunks.Memo] = OrderedDict()
+        self._held: OrderedDict[str, set[bytes]] = OrderedDict()
+        self._max_memos = max_memos
+        self._max_threads = max_threads
+
+    def compose(
+        self,
+        key: Hashable,
+        prefix: bytes,
+        typed: tuple[str, bytes],
+        suffix: bytes = b"",
+    ) -> Composed | None:
+        with self._lock:
+            memo = self._memos.pop(key, None)
+        composed, memo = compose(prefix, typed, suffix, memo)
+        with self._lock:
+            self._memos[key] = memo
+            while len(self._memos) > self._max_memos:
+                self._memos.popitem(last=False)
+        return composed
+
+    def unsent(self, thread_id: str, content: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        """The part of ``content`` the server is not known to hold for ``thread_id``."""
+        with self._lock:
+            held = self._held.get(thread_id)
+            if held is None:
+                return content
+            self._held.move_to_end(thread_id)
+            return {name: data for name, data in content.items() if name not in held}
+
+    def held(self, thread_id: str, names: Iterable[bytes]) -> None:
+        """Records that the server holds ``names`` for ``thread_id`` (after a call that
+        referenced them succeeded)."""
+        with self._lock:
+            known = self._held.pop(thread_id, None) or set()
+            known.update(names)
+            self._held[thread_id] = known
+            while len(self._held) > self._max_threads:
+                self._held.popitem(last=False)
+
+    def forget(self, thread_id: str) -> None:
+        """Forgets what the server held for ``thread_id`` (it refused a call, or the
+        thread was deleted)."""
+        with self._lock:
+            self._held.pop(thread_id, None)

@@ -1,0 +1,309 @@
+"""Storage schema 2: values stored as trees of shared content (compose.py and the
+content helpers of includes/common.lua), on every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plain_redis_saver import CorruptDataError, PlainRedisSaver
+
+from .helpers import checkpoint, config, count_round_trips, metadata
+
+CONTENT = b"*"
+COUNT = b"#*"
+
+
+def message(i: int) -> str:
+    return f"message {i:04d} " + "x" * 280
+
+
+def history(n: int) -> list[str]:
+    return [message(i) for i in range(n)]
+
+
+def put_versions(saver: Any, thread_id: str, lists: list[list[str]]) -> list[Any]:
+    """One checkpoint per list, each storing it as a new version of channel "m"."""
+    parent, out = config(thread_id), []
+    for i, value in enumerate(lists):
+        version = saver.get_next_version(None, None) if i == 0 else i + 1
+        cp = checkpoint({"m": value}, versions={"m": version})
+        parent = saver.put(parent, cp, metadata(step=i), {"m": version})
+        out.append(parent)
+    return out
+
+
+def values_hash(saver: Any, admin: Any, thread_id: str) -> dict[bytes, bytes]:
+    return admin.hgetall(saver._core.keys.thread(thread_id).blobs)
+
+
+def content_fields(saver: Any, admin: Any, thread_id: str) -> set[bytes]:
+    return {f for f in values_hash(saver, admin, thread_id) if f.startswith(CONTENT)}
+
+
+def _references(data: bytes, start: int) -> list[bytes]:
+    refs, pos = [], start
+    while pos < len(data):
+        if data[pos] == 0:
+            pos += 5 + int.from_bytes(data[pos + 1 : pos + 5], "big")
+        else:
+            refs.append(data[pos + 1 : pos + 17])
+            pos += 17
+    return refs
+
+
+def assert_counts_consistent(saver: Any, admin: Any, thread_id: str) -> None:
+    """Every content count equals the references to it from stored values and nodes,
+    and no content is stored without references (nothing leaked, nothing dangling)."""
+    keys = saver._core.keys.thread(thread_id)
+    blobs = admin.hgetall(keys.blobs)
+    writes = admin.hgetall(keys.writes)
+    expected: dict[bytes, int] = {}
+    for field, value in [*blobs.items(), *writes.items()]:
+        if field.startswith(CONTENT):
+            refs = _references(value, 0) if value[0] in (0, 1) else []
+        elif value.startswith(b"\xc1"):
+            refs = _references(value, 1)
+        else:
+            refs = []
+        for ref in refs:
+            expected[ref] = expected.get(ref, 0) + 1
+    counts = {f[2:]: int(v) for f, v in blobs.items() if f.startswith(COUNT)}
+    stored = {f[1:] for f in blobs if f.startswith(CONTENT)}
+    assert counts == expected
+    assert stored == set(expected)
+
+
+@pytest.fixture
+def warm(saver: Any) -> Any:
+    saver.setup()
+    return saver
+
+
+def test_a_growing_history_stores_each_message_once(warm: Any, admin: Any) -> None:
+    lists = [history(n) for n in range(1, 41)]
+    put_versions(warm, "t", lists)
+    stored = sum(len(v) for v in values_hash(warm, admin, "t").values())
+    whole = len(warm.serde.dumps_typed(lists[-1])[1])
+    # Schema 1 stored every version whole: 20x the last one here.
+    assert stored < 2 * whole
+    assert warm.get_tuple(config("t")).checkpoint["channel_values"]["m"] == lists[-1]
+
+
+def test_a_put_sends_what_is_new_not_the_history(warm: Any) -> None:
+    stored = put_versions(warm, "t", [history(n) for n in range(1, 40)])
+    sent = []
+    for n in (40, 41):
+        cp = checkpoint({"m": history(n)}, versions={"m": n})
+        with count_round_trips() as rt:
+            stored.append(warm.put(stored[-1], cp, metadata(step=n), {"m": n}))
+        sent.append(rt.sent)
+    whole = len(warm.serde.dumps_typed(history(41))[1])
+    assert max(sent) < whole / 4
+
+
+def test_every_version_reads_back_exactly(warm: Any) -> None:
+    lists = [history(n) for n in range(0, 60, 3)]
+    configs = put_versions(warm, "t", lists)
+    for value, stored in zip(lists, configs, strict=True):
+        assert warm.get_tuple(stored).checkpoint["channel_values"]["m"] == value
+    listed = [t.checkpoint["channel_values"]["m"] for t in warm.list(config("t"))]
+    assert listed == lists[::-1]
+
+
+def test_a_write_and_a_channel_holding_one_list_share_its_content(warm: Any, admin: Any) -> None:
+    [stored] = put_versions(warm, "t", [history(1)])
+    value = history(30)
+    warm.put_writes(stored, [("m", value)], "task")
+    after_write = content_fields(warm, admin, "t")
+    cp = checkpoint({"m": value}, versions={"m": 2})
+    warm.put(stored, cp, metadata(step=1), {"m": 2})
+    assert content_fields(warm, admin, "t") == after_write
+    assert warm.get_tuple(config("t")).checkpoint["channel_values"]["m"] == value
+    assert_counts_consistent(warm, admin, "t")
+
+
+def test_retention_frees_the_content_only_removed_checkpoints_used(
+    backend: Any, client: Any, prefix: str, admin: Any
+) -> None:
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=1)
+    lists = [[f"{i} {message(j)}" for j in range(10)] for i in range(8)]
+    put_versions(saver, "t", lists)
+    put_versions(saver, "last only", lists[-1:])
+    assert content_fields(saver, admin, "t") and len(content_fields(saver, admin, "t")) == len(
+        content_fields(saver, admin, "last only")
+    )
+    assert_counts_consistent(saver, admin, "t")
+
+
+def test_removing_every_checkpoint_leaves_no_content(warm: Any, admin: Any) -> None:
+    stored = put_versions(warm, "t", [history(n) for n in range(1, 12)])
+    warm.put_writes(stored[-1], [("m", history(13))], "task")
+    warm.prune(["t"], strategy="delete")
+    left = values_hash(warm, admin, "t")
+    assert not [f for f in left if f.startswith((CONTENT, COUNT))]
+
+
+def test_writes_removed_with_their_checkpoint_release_their_content(warm: Any, admin: Any) -> None:
+    stored = put_versions(warm, "t", [history(3)] * 1)
+    warm.put_writes(stored[0], [("m", [f"w {message(i)}" for i in range(20)])], "task")
+    warm.put_writes(stored[0], [("__error__", [f"e {message(i)}" for i in range(20)])], "t2")
+    warm.put_writes(stored[0], [("__error__", [f"f {message(i)}" for i in range(20)])], "t2")
+    assert_counts_consistent(warm, admin, "t")
+    warm.prune(["t"], strategy="delete")
+    assert not [f for f in values_hash(warm, admin, "t") if f.startswith((CONTENT, COUNT))]
+
+
+def test_a_put_after_another_process_deleted_the_thread_resends_the_content(
+    backend: Any, client: Any, prefix: str, admin: Any
+) -> None:
+    writer = PlainRedisSaver(client, key_prefix=prefix)
+    other = PlainRedisSaver(client, key_prefix=prefix)
+    stored = put_versions(writer, "t", [history(n) for n in range(1, 6)])
+    other.delete_thread("t")
+    cp = checkpoint({"m": history(6)}, versions={"m": 6})
+    with count_round_trips() as rt:
+        writer.put(stored[-1], cp, metadata(step=6), {"m": 6})
+    assert rt.count == 2  # refused whole, then sent with all its content
+    assert writer.get_tuple(config("t")).checkpoint["channel_values"]["m"] == history(6)
+    assert_counts_consistent(writer, admin, "t")
+    cp = checkpoint({"m": history(7)}, versions={"m": 7})
+    with count_round_trips() as rt:
+        writer.put(config("t", checkpoint_id=cp["id"]), cp, metadata(step=7), {"m": 7})
+    assert rt.count == 1
+
+
+def test_missing_content_makes_a_read_raise_corrupt_data_naming_the_key(
+    warm: Any, admin: Any
+) -> None:
+    put_versions(warm, "t", [history(20)])
+    keys = warm._core.keys.thread("t")
+    victim = sorted(content_fields(warm, admin, "t"))[0]
+    admin.hdel(keys.blobs, victim)
+    with pytest.raises(CorruptDataError, match="missing") as caught:
+        warm.get_tuple(config("t"))
+    assert keys.blobs in str(caught.value)
+
+
+@pytest.mark.parametrize("shape", ["cycle", "deep"])
+def test_hostile_nodes_raise_corrupt_data_instead_of_looping(
+    warm: Any, admin: Any, shape: str
+) -> None:
+    [stored] = put_versions(warm, "t", [history(20)])
+    keys = warm._core.keys.thread("t")
+    blobs = values_hash(warm, admin, "t")
+    field = next(f for f, v in blobs.items() if v.startswith(b"\xc1"))
+    names = [bytes([i]) * 16 for i in range(40)]
+    if shape == "cycle":
+        rows = {CONTENT + names[0]: b"\x01" + names[1], CONTENT + names[1]: b"\x01" + names[0]}
+    else:
+        rows = {CONTENT + a: b"\x01" + b for a, b in zip(names, names[1:], strict=False)}
+        rows[CONTENT + names[-1]] = b"\x00\x00\x00\x00\x01x"
+    admin.hset(keys.blobs, mapping=rows)
+    admin.hset(keys.blobs, field, b"\xc1\x01" + names[0])
+    with pytest.raises(CorruptDataError, match="composed value"):
+        warm.get_tuple(stored)
+
+
+def test_values_of_other_serializer_types_are_stored_whole(
+    backend: Any, client: Any, prefix: str, admin: Any
+) -> None:
+    from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+    serde = EncryptedSerializer.from_pycryptodome_aes(key=b"k" * 16)
+    saver = PlainRedisSaver(client, key_prefix=prefix, serde=serde)
+    put_versions(saver, "t", [history(n) for n in range(1, 8)])
+    assert not content_fields(saver, admin, "t")
+    assert saver.get_tuple(config("t")).checkpoint["channel_values"]["m"] == history(7)
+
+
+def test_a_thread_written_in_schema_1_is_read_and_continued(
+    backend: Any, client: Any, prefix: str, admin: Any
+) -> None:
+    old = PlainRedisSaver(client, key_prefix=prefix, compose_values=False)
+    stored = put_versions(old, "t", [history(n) for n in range(1, 6)])
+    old.put_writes(stored[-1], [("m", history(7))], "task")
+    assert not content_fields(old, admin, "t")
+    new = PlainRedisSaver(client, key_prefix=prefix)
+    before = [(t.checkpoint, t.pending_writes) for t in old.list(config("t"))]
+    assert [(t.checkpoint, t.pending_writes) for t in new.list(config("t"))] == before
+    cp = checkpoint({"m": history(8)}, versions={"m": 8})
+    new.put(stored[-1], cp, metadata(step=8), {"m": 8})
+    assert content_fields(new, admin, "t")
+    assert new.get_tuple(config("t")).checkpoint["channel_values"]["m"] == history(8)
+    assert [(t.checkpoint, t.pending_writes) for t in new.list(config("t"))][1:] == before
+    new.prune(["t"], strategy="keep_latest")
+    assert_counts_consistent(new, admin, "t")
+
+
+def test_setup_marks_the_prefix_with_schema_2_and_upgrades_schema_1(warm: Any, admin: Any) -> None:
+    schema = warm._core.keys.schema
+    assert admin.get(schema) == b"2"
+    admin.set(schema, b"1")
+    warm.setup()
+    assert admin.get(schema) == b"2"
+
+
+def test_setup_with_compose_values_off_leaves_schema_1(
+    backend: Any, client: Any, prefix: str, admin: Any
+) -> None:
+    old = PlainRedisSaver(client, key_prefix=prefix, compose_values=False)
+    admin.set(old._core.keys.schema, b"1")
+    old.setup()
+    assert admin.get(old._core.keys.schema) == b"1"
+
+
+def test_copy_thread_copies_composed_values_with_their_counts(warm: Any, admin: Any) -> None:
+    stored = put_versions(warm, "src", [history(n) for n in range(1, 15)])
+    warm.put_writes(stored[-1], [("m", history(16))], "task")
+    warm.copy_thread("src", "dst")
+    warm.delete_thread("src")
+    got = warm.get_tuple(config("dst"))
+    assert got.checkpoint["channel_values"]["m"] == history(14)
+    assert got.pending_writes[0][2] == history(16)
+    assert_counts_consistent(warm, admin, "dst")
+
+
+_edit = st.one_of(
+    st.tuples(st.just("append"), st.integers(0, 10_000)),
+    st.tuples(st.just("insert"), st.integers(0, 10_000)),
+    st.tuples(st.just("remove"), st.integers(0, 10_000)),
+    st.tuples(st.just("replace"), st.integers(0, 10_000)),
+)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(edits=st.lists(st.lists(_edit, min_size=1, max_size=4), min_size=1, max_size=12))
+def test_any_edits_read_back_exactly_and_keep_counts_consistent(
+    backend: Any, client: Any, admin: Any, edits: list[list[tuple[str, int]]]
+) -> None:
+    import uuid
+
+    saver = PlainRedisSaver(client, key_prefix=f"lgtest{uuid.uuid4().hex[:10]}", max_checkpoints=3)
+    current: list[str] = []
+    lists = []
+    for step, batch in enumerate(edits):
+        for kind, n in batch:
+            at = n % (len(current) + 1)
+            if kind == "append":
+                current.append(message(n))
+            elif kind == "insert":
+                current.insert(at, message(n))
+            elif current and kind == "remove":
+                current.pop(at % len(current))
+            elif current:
+                current[at % len(current)] = message(n + step)
+        lists.append(list(current))
+    configs = put_versions(saver, "t", lists)
+    for value, stored in list(zip(lists, configs, strict=True))[-3:]:
+        assert saver.get_tuple(stored).checkpoint["channel_values"]["m"] == value
+    assert_counts_consistent(saver, admin, "t")
+    saver.delete_thread("t")
