@@ -7,7 +7,7 @@ Formats shared with the scripts (lua/includes/store.lua describes the keys):
 - a record: "~", then seq, created, updated (us since the epoch; "" when never
   updated), ttl (ms or ""), expiry (ms or ""), each followed by ","; then netstrings of
   the value type ("" for msgpack) and the filter document; then the value bytes.
-  Records written before 0.2 (legacy) are netstrings of seq, created, updated, ttl,
+  Records of the first layout (legacy) are netstrings of seq, created, updated, ttl,
   expiry, filter document, value type, value bytes; both are read.
 - the filter document: what a script needs to evaluate a filter without a JSON parser
   (Lua in fakeredis has none): two netstrings per node of the value, its path and its
@@ -157,7 +157,7 @@ def equality_token(value: Any) -> bytes:
 
 
 def legacy_equality_token(value: Any) -> bytes:
-    """equality_token as documents written before 0.2 hold it."""
+    """equality_token as documents of the first layout hold it."""
     token = _full_token(value)
     if isinstance(value, list | tuple | dict):
         return b"h" + _digest(token)

@@ -1,5 +1,5 @@
 """The store's key layout: items are small on the server, and a store written by the
-layout before 0.2 (namespace text in every item's field and order member, four tokens
+first layout (namespace text in every item's field and order member, four tokens
 per filter node, the record as eight netstrings) is read, searched, listed, updated and
 expired by the current code, which writes new items in the current layout beside it."""
 
@@ -37,7 +37,7 @@ def _ns(data: bytes) -> bytes:
 
 
 def _legacy_document(value: Mapping[str, Any]) -> bytes:
-    """What the layout before 0.2 wrote for a flat value of ints and strings: path,
+    """What the first layout wrote for a flat value of ints and strings: path,
     kind, equality token, float token per node."""
     out = b""
     for key, child in value.items():
@@ -51,7 +51,7 @@ def _legacy_document(value: Mapping[str, Any]) -> bytes:
 
 
 class LegacyWriter:
-    """Writes items with raw commands, as the scripts before 0.2 did."""
+    """Writes items with raw commands, as the first layout's scripts did."""
 
     def __init__(self, admin: Any, keys: StoreKeys, clock: Clock) -> None:
         self.admin, self.keys, self.clock = admin, keys, clock

@@ -14,10 +14,11 @@
 -- holds items (a namespace gives up its place only without items), so items name it by
 -- P, which is shorter:
 --   FIELD  = "\0" .. P .. "\0" .. key
---   MEMBER = "\0" .. P .. "\0" .. SEQ .. key, SEQ the item's sequence number as one
---            letter (64 + its number of digits) and its digits, so members sort by it.
--- Items written before 0.2 keep the legacy names they were written with until they are
--- deleted: FIELD = NS .. "\0\0" .. key, MEMBER = NS .. "\0\0" .. SEQ (16 digits) .. key.
+--   MEMBER = "\0" .. P .. "\0" .. SEQ .. key, SEQ the item's sequence number in base
+--            36 after one letter (64 + its number of digits), so members sort by it.
+-- Items of the store's first layout keep the legacy names they were written with until
+-- they are deleted: FIELD = NS .. "\0\0" .. key, MEMBER = NS .. "\0\0" .. SEQ (16
+-- decimal digits) .. key.
 -- NS never starts with NUL unless it is empty, so the two forms never meet; every
 -- legacy item of a namespace is older than its other items (new items take new names),
 -- so its legacy members come first in insertion order.

@@ -41,7 +41,7 @@ local function write_items(A)
         end
         take_place(ns)
         local position = rcall('ZSCORE', KEYS[4], ns)
-        -- A namespace placed before 0.2 has no entry for its position yet.
+        -- A namespace placed by the first layout has no entry for its position yet.
         rcall('HSET', KEYS[5], '\0' .. position, ns)
         at = place(ns, position, key)
         rcall('ZADD', KEYS[2], 0, member_of(at, seq))
