@@ -11,6 +11,7 @@ from typing import Any
 from .context import MODES, Context
 from .cost_report import cost_markdown, cost_problems, cost_targets, memory_plot
 from .savers import ADAPTERS, PEERS
+from .store import markdown_tables
 from .tables import OP_LABELS
 from .tables import bytes_ as _bytes
 from .tables import num as _num
@@ -42,6 +43,7 @@ def assemble(
     e2e: dict[str, Any],
     conversation: dict[str, Any],
     cost: dict[str, Any] | None = None,
+    store: dict[str, Any] | None = None,
     elapsed_s: float,
 ) -> dict[str, Any]:
     ops: dict[str, Any] = {}
@@ -88,6 +90,7 @@ def assemble(
         "concurrency": e2e.get("concurrency", {}),
         "conversation_memory": conversation,
         "cost": cost or {},
+        "store": store or {},
     }
     results["problems"] = problems(results)
     results["targets"] = targets(results)
@@ -582,6 +585,17 @@ def summary_markdown(results: dict[str, Any], *, detail: bool = False) -> str:
     if results.get("history_memory") or results.get("conversation_memory"):
         parts += ["", "### Server memory", "", memory_table(results)]
     parts += cost_markdown(results, detail=detail)
+    if results.get("store"):
+        parts += [
+            "",
+            "### Store and cache: PlainRedisStore beside InMemoryStore and ValkeyStore",
+            "",
+            "Medians in ms and round trips per call; memory in bytes per item "
+            "(`benchmarks/store.py`, its tables explained in `benchmarks/STORE.md`).",
+            "",
+            markdown_tables(results["store"]),
+            "",
+        ]
     if results.get("cost_targets"):
         parts += [
             "### Targets of the storage redesign, against the AWS saver",

@@ -20,6 +20,7 @@ from typing import Any
 import redis
 
 from . import report
+from . import store as store_bench
 from .context import FULL, QUICK, Context
 from .cost import CostPhase
 from .e2e import E2EPhase
@@ -30,7 +31,7 @@ from .savers import ADAPTERS, SaverAdapter
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-PHASES = ("floor", "ops", "e2e", "concurrency", "memory", "cost")
+PHASES = ("floor", "ops", "e2e", "concurrency", "memory", "cost", "store")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -179,13 +180,26 @@ def main(argv: list[str] | None = None) -> int:
         ops = OpsPhase(ctx, floor if "floor" in args.only else None)
         e2e = E2EPhase(ctx)
         cost = CostPhase(ctx)
-        if user_server and "cost" in args.only:
-            if scan_keys(admin, cost.cleanup_patterns()):
-                raise SystemExit(f"keys of run {run!r} already exist; refusing to run")
-            notes.append(
+        store_root = store_bench.Root(f"{run}-store")
+        # On a shared server: the keys each phase writes, and what its numbers include.
+        shared = {
+            "cost": (
+                cost.cleanup_patterns(),
                 "REDIS_URL was given: the cost phase's server CPU and bytes (INFO cpu, "
-                "INFO stats) count whatever other clients did meanwhile."
-            )
+                "INFO stats) count whatever other clients did meanwhile.",
+            ),
+            "store": (
+                store_root.patterns(),
+                "REDIS_URL was given: the store phase's memory per item (INFO used_memory) "
+                "counts whatever other clients did meanwhile, and ValkeyStore's "
+                "list_namespaces runs KEYS langgraph:* over the whole database.",
+            ),
+        }
+        for phase, (patterns, note) in shared.items():
+            if user_server and phase in args.only:
+                if scan_keys(admin, patterns):
+                    raise SystemExit(f"keys of run {run!r} already exist; refusing to run")
+                notes.append(note)
         total = 0
         if floor_alone:
             total += 2 * floor.units()
@@ -195,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             total += e2e.units()
         if "cost" in args.only:
             total += cost.units()
+        if "store" in args.only:
+            total += 1
         ctx.progress = _progress(total)
         env = environment(admin, server_kind)
 
@@ -223,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
             memory = e2e.run_conversation_memory()
         if "cost" in args.only:
             costs = cost.run()
+        stores: dict[str, Any] = {}
+        if "store" in args.only:
+            ctx.progress.set_description_str("store: PlainRedisStore beside its peers")
+            scale = store_bench.QUICK if quick else store_bench.FULL
+            stores = store_bench.run(url, admin, store_root, scale)
+            ctx.progress.update(1)
         if floor_alone:
             floor.run()
         if "floor" in args.only:
@@ -237,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             e2e=e2e.summary() if {"e2e", "concurrency"} & set(args.only) else {},
             conversation=memory,
             cost=costs,
+            store=stores,
             elapsed_s=elapsed,
         )
     paths = report.write(results, out, update_readme=out.resolve() == RESULTS.resolve())

@@ -4,11 +4,15 @@ PlainRedisCache beside langgraph's RedisCache.
 
     python -m benchmarks.store [--quick]
 
-Runs on an embedded Valkey (or REDIS_URL, whose database it flushes: use a scratch
-server). Prints Markdown tables and writes benchmarks/results/store.json
-(results/quick/store.json with --quick).
+Runs on an embedded Valkey (or REDIS_URL). Prints Markdown tables and writes
+benchmarks/results/store.json (results/quick/store.json with --quick). The suite's
+``python -m benchmarks.run`` runs the same as its ``store`` phase (:func:`run`).
+Everything is written under one namespace root (the first label, and the key prefixes
+derived from it) and deleted again, before each memory measurement too; ValkeyStore's
+``list_namespaces`` still runs ``KEYS langgraph:*`` over the whole database.
 Timings are medians of repeated calls on this machine, wall clock, client included;
-round trips are counted on the wire (deterministic).
+round trips are counted on the wire (deterministic); server memory per item is
+``used_memory`` after writing the items minus before, divided by their number.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ import argparse
 import json
 import os
 import random
+import secrets
 import statistics
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +40,61 @@ from plain_redis_saver.embedded import EmbeddedServer
 
 from .measure import count_wire
 
-NS = ("bench", "items")
 DIMS = 1536
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class StoreSizes:
+    """What one kind of run measures."""
+
+    items: tuple[int, ...]  # store sizes of the operation table
+    memory_items: int  # items written for the memory per item
+    vector_items: int  # items written for the memory per item with a vector
+    query_items: tuple[int, ...]  # items under the prefix of search(query=...)
+    reps: int  # timed calls per operation (fewer for a slow one)
+
+
+FULL = StoreSizes((1000, 100_000), 100_000, 1000, (1000, 2000, 5000, 10_000), 40)
+QUICK = StoreSizes((1000, 10_000), 10_000, 500, (1000,), 10)
+
+
+@dataclass(frozen=True)
+class Root:
+    """Where a run writes: the namespaces under ``name`` and the key prefixes from it."""
+
+    name: str
+
+    @property
+    def ns(self) -> tuple[str, str]:
+        return (self.name, "items")
+
+    @property
+    def cache_prefix(self) -> str:
+        return f"{self.name}-lg:"
+
+    def patterns(self) -> list[str]:
+        """Every key the run writes (ours, ValkeyStore's and RedisCache's)."""
+        return [
+            f"{self.name}:*",
+            f"{self.name}-m:*",
+            f"langgraph:{self.name}/*",
+            f"{self.name}-lg:*",
+        ]
+
+    def clear(self, admin: Any) -> None:
+        """Deletes the run's keys, and waits until the server has freed them: Valkey 8
+        frees what DEL removes in the background (lazyfree-lazy-user-del), and a memory
+        measurement that follows must not count it."""
+        for pattern in self.patterns():
+            keys = list(admin.scan_iter(match=pattern, count=2000))
+            for start in range(0, len(keys), 1000):
+                admin.delete(*keys[start : start + 1000])
+        deadline = time.monotonic() + 30
+        while admin.info("memory").get("lazyfree_pending_objects", 0) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
 
 
 def value(i: int) -> dict[str, Any]:
@@ -78,27 +136,31 @@ def round_trips(call: Callable[[], Any]) -> int:
     return wire.round_trips
 
 
-def fill(store: Any, n: int, *, with_namespaces: bool = True) -> None:
+def fill(store: Any, root: Root, n: int, *, with_namespaces: bool = True) -> None:
     for start in range(0, n, 1000):
-        store.batch([PutOp(NS, f"k{i}", value(i)) for i in range(start, min(n, start + 1000))])
+        ops = [PutOp(root.ns, f"k{i}", value(i)) for i in range(start, min(n, start + 1000))]
+        store.batch(ops)
     if with_namespaces:
-        store.batch([PutOp(("bench", f"user{u}", "facts"), "k", {"u": u}) for u in range(100)])
+        store.batch([PutOp((root.name, f"user{u}", "facts"), "k", {"u": u}) for u in range(100)])
 
 
-def memory(admin: Any, build: Callable[[], Any], n: int) -> float:
-    admin.execute_command("FLUSHDB", "SYNC")
+def memory(admin: Any, root: Root, build: Callable[[], Any], n: int) -> float:
+    root.clear(admin)
     before = admin.info("memory")["used_memory"]
     build()
     return (admin.info("memory")["used_memory"] - before) / n
 
 
-def store_rows(name: str, store: Any, n: int, reps: int, counted: bool) -> dict[str, Any]:
+def store_rows(
+    name: str, store: Any, root: Root, n: int, reps: int, counted: bool
+) -> dict[str, Any]:
     mid = f"k{n // 2}"
+    ns = root.ns
     ops: dict[str, Callable[[], Any]] = {
-        "put": lambda: store.put(NS, mid, value(n // 2)),
-        "get": lambda: store.get(NS, mid),
-        "search(filter, limit=10)": lambda: store.search(NS, filter={"group": 7}, limit=10),
-        "list_namespaces": lambda: store.list_namespaces(prefix=("bench",), limit=100),
+        "put": lambda: store.put(ns, mid, value(n // 2)),
+        "get": lambda: store.get(ns, mid),
+        "search(filter, limit=10)": lambda: store.search(ns, filter={"group": 7}, limit=10),
+        "list_namespaces": lambda: store.list_namespaces(prefix=(root.name,), limit=100),
     }
     row: dict[str, Any] = {"store": name, "items": n}
     for op, call in ops.items():
@@ -110,25 +172,27 @@ def store_rows(name: str, store: Any, n: int, reps: int, counted: bool) -> dict[
     return row
 
 
-def _query_search(store: Any) -> Callable[[], Any]:
-    return lambda: store.search(NS, query="what do I know about user 3", limit=10)
+def _query_search(store: Any, root: Root) -> Callable[[], Any]:
+    return lambda: store.search(root.ns, query="what do I know about user 3", limit=10)
 
 
-def query_rows(admin: Any, url: str, sizes: tuple[int, ...], reps: int) -> list[dict[str, Any]]:
+def query_rows(
+    admin: Any, url: str, root: Root, sizes: tuple[int, ...], reps: int
+) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
-        admin.flushdb()
+        root.clear(admin)
         client = redis.Redis.from_url(url)
         index = {"dims": DIMS, "embed": embed, "fields": ["text"]}
-        store = PlainRedisStore(client, key_prefix="bench", index=index)
+        store = PlainRedisStore(client, key_prefix=root.name, index=index)
         reference = InMemoryStore(index=index)
         for start in range(0, n, 250):
-            ops = [PutOp(NS, f"k{i}", value(i)) for i in range(start, min(n, start + 250))]
+            ops = [PutOp(root.ns, f"k{i}", value(i)) for i in range(start, min(n, start + 250))]
             store.batch(ops)
             reference.batch(ops)
         row: dict[str, Any] = {"items": n}
         for name, candidate in (("PlainRedisStore", store), ("InMemoryStore", reference)):
-            search = _query_search(candidate)
+            search = _query_search(candidate, root)
             row[f"{name} ms"] = round(timed(search, reps), 2)
             if name == "PlainRedisStore":
                 row[f"{name} round trips"] = round_trips(search)
@@ -137,14 +201,14 @@ def query_rows(admin: Any, url: str, sizes: tuple[int, ...], reps: int) -> list[
     return rows
 
 
-def cache_rows(url: str, reps: int) -> list[dict[str, Any]]:
+def cache_rows(url: str, root: Root, reps: int) -> list[dict[str, Any]]:
     client = redis.Redis.from_url(url)
     keys = [(("node", "n"), f"k{i}") for i in range(10)]
     pairs = {k: ({"answer": i, "text": "x" * 200}, 600) for i, k in enumerate(keys)}
     rows = []
     for name, cache in (
-        ("PlainRedisCache", PlainRedisCache(client, key_prefix="bench")),
-        ("RedisCache (langgraph)", RedisCache(client, prefix="bench-lg:")),
+        ("PlainRedisCache", PlainRedisCache(client, key_prefix=root.name)),
+        ("RedisCache (langgraph)", RedisCache(client, prefix=root.cache_prefix)),
     ):
         cache.set(pairs)
         rows.append(
@@ -167,106 +231,91 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _valkey_store() -> Any:
+    """ValkeyStore's class and a client factory, or None without the bench-peers extra."""
+    try:
+        from langgraph_checkpoint_aws.store.valkey import ValkeyStore
+        from valkey import Valkey
+    except ImportError:
+        return None
+    return lambda url: ValkeyStore(Valkey.from_url(url))
+
+
+def run(url: str, admin: Any, root: Root, sizes: StoreSizes) -> dict[str, Any]:
+    """Every table, on the server at ``url``, writing only under ``root`` (deleted
+    again at the end)."""
+    valkey_store = _valkey_store()
+    results: dict[str, Any] = {"stores": [], "memory": [], "query": [], "cache": []}
+
+    def ours(prefix: str, **options: Any) -> PlainRedisStore:
+        return PlainRedisStore(redis.Redis.from_url(url), key_prefix=prefix, **options)
+
+    try:
+        for n in sizes.items:
+            root.clear(admin)
+            candidates: list[tuple[str, Any, bool]] = [
+                ("PlainRedisStore", ours(root.name), True),
+                ("InMemoryStore", InMemoryStore(), False),
+            ]
+            if valkey_store is not None:
+                candidates.append(("ValkeyStore (no valkey-search)", valkey_store(url), True))
+            for name, store, counted in candidates:
+                fill(store, root, n)
+                results["stores"].append(store_rows(name, store, root, n, sizes.reps, counted))
+        builders: list[tuple[str, Callable[[], Any], int]] = [
+            ("PlainRedisStore", lambda: ours(f"{root.name}-m"), sizes.memory_items)
+        ]
+        if valkey_store is not None:
+            builders.append(
+                ("ValkeyStore (no valkey-search)", lambda: valkey_store(url), sizes.memory_items)
+            )
+        index = {"dims": DIMS, "embed": embed, "fields": ["text"]}
+        builders.append(
+            (
+                f"PlainRedisStore, one {DIMS}-dim vector per item",
+                lambda: ours(f"{root.name}-m", index=index),
+                sizes.vector_items,
+            )
+        )
+        for name, build, n in builders:
+            write = lambda b=build, k=n: fill(b(), root, k, with_namespaces=False)  # noqa: E731
+            per_item = memory(admin, root, write, n)
+            results["memory"].append({"store": name, "items": n, "bytes per item": round(per_item)})
+        results["query"] = query_rows(admin, url, root, sizes.query_items, max(5, sizes.reps // 3))
+        root.clear(admin)
+        results["cache"] = cache_rows(url, root, sizes.reps)
+    finally:
+        root.clear(admin)
+    return results
+
+
+def markdown_tables(results: dict[str, Any]) -> str:
+    return "\n\n".join(
+        f"#### {title}\n\n{markdown(rows)}" for title, rows in results.items() if rows
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 items")
     args = parser.parse_args()
-    sizes = (1000, 10_000) if args.quick else (1000, 100_000)
-    query_sizes = (1000, 2000) if args.quick else (1000, 2000, 5000, 10_000)
-    reps = 15 if args.quick else 40
     server = None
     url = os.environ.get("REDIS_URL")
+    root = Root(f"storebench-{secrets.token_hex(4)}" if url else "bench")
     if not url:
         server = EmbeddedServer("valkey").start()
         url = server.url
     admin = redis.Redis.from_url(url)
     try:
-        from langgraph_checkpoint_aws.store.valkey import ValkeyStore
-        from valkey import Valkey
-    except ImportError:  # the bench-peers extra is not installed
-        ValkeyStore = None  # noqa: N806
-    results: dict[str, Any] = {"stores": [], "memory": [], "query": [], "cache": []}
-    try:
-        for n in sizes:
-            admin.flushdb()
-            candidates: list[tuple[str, Any, bool]] = [
-                (
-                    "PlainRedisStore",
-                    PlainRedisStore(redis.Redis.from_url(url), key_prefix="bench"),
-                    True,
-                ),
-                ("InMemoryStore", InMemoryStore(), False),
-            ]
-            if ValkeyStore is not None:
-                candidates.append(
-                    ("ValkeyStore (no valkey-search)", ValkeyStore(Valkey.from_url(url)), True)
-                )
-            for name, store, counted in candidates:
-                fill(store, n)
-                results["stores"].append(store_rows(name, store, n, reps, counted))
-        n_mem = 10_000 if args.quick else 100_000
-        results["memory"].append(
-            {
-                "store": "PlainRedisStore",
-                "bytes per item": round(
-                    memory(
-                        admin,
-                        lambda: fill(
-                            PlainRedisStore(redis.Redis.from_url(url), key_prefix="m"),
-                            n_mem,
-                            with_namespaces=False,
-                        ),
-                        n_mem,
-                    )
-                ),
-            }
-        )
-        if ValkeyStore is not None:
-            results["memory"].append(
-                {
-                    "store": "ValkeyStore (no valkey-search)",
-                    "bytes per item": round(
-                        memory(
-                            admin,
-                            lambda: fill(
-                                ValkeyStore(Valkey.from_url(url)), n_mem, with_namespaces=False
-                            ),
-                            n_mem,
-                        )
-                    ),
-                }
-            )
-        n_vec = 1000
-        index = {"dims": DIMS, "embed": embed, "fields": ["text"]}
-        results["memory"].append(
-            {
-                "store": f"PlainRedisStore, one {DIMS}-dim vector per item",
-                "bytes per item": round(
-                    memory(
-                        admin,
-                        lambda: fill(
-                            PlainRedisStore(redis.Redis.from_url(url), key_prefix="m", index=index),
-                            n_vec,
-                            with_namespaces=False,
-                        ),
-                        n_vec,
-                    )
-                ),
-            }
-        )
-        results["query"] = query_rows(admin, url, query_sizes, max(5, reps // 3))
-        admin.flushdb()
-        results["cache"] = cache_rows(url, reps)
+        results = run(url, admin, root, QUICK if args.quick else FULL)
     finally:
-        admin.flushdb()
         admin.close()
         if server is not None:
             server.stop()
     target = RESULTS / "quick" / "store.json" if args.quick else RESULTS / "store.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(results, indent=2))
-    for title, rows in results.items():
-        print(f"\n### {title}\n\n{markdown(rows)}")
+    print(markdown_tables(results))
 
 
 if __name__ == "__main__":

@@ -150,14 +150,14 @@ class BasePlainRedisStore(BaseStore):
         try:
             results: list[Result] = await self._executor.arun(plan)
         except Exception as exc:
-            raise (filter_error(exc) or exc) from exc
+            raise (filter_error(exc, self.serde) or exc) from exc
         return results
 
     def _run(self, plan: Plan) -> list[Result]:
         try:
             results: list[Result] = self._executor.run(plan, "batch")
         except Exception as exc:
-            raise (filter_error(exc) or exc) from exc
+            raise (filter_error(exc, self.serde) or exc) from exc
         return results
 
 

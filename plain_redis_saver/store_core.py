@@ -4,14 +4,18 @@ Formats shared with the scripts (lua/includes/store.lua describes the keys):
 - NS, a namespace: its labels joined by NUL. LangGraph refuses NUL in labels, and byte
   order of these strings is LangGraph's tuple order (UTF-8 keeps code point order), so
   the server lists namespaces in the order InMemoryStore sorts them.
-- a record: netstrings seq, created, updated (us since the epoch; "" when never
-  updated), ttl (ms or ""), expiry (ms or ""), filter document, value type ("" for
-  msgpack), value bytes.
+- a record: "~", then seq, created, updated (us since the epoch; "" when never
+  updated), ttl (ms or ""), expiry (ms or ""), each followed by ","; then netstrings of
+  the value type ("" for msgpack) and the filter document; then the value bytes.
+  Records of the first layout (legacy) are netstrings of seq, created, updated, ttl,
+  expiry, filter document, value type, value bytes; both are read.
 - the filter document: what a script needs to evaluate a filter without a JSON parser
-  (Lua in fakeredis has none): four netstrings per node of the value (path, kind,
-  equality token, float token). Tokens are computed here, in Python, so that equality
-  and ``float()`` behave exactly as in InMemoryStore (``1 == 1.0 == True``,
-  ``float("2.5")``, the errors of ``float(None)``...).
+  (Lua in fakeredis has none): two netstrings per node of the value, its path and its
+  token (``node_token``). Tokens are computed here, in Python, so that equality and
+  ``float()`` behave exactly as in InMemoryStore (``1 == 1.0 == True``,
+  ``float("2.5")``, the errors of ``float(None)``...). A legacy document has four
+  netstrings per node (path, kind, legacy equality token, float token); filters carry
+  both forms of their operands.
 """
 
 from __future__ import annotations
@@ -129,12 +133,34 @@ def _full_token(value: Any) -> bytes:
     return b"o" + repr(value).encode()
 
 
+def _digest(token: bytes) -> bytes:
+    return hashlib.blake2b(token, digest_size=12).digest()
+
+
+#: Strings longer than this are a digest in documents and filters (what keeps the text
+#: of a value from being stored twice).
+SHORT_STRING = 12
+
+
 def equality_token(value: Any) -> bytes:
-    """Equal for values that compare equal in Python (JSON-like values); a digest for
-    containers, which keeps documents small."""
+    """Equal for values that compare equal in Python (JSON-like values). Containers and
+    long strings are digests, which keeps documents small; a container's token starts
+    with its kind (``hd``, ``hl<length>,``), which the script reads."""
+    token = _full_token(value)
+    if isinstance(value, dict):
+        return b"hd" + _digest(token)
+    if isinstance(value, list | tuple):
+        return b"hl%d," % len(value) + _digest(token)
+    if isinstance(value, str) and len(token) > SHORT_STRING + 1:
+        return b"S" + _digest(token)
+    return token
+
+
+def legacy_equality_token(value: Any) -> bytes:
+    """equality_token as documents of the first layout hold it."""
     token = _full_token(value)
     if isinstance(value, list | tuple | dict):
-        return b"h" + hashlib.blake2b(token, digest_size=12).digest()
+        return b"h" + _digest(token)
     return token
 
 
@@ -161,28 +187,29 @@ def float_token(value: Any) -> bytes:
 
 
 def _stored_float_token(value: Any) -> bytes:
-    """float_token, or b"" where the script derives it from the node's kind and
-    equality token (None, numbers, dicts, lists): documents stay small."""
+    """float_token, or b"" where the script derives it from the node's equality token
+    (None, numbers, dicts, lists) or the client from the record (a string that is not
+    a number: its error names it, see filter_error): documents stay small."""
     if value is None or isinstance(value, dict | list):
         return b""
     if isinstance(value, bool | float) or (isinstance(value, int) and abs(value) < 2**1023):
         return b""
-    return float_token(value)
+    token = float_token(value)
+    return b"" if isinstance(value, str) and token[:1] == b"V" else token
+
+
+def node_token(value: Any) -> bytes:
+    """A node's token in a document: its equality token, after ``F`` and a netstring
+    of its float token when the script cannot derive that."""
+    float_part = _stored_float_token(value)
+    return (b"F" + netstring(float_part) if float_part else b"") + equality_token(value)
 
 
 def filter_document(value: Mapping[str, Any]) -> bytes:
     parts: list[bytes] = []
 
     def walk(node: Any, path: bytes) -> None:
-        if isinstance(node, dict):
-            kind = b"d"
-        elif isinstance(node, list | tuple):
-            kind = b"l%d" % len(node)
-        else:
-            kind = b"s"
-        parts.extend(
-            netstring(p) for p in (path, kind, equality_token(node), _stored_float_token(node))
-        )
+        parts.extend((netstring(path), netstring(node_token(node))))
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(v, path + _key_step(k))
@@ -195,26 +222,29 @@ def filter_document(value: Mapping[str, Any]) -> bytes:
     return b"".join(parts)
 
 
+def _operand(value: Any) -> tuple[bytes, bytes]:
+    return equality_token(value), legacy_equality_token(value)
+
+
 _OPERATORS = {"$gt": b"gt", "$gte": b"ge", "$lt": b"lt", "$lte": b"le"}
 
 
 def compile_filter(filter: Mapping[str, Any] | None) -> list[bytes]:
-    """The filter as the script's conditions (3 arguments each), in the order
-    InMemoryStore evaluates it, so that the first failing condition (or the first
-    ``float()`` error) is the same."""
+    """The filter as the script's conditions (4 arguments each: kind, path, operand,
+    the operand as legacy documents hold it), in the order InMemoryStore evaluates it,
+    so that the first failing condition (or the first ``float()`` error) is the same."""
     out: list[bytes] = []
 
-    def condition(kind: bytes, path: bytes, operand: bytes) -> None:
-        out.extend((kind, path, operand))
+    def condition(kind: bytes, path: bytes, operand: bytes, legacy: bytes = b"") -> None:
+        out.extend((kind, path, operand, legacy))
 
     def compare(path: bytes, wanted: Any) -> None:
         if isinstance(wanted, dict):
             if any(str(k).startswith("$") for k in wanted):
                 for op, operand in wanted.items():
-                    if op == "$eq":
-                        condition(b"eq", path, equality_token(operand))
-                    elif op == "$ne":
-                        condition(b"ne", path, equality_token(operand))
+                    if op in ("$eq", "$ne"):
+                        kind = b"eq" if op == "$eq" else b"ne"
+                        condition(kind, path, *_operand(operand))
                     elif op in _OPERATORS:
                         condition(_OPERATORS[op], path, float_token(operand))
                     else:
@@ -228,16 +258,18 @@ def compile_filter(filter: Mapping[str, Any] | None) -> list[bytes]:
             for i, v in enumerate(wanted):
                 compare(path + _index_step(i), v)
         else:
-            condition(b"eq", path, equality_token(wanted))
+            condition(b"eq", path, *_operand(wanted))
 
     for key, wanted in (filter or {}).items():
         compare(_key_step(key), wanted)
     return out
 
 
-def filter_error(exc: Exception) -> Exception | None:
+def filter_error(exc: Exception, serde: SerializerProtocol) -> Exception | None:
     """The error InMemoryStore raises for a filter (float() of a value that is not a
-    number, an unknown operator), from the script's, with Python's message."""
+    number, an unknown operator), from the script's, with Python's message. For a
+    string the script sends the node's path and the item's record (``W<path
+    hex>:<record hex>``): float() of the value there raises the very error."""
     text = str(exc)
     mark = "plain_redis_saver: filter "
     if mark not in text:
@@ -252,6 +284,18 @@ def filter_error(exc: Exception) -> Exception | None:
         return ValueError(f"could not convert string to float: {rest!r}")
     if kind == "O":
         return OverflowError(rest)
+    if kind == "W":
+        path, _, raw = rest.partition(":")
+        try:
+            node: Any = _value(b"", bytes.fromhex(raw), serde)
+            for step in split_netstrings(bytes.fromhex(path), "filter path"):
+                if step[:1] == b"k":
+                    node = next(v for k, v in node.items() if str(k) == step[1:].decode())
+                else:
+                    node = node[int(step[1:])]
+            float(node)
+        except Exception as error:
+            return error
     return ValueError(rest)
 
 
@@ -275,10 +319,43 @@ class Record(NamedTuple):
     ttl: bytes
 
 
+_RECORD = re.compile(rb"~([0-9a-z]+),([0-9a-z]+),([0-9a-z]*),(\d*),(\d*),")
+
+
+def record_fields(raw_id: bytes, raw: bytes) -> list[bytes]:
+    """seq, created, updated (decimal), ttl, expiry, filter document, value type, value
+    bytes of a record in either form (store.lua)."""
+    head = _RECORD.match(raw)
+    if head is None:
+        fields = split_netstrings(raw, f"store record {raw_id!r}")
+        if len(fields) != 8:
+            raise CorruptDataError(f"corrupt store record {raw_id!r}: {len(fields)} fields, not 8")
+        return fields
+    rest = raw[head.end() :]
+    type_name, rest = _leading_netstring(rest, raw_id)
+    document, value = _leading_netstring(rest, raw_id)
+    seq, created, updated, ttl, expiry = head.groups()
+    times = [b"%d" % int(t, 36) if t else b"" for t in (created, updated)]
+    return [seq, *times, ttl, expiry, document, type_name, value]
+
+
+def _leading_netstring(data: bytes, raw_id: bytes) -> tuple[bytes, bytes]:
+    head, sep, rest = data[:21].partition(b":")
+    if not sep or not head.isdigit() or len(head) + 1 + int(head) > len(data):
+        raise CorruptDataError(
+            f"corrupt store record {raw_id!r}: it is not what PlainRedisStore writes"
+        )
+    start = len(head) + 1
+    return data[start : start + int(head)], data[start + int(head) :]
+
+
+def _value(raw_id: bytes, raw: bytes, serde: SerializerProtocol) -> Any:
+    fields = record_fields(raw_id, raw)
+    return serde.loads_typed((fields[6].decode() or DEFAULT_TYPE, fields[7]))
+
+
 def decode_item(raw_id: bytes, raw: bytes, serde: SerializerProtocol) -> Record:
-    fields = split_netstrings(raw, f"store record {raw_id!r}")
-    if len(fields) != 8:
-        raise CorruptDataError(f"corrupt store record {raw_id!r}: {len(fields)} fields, not 8")
+    fields = record_fields(raw_id, raw)
     namespace, key = parse_id(raw_id)
     value = serde.loads_typed((fields[6].decode() or DEFAULT_TYPE, fields[7]))
     item = Item(
@@ -420,7 +497,7 @@ class StorePlans:
         return [r for reply in replies for r in reply]
 
     def _get(self, op: GetOp) -> Sub:
-        return Sub("get", (item_id(op.namespace, op.key), int(op.refresh_ttl)))
+        return Sub("get", (ns_name(op.namespace), op.key, int(op.refresh_ttl)))
 
     def _search(
         self,
@@ -557,7 +634,7 @@ class StorePlans:
         records = [(decode_item(i, raw, self.serde), score) for (i, raw), score in kept]
         if op.refresh_ttl:
             refresh = [
-                Sub("get", (item_id(r.item.namespace, r.item.key), 1)) for r, _ in records if r.ttl
+                Sub("get", (ns_name(r.item.namespace), r.item.key, 1)) for r, _ in records if r.ttl
             ]
             yield from self._send(refresh, now)
         return [_search_item(r.item, score) for r, score in records]

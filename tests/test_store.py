@@ -257,13 +257,15 @@ def test_store_and_saver_share_a_prefix_without_touching_each_other(
 ODD_VALUES = [
     {"v": 1}, {"v": 1.0}, {"v": True}, {"v": 2.5}, {"v": "2.5"}, {"v": " 3 "}, {"v": "1_0"},
     {"v": float("inf")}, {"v": float("-inf")}, {"v": 2**60 + 1}, {"v": float(2**60)},
-    {"v": "x"}, {"v": None}, {"v": [1, 2]}, {"v": {"w": 1}}, {"w": 1},
+    {"v": "x"}, {"v": "not a number, longer than a digest"}, {"v": None}, {"v": [1, 2]},
+    {"v": {"w": 1}}, {"w": 1},
 ]  # fmt: skip
 ODD_FILTERS = [
     {"v": 1}, {"v": True}, {"v": 2**60 + 1}, {"v": float(2**60)}, {"v": None}, {"v": [1, 2]},
     {"v": {"w": 1}}, {"v": {"$eq": {"w": 1}}}, {"v": {"$ne": 1}}, {"v": {"$gt": 2}},
     {"v": {"$gte": "2.5"}}, {"v": {"$lt": float("inf")}}, {"v": {"$lte": -1e308}},
-    {"v": {"$gt": "abc"}}, {"v": {"$gt": None}},
+    {"v": {"$gt": "abc"}}, {"v": {"$gt": None}}, {"v": "not a number, longer than a digest"},
+    {"v": {"$ne": "not a number, longer than a digest"}},
 ]  # fmt: skip
 
 

@@ -112,6 +112,11 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """The connection and output options, on a command's own sub-command (a group's)."""
+    _add_common(parser, top=False)
+
+
 def ttl_option(parser: argparse.ArgumentParser, default: str, what: str) -> None:
     parser.add_argument(
         "--ttl",
@@ -156,28 +161,40 @@ def parse_ttl(text: str) -> float | None | str:
     return seconds
 
 
-def load_serde(spec: str | None) -> SerializerProtocol | None:
-    """The serializer ``--serde module:name`` names. The module is looked up in the
-    current directory first, as ``python -m plain_redis_saver`` does (an installed
-    console script's sys.path does not hold it)."""
-    if not spec:
-        return None
+def load_object(spec: str, option: str, *, text_ok: bool = False) -> Any:
+    """The object ``module:name`` names (the module looked up in the current directory
+    first, as ``python -m plain_redis_saver`` does: an installed console script's
+    sys.path does not hold it). With ``text_ok``, a spec whose module is not found is
+    returned as it is (a "provider:model" string for LangGraph to resolve)."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise CliError(f"--serde must look like 'package.module:name', got {spec!r}", EXIT_USAGE)
+        raise CliError(f"{option} must look like 'package.module:name', got {spec!r}", EXIT_USAGE)
     here = os.getcwd()
     added = here not in sys.path and "" not in sys.path
     if added:
         sys.path.insert(0, here)
     try:
-        obj: Any = getattr(importlib.import_module(module_name), attr)
+        return getattr(importlib.import_module(module_name), attr)
+    except ModuleNotFoundError as exc:
+        if text_ok and exc.name == module_name.split(".")[0]:
+            return spec
+        raise CliError(
+            f"{option} {spec!r}: {exc} (looked in the current directory and sys.path)", EXIT_USAGE
+        ) from None
     except (ImportError, AttributeError) as exc:
         raise CliError(
-            f"--serde {spec!r}: {exc} (looked in the current directory and sys.path)", EXIT_USAGE
+            f"{option} {spec!r}: {exc} (looked in the current directory and sys.path)", EXIT_USAGE
         ) from None
     finally:
         if added:
             sys.path.remove(here)
+
+
+def load_serde(spec: str | None) -> SerializerProtocol | None:
+    """The serializer ``--serde module:name`` names (see load_object)."""
+    if not spec:
+        return None
+    obj = load_object(spec, "--serde")
     if not hasattr(obj, "dumps_typed") and callable(obj):
         obj = obj()
     if not (hasattr(obj, "dumps_typed") and hasattr(obj, "loads_typed")):

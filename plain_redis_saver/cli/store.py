@@ -1,5 +1,6 @@
 """Reading the store: the saver for one connection and prefix, and the few key-level
-look-ups the saver's API does not offer (finding threads, expiries, sizes, counts)."""
+look-ups the saver's API does not offer (finding threads, expiries, sizes, counts);
+also the long-term memory store under the same prefix (``memory``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from .. import clients, codec
 from ..errors import InvalidConfigError, PlainRedisSaverError
 from ..keys import Keyspace, ThreadKeys
 from ..saver import PlainRedisSaver
+from ..store import PlainRedisStore
+from ..store_keys import store_keys
 from .exits import EXIT_USAGE, CliError, cannot_decode, describe
 
 #: The prefix the examples and the quick start write under, named by the hint for an
@@ -224,6 +227,20 @@ class Store:
             yield from page
             if cursor == "0":
                 return
+
+    def memory(self, index: Any = None) -> PlainRedisStore:
+        """The long-term memory store under the prefix (the ``store`` commands)."""
+        return PlainRedisStore(self.client, key_prefix=self.prefix, serde=self.serde, index=index)
+
+    def store_counts(self) -> tuple[int, int]:
+        """Namespaces and items of the store under the prefix, from its indexes (one
+        round trip; expired items not yet removed are counted)."""
+        keys = store_keys(self.prefix)
+        pipe = self._pipeline()
+        pipe.zcard(keys.namespaces)
+        pipe.zcard(keys.order)
+        namespaces, items = pipe.execute()
+        return int(namespaces), int(items)
 
     def has_any_data(self) -> bool:
         if self.schema_version() is not None:

@@ -7,6 +7,11 @@ below; nothing else changes."""
 from __future__ import annotations
 
 from ..arguments import Command
-from . import maintain, read, transfer
+from . import maintain, read, store, transfer
 
-COMMANDS: tuple[Command, ...] = (*read.COMMANDS, *maintain.COMMANDS, *transfer.COMMANDS)
+COMMANDS: tuple[Command, ...] = (
+    *read.COMMANDS,
+    *maintain.COMMANDS,
+    *transfer.COMMANDS,
+    *store.COMMANDS,
+)

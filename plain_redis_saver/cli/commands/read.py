@@ -207,6 +207,7 @@ def run_stats(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
         "damaged_threads": 0,
         "undecodable_threads": 0,
     }
+    totals["store_namespaces"], totals["store_items"] = store.store_counts()
     statuses = []
     for thread_id in store.all_threads():
         s = store.summary(thread_id)
@@ -226,7 +227,7 @@ def run_stats(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
         json_out(out, totals)
     else:
         _stats_table(out, totals)
-    if schema is None and totals["threads"] == 0:
+    if schema is None and totals["threads"] == 0 and totals["store_items"] == 0:
         _nothing_stored(store)
     error = problems_error(store, statuses, "threads are", _SEE_CHECK)
     if error:
@@ -246,6 +247,8 @@ def _stats_table(out: IO[str], totals: Mapping[str, Any]) -> None:
         "keys_without_ttl": "keys without TTL",
         "damaged_threads": "damaged threads (see check)",
         "undecodable_threads": "threads needing --serde",
+        "store_namespaces": "store namespaces",
+        "store_items": "store items",
     }
     shown = dict(totals)
     shown["bytes"] = human_bytes(totals["bytes"])
@@ -302,7 +305,11 @@ COMMANDS = (
     Command(
         "show", "one checkpoint as JSON (default: the thread's latest)", run_show, _show_arguments
     ),
-    Command("stats", "totals over every thread under the prefix", run_stats),
+    Command(
+        "stats",
+        "totals over every thread under the prefix, and the store's namespaces and items",
+        run_stats,
+    ),
     Command(
         "check",
         "read every checkpoint of the threads (default: all under the prefix) with its "
