@@ -10,6 +10,7 @@ failover, eviction of the script cache) gets it with EVAL.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Final
@@ -20,6 +21,45 @@ class LuaScript:
     name: str
     source: str
     sha: str
+
+
+_STATEMENT = re.compile(r"^local (?:function )?([\w, ]+?)\s*(?:=|\()")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def _pruned(helpers: str, uses: str) -> str:
+    """``helpers`` (an include of top-level ``local`` statements) without the statements
+    that ``uses`` does not need, directly or through the statements it does need.
+
+    A script runs its whole text on every call, so each helper it carries is created
+    anew each time: carrying only those it uses saves server CPU on every call. A
+    statement that defines no name used elsewhere but has an effect (the expiry taken
+    off ARGV) is marked ``-- always`` and kept."""
+    blocks: list[tuple[list[str], str]] = [([], "")]
+    pending_comments: list[str] = []
+    for line in helpers.splitlines(keepends=True):
+        match = _STATEMENT.match(line)
+        if match:
+            names = [n.strip() for n in match.group(1).split(",")]
+            blocks.append((names, "".join(pending_comments) + line))
+            pending_comments = []
+        elif line.startswith("--") or not line.strip():
+            pending_comments.append(line)
+        else:
+            names, text = blocks[-1]
+            blocks[-1] = (names, text + "".join(pending_comments) + line)
+            pending_comments = []
+    defined = {name: i for i, (names, _) in enumerate(blocks) for name in names}
+    needed: set[int] = {0}
+    queue = [uses] + [text for _, text in blocks if "-- always" in text]
+    needed |= {i for i, (_, text) in enumerate(blocks) if "-- always" in text}
+    while queue:
+        for word in set(_NAME.findall(queue.pop())):
+            i = defined.get(word)
+            if i is not None and i not in needed:
+                needed.add(i)
+                queue.append(blocks[i][1])
+    return "".join(text for i, (_, text) in enumerate(blocks) if i in needed)
 
 
 def _load(name: str, includes: tuple[str, ...] = ("common",), *, staged: bool = False) -> LuaScript:
@@ -33,7 +73,10 @@ def _load(name: str, includes: tuple[str, ...] = ("common",), *, staged: bool = 
     if staged:
         includes = (*includes, "staged")
         name = f"{name}_staged"
-    prelude = "\n".join(included.joinpath(f"{i}.lua").read_text(encoding="utf-8") for i in includes)
+    texts = [included.joinpath(f"{i}.lua").read_text(encoding="utf-8") for i in includes]
+    if includes[:1] == ("common",):
+        texts[0] = _pruned(texts[0], "\n".join([*texts[1:], body]))
+    prelude = "\n".join(texts)
     source = f"{prelude}\n-- {name}.lua\n{body}"
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 

@@ -65,6 +65,6 @@ local created = store_record(ns, cid, ARGV[3], new_blobs, split_netstrings(ARGV[
 if keep ~= '' then
   keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
 end
-bump_generation()
+bump_generation(true)  -- the record just stored keeps KEYS[1] alive
 touch()
 return created

@@ -93,11 +93,14 @@ if old_refs then
   release_refs(old_refs)
 end
 if #added > 0 then
-  append_index(base, table.concat(added))
-  rcall('HSET', KEYS[3], WRITES_MARK, 1)
+  -- An index already there means its writes set the mark (a lost mark is damage that
+  -- reads report).
+  if append_index(base, table.concat(added)) then
+    rcall('HSET', KEYS[3], WRITES_MARK, 1)
+  end
 end
 if changed or #added > 0 then
-  bump_generation()
+  bump_generation(true)  -- the writes just stored keep KEYS[4] alive
 end
 touch()
 if TTL == '0' and not exists(KEYS[1]) then

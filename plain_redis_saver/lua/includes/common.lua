@@ -42,7 +42,7 @@
 
 local rcall = redis.call
 local unpack = unpack or table.unpack
-local TTL = table.remove(ARGV, 1)
+local TTL = table.remove(ARGV, 1) -- always
 
 -- Raises `message`, with control bytes written as \xNN: messages quote stored field
 -- names, which may hold any byte, and the server cuts an error reply at a NUL.
@@ -502,7 +502,8 @@ local function composed_refs(values, n, fields, key)
   for i = 1, n do
     local value = values[i]
     if is_composed(value) then
-      for _, d in ipairs(node_refs(value, 2, fields and fields[i], key)) do
+      local where = type(key) == 'table' and key[i] or key
+      for _, d in ipairs(node_refs(value, 2, fields and fields[i], where)) do
         refs[#refs + 1] = d
       end
     end
@@ -553,12 +554,12 @@ local function expand_values(values, n, fields, key)
     end
   end
   local built, total = {}, 0
-  local function build(s, start, depth, field)
+  local function build(s, start, depth, field, where)
     if depth > MAX_NESTING then
       return corrupt('composed value (nested too deep or a cycle)', field, KEYS[3])
     end
     local parts = {}
-    node_items(s, start, field, key, function(kind, a, b)
+    node_items(s, start, field, where, function(kind, a, b)
       if kind == 0 then
         parts[#parts + 1] = string.sub(s, a, b)
         return
@@ -567,7 +568,7 @@ local function expand_values(values, n, fields, key)
       if is_node(c) then
         local done = built[a]
         if not done then
-          done = build(c, 1, depth + 1, CONTENT .. a)
+          done = build(c, 1, depth + 1, CONTENT .. a, KEYS[3])
           built[a] = done
         end
         c = done
@@ -582,7 +583,7 @@ local function expand_values(values, n, fields, key)
   end
   for i = 1, n do
     if is_composed(values[i]) then
-      values[i] = build(values[i], 2, 1, fields and fields[i])
+      values[i] = build(values[i], 2, 1, fields and fields[i], type(key) == 'table' and key[i] or key)
     end
   end
 end
@@ -611,34 +612,54 @@ end
 -- "plain_redis_saver: missing content" when some is neither (the client's record of
 -- what the server holds was stale: it resends everything). apply_refs writes the plan.
 local function plan_refs(refs, sent)
-  local plan = {delta = {}, base = {}, order = {}, new = {}}
+  -- One HMGET reads every count the call may need: those of the values' references
+  -- and of everything the sent nodes reference (whether each sent node is new, and so
+  -- counts its references, is only known from its own count).
+  local names, seen, wanted, children = {}, {}, {}, {}
+  local function want(d)
+    if not seen[d] then
+      seen[d] = true
+      wanted[#wanted + 1] = d
+      names[#names + 1] = CONTENT_COUNT .. d
+    end
+  end
+  for _, d in ipairs(refs) do
+    want(d)
+  end
+  for d, c in pairs(sent or {}) do
+    if is_node(c) then
+      children[d] = node_refs(c, 1, CONTENT .. d, 'the script arguments')
+      for _, r in ipairs(children[d]) do
+        want(r)
+      end
+    end
+  end
+  local stored = {}
+  for j, count in ipairs(hmget(KEYS[3], names)) do
+    if count then
+      stored[wanted[j]] = tonumber(count) or corrupt('content count', names[j], KEYS[3])
+    end
+  end
+  local plan = {delta = {}, base = {}, order = {}, new = {}, sent = sent}
   local queue = refs
   while #queue > 0 do
-    local fresh, names = tally(queue, plan.delta, plan.order)
+    local fresh = tally(queue, plan.delta, plan.order)
     queue = {}
-    if #fresh > 0 then
-      local counts = hmget(KEYS[3], names)
-      for j, d in ipairs(fresh) do
-        local count = counts[j]
-        if count then
-          plan.base[d] = tonumber(count) or corrupt('content count', names[j], KEYS[3])
-        else
-          local c = sent and sent[d]
-          if not c then
-            return fail('plain_redis_saver: missing content')
-          end
-          plan.base[d] = 0
-          plan.new[#plan.new + 1] = d
-          if is_node(c) then
-            for _, r in ipairs(node_refs(c, 1, CONTENT .. d, 'the script arguments')) do
-              queue[#queue + 1] = r
-            end
-          end
+    for _, d in ipairs(fresh) do
+      if stored[d] then
+        plan.base[d] = stored[d]
+      else
+        if not (sent and sent[d]) then
+          return fail('plain_redis_saver: missing content')
+        end
+        plan.base[d] = 0
+        plan.new[#plan.new + 1] = d
+        for _, r in ipairs(children[d] or {}) do
+          queue[#queue + 1] = r
         end
       end
     end
   end
-  plan.sent = sent
   return plan
 end
 
@@ -796,9 +817,10 @@ local function full_index(base, head)
 end
 
 -- Appends `added` (netstrings of subs) to the index at `base`: O(INDEX_SEGMENT), however
--- long the index already is.
+-- long the index already is. Returns whether the index is new.
 local function append_index(base, added)
-  local head = rcall('HGET', KEYS[4], base) or ''
+  local stored = rcall('HGET', KEYS[4], base)
+  local head = stored or ''
   local k, start = index_segments(head, base)
   local rest = string.sub(head, start) .. added
   if #rest > INDEX_SEGMENT then
@@ -809,6 +831,7 @@ local function append_index(base, added)
   else
     rcall('HSET', KEYS[4], base, rest)
   end
+  return not stored
 end
 
 -- Checkpoints with their blobs and pending writes, as the client decodes them.
@@ -843,7 +866,6 @@ local function load_records(found)
       check_value_present(blob_fields[slot], blob_owner[slot])
     end
   end
-  expand_values(blobs, #blob_fields, blob_fields, KEYS[3])
   local indexes = hmget(KEYS[4], index_fields)
   local checked = false
   for i = 1, #found do
@@ -867,7 +889,21 @@ local function load_records(found)
     write_span[i] = {first, #write_fields}
   end
   local writes = hmget(KEYS[4], write_fields)
-  expand_values(writes, #write_fields, write_fields, KEYS[4])
+  -- Values and writes are rebuilt together: one HMGET per level of nesting for both.
+  local values, fields, keys, nb = {}, {}, {}, #blob_fields
+  for i = 1, nb do
+    values[i], fields[i], keys[i] = blobs[i], blob_fields[i], KEYS[3]
+  end
+  for i = 1, #write_fields do
+    values[nb + i], fields[nb + i], keys[nb + i] = writes[i], write_fields[i], KEYS[4]
+  end
+  expand_values(values, #values, fields, keys)
+  for i = 1, nb do
+    blobs[i] = values[i]
+  end
+  for i = 1, #write_fields do
+    writes[i] = values[nb + i]
+  end
   local out = {}
   for i, entry in ipairs(found) do
     local mine = {}
@@ -1073,8 +1109,8 @@ end
 -- many writes as before, between its two looks; scripts may not read the clock.)
 local GENERATION = '=g'
 
-local function bump_generation()
-  if not exists(KEYS[1]) and not exists(KEYS[4]) then
+local function bump_generation(live)
+  if not live and not exists(KEYS[1]) and not exists(KEYS[4]) then
     rcall('HDEL', KEYS[3], GENERATION)
     return
   end
