@@ -1,14 +1,13 @@
-"""Where the server's time goes in a chatbot turn, script by script.
+"""Where the server's time goes in a chatbot turn, saver call by saver call.
 
 ``python -m benchmarks.script_profile [--turns 100] [--whole-values]`` (about 30 s):
-an embedded Valkey with ``slowlog-log-slower-than 0`` records the execution time of
-every command; the two benchmark chatbots (functional API and StateGraph, the cost
-phase's 300-character turns) run against this saver, and the log is read back per turn
-window and grouped by the script each ``EVALSHA`` ran. The times are the server's own
-measure of each command's execution (not the request's parsing or reply writing, which
-``INFO cpu`` in the cost phase adds), so they show which script to work on; they are
-not comparable across machines. ``--whole-values`` stores values whole (schema 1) for
-comparison.
+the two benchmark chatbots (functional API and StateGraph, the cost phase's
+300-character turns) run against this saver on an embedded Valkey, and every saver call
+is bracketed by two reads of ``INFO commandstats``: the growth of ``EVALSHA``'s total
+time is the server's own measure of the script's execution, commands it ran included
+(not the request's parsing or the reply's writing, which the cost phase's ``INFO cpu``
+adds). It shows which call to work on; the numbers are not comparable across machines.
+``--whole-values`` stores values whole (schema 1) for comparison.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from langchain_core.messages import HumanMessage
 
 from plain_redis_saver import PlainRedisSaver
 from plain_redis_saver.embedded import EmbeddedServer
-from plain_redis_saver.scripts import ALL_SCRIPTS
 
 from .cost import USER_CHARS as COST_USER_CHARS
 from .e2e import StandInChatModel, stategraph_chatbot, sync_chatbot, user_text
@@ -31,22 +29,40 @@ from .e2e import StandInChatModel, stategraph_chatbot, sync_chatbot, user_text
 WINDOWS = ((1, 10), (91, 100))
 
 
-def _commands(client: Any) -> list[tuple[str, int]]:
-    names = {script.sha.encode(): script.name for script in ALL_SCRIPTS}
-    out = []
-    for entry in reversed(client.slowlog_get(1_000_000)):
-        args = entry["command"].split(b" ") if isinstance(entry["command"], bytes) else []
-        first = args[0].upper() if args else b"?"
-        name = first.decode()
-        if first == b"EVALSHA" and len(args) > 1:
-            name = names.get(args[1], "EVALSHA ?")
-        out.append((name, int(entry["duration"])))
-    return out
+CALLS = ("get_tuple", "put", "put_writes")
+
+
+class _Meter:
+    """Wraps the saver's calls to add each one's EVALSHA time to ``per`` and ``calls``."""
+
+    def __init__(self, saver: Any, admin: Any) -> None:
+        self.per: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self.on = False
+        for name in CALLS:
+            setattr(saver, name, self._wrap(name, getattr(saver, name), admin))
+
+    def _wrap(self, name: str, call: Any, admin: Any) -> Any:
+        def metered(*args: Any, **kwargs: Any) -> Any:
+            if not self.on:
+                return call(*args, **kwargs)
+            before = _evalsha_usec(admin)
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.per[name] += _evalsha_usec(admin) - before
+                self.calls[name] += 1
+
+        return metered
+
+
+def _evalsha_usec(admin: Any) -> float:
+    return float(admin.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0))
 
 
 def profile(turns: int, whole_values: bool) -> dict[str, dict[str, dict[str, float]]]:
     result: dict[str, dict[str, dict[str, float]]] = {}
-    with EmbeddedServer(extra_args=["--slowlog-max-len", "1000000"]) as server:
+    with EmbeddedServer() as server:
         admin = redis.Redis.from_url(server.url)
         saver = PlainRedisSaver(
             redis.Redis.from_url(server.url),
@@ -54,6 +70,7 @@ def profile(turns: int, whole_values: bool) -> dict[str, dict[str, dict[str, flo
             compose_values=not whole_values,
         )
         saver.setup()
+        meter = _Meter(saver, admin)
         model = StandInChatModel()
         for style, chatbot in (
             ("functional", sync_chatbot(saver, model)),
@@ -64,27 +81,20 @@ def profile(turns: int, whole_values: bool) -> dict[str, dict[str, dict[str, flo
             for turn in range(1, turns + 1):
                 window = next((w for w in WINDOWS if w[0] <= turn <= w[1]), None)
                 if window and turn == window[0]:
-                    admin.config_set("slowlog-log-slower-than", 0)
-                    admin.slowlog_reset()
+                    meter.per.clear()
+                    meter.calls.clear()
+                meter.on = window is not None
                 message = HumanMessage(content=user_text(turn, COST_USER_CHARS))
                 if style == "functional":
                     chatbot.invoke([message], config)
                 else:
                     chatbot.invoke({"messages": [message]}, config)
                 if window and turn == window[1]:
-                    admin.config_set("slowlog-log-slower-than", -1)
-                    per: dict[str, float] = defaultdict(float)
-                    calls: dict[str, float] = defaultdict(float)
                     n = window[1] - window[0] + 1
-                    for name, micros in _commands(admin):
-                        if name in ("CONFIG", "SLOWLOG"):
-                            continue
-                        per[name] += micros / n
-                        calls[name] += 1 / n
                     windows[f"turns {window[0]}-{window[1]}"] = {
-                        **{f"{k} us": round(v, 1) for k, v in sorted(per.items())},
-                        **{f"{k} calls": round(v, 2) for k, v in sorted(calls.items())},
-                        "total us": round(sum(per.values()), 1),
+                        **{f"{k} us": round(v / n, 1) for k, v in sorted(meter.per.items())},
+                        **{f"{k} calls": round(v / n, 2) for k, v in sorted(meter.calls.items())},
+                        "total us": round(sum(meter.per.values()) / n, 1),
                     }
             result[style] = windows
     return result

@@ -360,7 +360,7 @@ class Core:
             if value is None:
                 raise CorruptDataError(f"pending write {sub!r} of {where} is missing")
             task_id, idx = codec.parse_write_sub(sub, f"write index of {where}")
-            channel, typed, task_path = codec.decode_write(value)
+            channel, typed, task_path = codec.decode_write(_joined(value))
             rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
         rows.sort(key=lambda row: row[0])
         return [
@@ -383,7 +383,7 @@ class Core:
             values: dict[str, Any] = {}
             for channel, blob in zip(channels, blobs, strict=True):
                 if blob:
-                    values[channel] = self.serde.loads_typed(codec.decode_blob(blob))
+                    values[channel] = self.serde.loads_typed(codec.decode_blob(_joined(blob)))
             at = keys.checkpoints
             checkpoint = {**checkpoint, "channel_values": values}
             at = keys.writes
@@ -1150,7 +1150,7 @@ class Core:
                 rows = []
                 for sub, value in zip(subs, writes, strict=True):
                     task_id, idx = codec.parse_write_sub(sub, f"write index in {at!r}")
-                    channel, typed, task_path = codec.decode_write(value)
+                    channel, typed, task_path = codec.decode_write(_joined(value))
                     rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
                 rows.sort(key=lambda row: row[0])
                 for _, task_id, channel, typed in rows:
@@ -1158,7 +1158,9 @@ class Core:
                 at = keys.blobs
                 for i in range(0, len(found), 2):
                     channel = found[i].decode()
-                    seeds[channel] = self.serde.loads_typed(codec.decode_blob(found[i + 1]))
+                    seeds[channel] = self.serde.loads_typed(
+                        codec.decode_blob(_joined(found[i + 1]))
+                    )
         except CorruptDataError as exc:
             if at in str(exc):
                 raise
@@ -1174,6 +1176,12 @@ class Core:
                 entry["seed"] = seeds[channel]
             result[channel] = entry
         yield Emit(result)
+
+
+def _joined(value: bytes | list[bytes]) -> bytes:
+    """A stored value as a script returns it: its bytes, or (a composed value) the list
+    of its parts in order."""
+    return b"".join(value) if isinstance(value, list) else value
 
 
 def _content_rows(content: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:

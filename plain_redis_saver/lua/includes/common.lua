@@ -441,10 +441,13 @@ local CONTENT = '*'
 local CONTENT_COUNT = '#*'
 local DIGEST_SIZE = 16
 -- Bounds on what stored content may make a read do: nodes nest at most MAX_NESTING
--- deep (a client writes 4-5 levels for a million items), and one call builds at most
--- MAX_BUILT bytes (the largest reply a server sends).
+-- deep (a client writes 4-5 levels for a million items), and one call returns at most
+-- MAX_BUILT bytes (the largest reply a server sends) in at most MAX_PARTS pieces (runs
+-- of 16 elements of 64+ bytes: 256 MiB; a tree naming one node many times over is
+-- refused before it costs a second of server time).
 local MAX_NESTING = 24
 local MAX_BUILT = 512 * 1024 * 1024
+local MAX_PARTS = 256 * 1024
 
 local function hex(s)
   return (string.gsub(s, '.', function(c)
@@ -461,39 +464,42 @@ local function is_composed(value)
   return value and string.byte(value, 1) == COMPOSED
 end
 
--- Calls each(kind, a, b) for the items of the node `s` from `start`: kind 0 with the
--- literal's first and last position, kind 1 with the digest. Raises corrupt naming
--- `field` of `key` on anything else; every item consumes at least one byte.
-local function node_items(s, start, field, key, each)
+-- Walks the items of the node `s` from `start`: appends each literal's bytes to `parts`
+-- (when given) and each reference's digest to `refs`, in order (repeats included).
+-- Raises corrupt naming `field` of `key` on anything else; every item consumes at
+-- least one byte. (Inline, without a callback per item: it runs once per piece read.)
+local function node_walk(s, start, field, key, refs, parts)
   local pos, size = start, #s
   while pos <= size do
     local tag = string.byte(s, pos)
-    if tag == 0 and pos + 4 <= size then
+    if tag == 1 and pos + DIGEST_SIZE <= size then
+      local d = string.sub(s, pos + 1, pos + DIGEST_SIZE)
+      refs[#refs + 1] = d
+      if parts then
+        parts[#parts + 1] = d
+      end
+      pos = pos + 1 + DIGEST_SIZE
+    elseif tag == 0 and pos + 4 <= size then
       local a, b, c, d = string.byte(s, pos + 1, pos + 4)
       local stop = pos + 4 + ((a * 256 + b) * 256 + c) * 256 + d
       if stop > size then
         return corrupt('composed value', field, key)
       end
-      each(0, pos + 5, stop)
+      if parts then
+        parts[#parts + 1] = false
+        parts[#parts + 1] = string.sub(s, pos + 5, stop)
+      end
       pos = stop + 1
-    elseif tag == 1 and pos + DIGEST_SIZE <= size then
-      each(1, string.sub(s, pos + 1, pos + DIGEST_SIZE))
-      pos = pos + 1 + DIGEST_SIZE
     else
       return corrupt('composed value', field, key)
     end
   end
+  return refs
 end
 
 -- The digests a node (from `start`) references, in order, repeats included.
 local function node_refs(s, start, field, key)
-  local refs = {}
-  node_items(s, start, field, key, function(kind, digest)
-    if kind == 1 then
-      refs[#refs + 1] = digest
-    end
-  end)
-  return refs
+  return node_walk(s, start, field, key, {}, nil)
 end
 
 -- The references of the composed values among values[1..n] (others are skipped).
@@ -516,8 +522,8 @@ local function content_missing(digest)
     .. KEYS[3] .. ' is missing (evicted, or deleted by hand)')
 end
 
--- Replaces each composed value among values[1..n] (false entries allowed) by the bytes
--- it stands for. One HMGET per level of nesting, for all values at once; content
+-- Replaces each composed value among values[1..n] (false entries allowed) by the list
+-- of the byte strings whose concatenation it stands for. One HMGET per level of nesting, for all values at once; content
 -- shared by several values (or several times by one) is read and built once.
 local function expand_values(values, n, fields, key)
   local content, pending, seen = {}, {}, {}
@@ -553,37 +559,43 @@ local function expand_values(values, n, fields, key)
       end
     end
   end
-  local built, total = {}, 0
-  local function build(s, start, depth, field, where)
+  -- Each value becomes the list of its parts (literals and pieces) in order: the client
+  -- joins them. Joining here would cost more than all the rest (Lua 5.1 builds a long
+  -- string through interned intermediate ones).
+  local total, count = 0, 0
+  local function flatten(s, start, depth, field, where, out)
     if depth > MAX_NESTING then
       return corrupt('composed value (nested too deep or a cycle)', field, KEYS[3])
     end
-    local parts = {}
-    node_items(s, start, field, where, function(kind, a, b)
-      if kind == 0 then
-        parts[#parts + 1] = string.sub(s, a, b)
-        return
-      end
-      local c = content[a]
-      if is_node(c) then
-        local done = built[a]
-        if not done then
-          done = build(c, 1, depth + 1, CONTENT .. a, KEYS[3])
-          built[a] = done
+    local items = {}
+    node_walk(s, start, field, where, {}, items)
+    local k = 1
+    while k <= #items do
+      local item = items[k]
+      if item == false then
+        out[#out + 1] = items[k + 1]
+        k = k + 2
+      else
+        local c = content[item]
+        if is_node(c) then
+          flatten(c, 1, depth + 1, CONTENT .. item, KEYS[3], out)
+        else
+          total, count = total + #c, count + 1
+          if total > MAX_BUILT or count > MAX_PARTS then
+            return corrupt('composed value (over ' .. MAX_BUILT .. ' bytes or ' .. MAX_PARTS
+              .. ' pieces)', field, KEYS[3])
+          end
+          out[#out + 1] = c
         end
-        c = done
+        k = k + 1
       end
-      total = total + #c
-      if total > MAX_BUILT then
-        return corrupt('composed value (larger than ' .. MAX_BUILT .. ' bytes)', field, KEYS[3])
-      end
-      parts[#parts + 1] = c
-    end)
-    return table.concat(parts)
+    end
   end
   for i = 1, n do
     if is_composed(values[i]) then
-      values[i] = build(values[i], 2, 1, fields and fields[i], type(key) == 'table' and key[i] or key)
+      local out = {}
+      flatten(values[i], 2, 1, fields and fields[i], type(key) == 'table' and key[i] or key, out)
+      values[i] = out
     end
   end
 end
