@@ -176,14 +176,26 @@ class Composer:
     walked nor hashed again; and per thread the digests the server was seen to hold, so
     a call sends only content that is new. Both are hints: a stale record of the server
     makes it refuse the call, which is then sent again with all its content
-    (:meth:`forget` first). Thread-safe."""
+    (:meth:`forget` first). Least recently used entries go first once the memos hold
+    ``max_memo_bytes`` of values or ``max_memos`` memos, or ``max_threads`` threads are
+    remembered; a thread's record starts afresh past ``max_held`` digests. Thread-safe."""
 
-    def __init__(self, max_memos: int = 256, max_threads: int = 1024) -> None:
+    def __init__(
+        self,
+        *,
+        max_memos: int = 256,
+        max_memo_bytes: int = 64 * 2**20,
+        max_threads: int = 1024,
+        max_held: int = 16_384,
+    ) -> None:
         self._lock = threading.Lock()
         self._memos: OrderedDict[Hashable, chunks.Memo] = OrderedDict()
+        self._memo_bytes = 0
         self._held: OrderedDict[str, set[bytes]] = OrderedDict()
         self._max_memos = max_memos
+        self._max_memo_bytes = max_memo_bytes
         self._max_threads = max_threads
+        self._max_held = max_held
         self._runs: dict[bytes, bytes] = {}
 
     def compose(
@@ -195,15 +207,20 @@ class Composer:
     ) -> Composed | None:
         with self._lock:
             memo = self._memos.pop(key, None)
-        with self._lock:
+            if memo is not None:
+                self._memo_bytes -= len(memo.source)
             if len(self._runs) > _MAX_RUNS:
                 self._runs = {}
             runs = self._runs
         composed, memo = compose(prefix, typed, suffix, memo, runs)
         with self._lock:
             self._memos[key] = memo
-            while len(self._memos) > self._max_memos:
-                self._memos.popitem(last=False)
+            self._memo_bytes += len(memo.source)
+            while self._memos and (
+                len(self._memos) > self._max_memos or self._memo_bytes > self._max_memo_bytes
+            ):
+                _, dropped = self._memos.popitem(last=False)
+                self._memo_bytes -= len(dropped.source)
         return composed
 
     def unsent(self, thread_id: str, content: dict[bytes, bytes]) -> dict[bytes, bytes]:
@@ -220,6 +237,8 @@ class Composer:
         referenced them succeeded)."""
         with self._lock:
             known = self._held.pop(thread_id, None) or set()
+            if len(known) > self._max_held:
+                known = set()
             known.update(names)
             self._held[thread_id] = known
             while len(self._held) > self._max_threads:

@@ -1,0 +1,123 @@
+"""compose.py without a server: every composed value rebuilds exactly, and what a
+Composer remembers stays bounded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from plain_redis_saver import chunks
+from plain_redis_saver.compose import COMPOSED, Composer, compose
+
+SERDE = JsonPlusSerializer()
+
+
+def rebuild(value: bytes, content: dict[bytes, bytes]) -> bytes:
+    """What the server scripts return for ``value``, joined: a Python model of
+    expand_values in includes/common.lua."""
+
+    def walk(node: bytes, start: int) -> bytes:
+        out, pos = [], start
+        while pos < len(node):
+            if node[pos] == 0:
+                size = int.from_bytes(node[pos + 1 : pos + 5], "big")
+                out.append(node[pos + 5 : pos + 5 + size])
+                pos += 5 + size
+            else:
+                assert node[pos] == 1
+                child = content[node[pos + 1 : pos + 17]]
+                out.append(walk(child, 0) if child[0] in (0, 1) else child)
+                pos += 17
+        return b"".join(out)
+
+    assert value.startswith(COMPOSED)
+    return walk(value, 1)
+
+
+_leaf = st.one_of(
+    st.text(min_size=0, max_size=300),
+    st.integers(-(2**63), 2**64 - 1),
+    st.binary(max_size=200),
+    st.none(),
+)
+_element = st.one_of(_leaf, st.dictionaries(st.text(max_size=8), _leaf, max_size=4))
+_value = st.one_of(
+    st.lists(_element, max_size=80),
+    st.dictionaries(st.text(max_size=12), st.lists(_element, max_size=30), max_size=6),
+    _leaf,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=_value, prefix=st.binary(max_size=20), suffix=st.binary(max_size=20))
+def test_a_composed_value_rebuilds_the_exact_bytes(
+    value: Any, prefix: bytes, suffix: bytes
+) -> None:
+    typed = SERDE.dumps_typed(value)
+    composed, _ = compose(prefix, typed, suffix)
+    if composed is not None:
+        assert rebuild(composed.value, composed.content) == prefix + typed[1] + suffix
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    versions=st.lists(
+        st.lists(st.text(min_size=60, max_size=200), max_size=60), min_size=1, max_size=6
+    )
+)
+def test_versions_composed_with_the_memo_rebuild_like_fresh_ones(versions: list[list[str]]) -> None:
+    composer = Composer()
+    for value in versions:
+        typed = SERDE.dumps_typed(value)
+        remembered = composer.compose("k", b"p", typed)
+        fresh, _ = compose(b"p", typed, b"")
+        assert remembered == fresh
+        if remembered is not None:
+            assert rebuild(remembered.value, remembered.content) == b"p" + typed[1]
+
+
+def test_an_appended_list_adds_little_new_content() -> None:
+    messages = [f"message {i:04d} " + "y" * 300 for i in range(400)]
+    before, _ = compose(b"", SERDE.dumps_typed(messages[:399]), b"")
+    after, _ = compose(b"", SERDE.dumps_typed(messages), b"")
+    assert before is not None and after is not None
+    new = {name: data for name, data in after.content.items() if name not in before.content}
+    assert sum(map(len, new.values())) < 12 * 1024  # the whole list is 130 KB
+
+
+def test_values_of_other_types_and_short_values_stay_whole() -> None:
+    assert compose(b"", ("json", b"[" + b"1," * 500 + b"1]"), b"")[0] is None
+    assert compose(b"", SERDE.dumps_typed(["short"]), b"")[0] is None
+
+
+def test_a_piece_that_is_not_msgpack_keeps_the_value_whole() -> None:
+    # A serializer naming bytes "msgpack" that are not: a piece may not start like a node.
+    assert compose(b"", ("msgpack", b"\x01" * 400), b"")[0] is None
+
+
+def test_the_composer_forgets_the_oldest_memos_past_its_byte_budget() -> None:
+    composer = Composer(max_memo_bytes=100_000)
+    value = SERDE.dumps_typed(["z" * 200] * 200)  # ~40 KB
+    for key in range(5):
+        composer.compose(key, b"", value)
+    assert composer._memo_bytes <= 100_000 and len(composer._memos) == 2
+
+
+def test_the_composer_sends_only_what_the_server_is_not_known_to_hold() -> None:
+    composer = Composer(max_held=3)
+    content = {b"a": b"1", b"b": b"2"}
+    assert composer.unsent("t", content) == content
+    composer.held("t", [b"a"])
+    assert composer.unsent("t", content) == {b"b": b"2"}
+    composer.held("t", [b"b", b"c", b"d"])
+    composer.held("t", [b"e"])  # past max_held: the record starts afresh
+    assert composer.unsent("t", content) == content
+    composer.forget("t")
+    assert composer.unsent("t", {b"e": b"5"}) == {b"e": b"5"}
+
+
+def test_split_types_are_what_compose_cuts() -> None:
+    assert "msgpack" in chunks.SPLIT_TYPES
