@@ -332,6 +332,8 @@ class Chunked(NamedTuple):
     recipe: bytes
     pieces: dict[bytes, bytes]
     memo: Memo
+    #: The recipe's literals, as :class:`Recipe` holds them (no need to decode it).
+    literals: list[tuple[int, bytes]]
 
 
 _NO_MEMO = Memo()
@@ -499,7 +501,9 @@ def split(
         tuple(cutter.objects),
         tuple(cutter.breaks),
     )
-    return Chunked(_encode_recipe(type_name, memo.digests, cutter.literals), cutter.new, memo)
+    return Chunked(
+        _encode_recipe(type_name, memo.digests, cutter.literals), cutter.new, memo, cutter.literals
+    )
 
 
 # ---------------------------------------------------------------- recipes

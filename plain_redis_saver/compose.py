@@ -126,10 +126,9 @@ def compose(
         # A msgpack object starting with 0x00 or 0x01 is one byte long; a piece that
         # starts so is not msgpack (a serializer naming its bytes wrongly): kept whole.
         return None, cut.memo
-    recipe = chunks.read_recipe(cut.recipe)
-    pieces = dict(zip(cut.memo.digests, cut.memo.datas, strict=True))
-    literals = dict(recipe.literals)
-    names = recipe.digests
+    names = cut.memo.digests
+    pieces = dict(zip(names, cut.memo.datas, strict=True))
+    literals = dict(cut.literals)
     last = len(names)
     content: dict[bytes, bytes] = {}
     items: list[tuple[bytes, bool]] = []
@@ -183,7 +182,7 @@ class Composer:
     def __init__(
         self,
         *,
-        max_memos: int = 256,
+        max_memos: int = 4096,
         max_memo_bytes: int = 64 * 2**20,
         max_threads: int = 1024,
         max_held: int = 16_384,
