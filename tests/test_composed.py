@@ -315,3 +315,61 @@ def test_any_edits_read_back_exactly_and_keep_counts_consistent(
         assert saver.get_tuple(stored).checkpoint["channel_values"]["m"] == value
     assert_counts_consistent(saver, admin, "t")
     saver.delete_thread("t")
+
+
+def test_a_value_whose_content_exceeds_one_request_is_staged_and_committed_whole(
+    warm: Any, admin: Any
+) -> None:
+    # ~1,900 runs and nodes: more content rows than one request may carry.
+    value = [f"{i:06d} " + "q" * 90 for i in range(30_000)]
+    [stored] = put_versions(warm, "t", [value])
+    warm.put_writes(stored, [("m", value[:20_000])], "task")
+    got = warm.get_tuple(config("t"))
+    assert got.checkpoint["channel_values"]["m"] == value
+    assert got.pending_writes[0][2] == value[:20_000]
+    assert_counts_consistent(warm, admin, "t")
+
+
+async def test_the_async_saver_reads_and_writes_composed_values(asaver: Any) -> None:
+    parent = config("t")
+    for n in (10, 40):
+        cp = checkpoint({"m": history(n)}, versions={"m": n})
+        parent = await asaver.aput(parent, cp, metadata(step=n), {"m": n})
+    await asaver.aput_writes(parent, [("m", history(41))], "task")
+    got = await asaver.aget_tuple(config("t"))
+    assert got.checkpoint["channel_values"]["m"] == history(40)
+    assert got.pending_writes[0][2] == history(41)
+    assert [t.checkpoint["channel_values"]["m"] async for t in asaver.alist(config("t"))] == [
+        history(40),
+        history(10),
+    ]
+
+
+def test_an_exported_thread_of_composed_values_imports_the_same(
+    backend: Any, client: Any, prefix: str
+) -> None:
+    import io
+
+    from plain_redis_saver.transfer import export_thread, import_thread
+
+    source = PlainRedisSaver(client, key_prefix=prefix)
+    stored = put_versions(source, "t", [history(n) for n in range(1, 20, 4)])
+    source.put_writes(stored[-1], [("m", history(25))], "task")
+    file = io.StringIO()
+    export_thread(source, "t", file)
+    file.seek(0)
+    target = PlainRedisSaver(client, key_prefix=prefix + "b")
+    import_thread(target, file)
+    assert [(t.checkpoint, t.pending_writes) for t in target.list(config("t"))] == [
+        (t.checkpoint, t.pending_writes) for t in source.list(config("t"))
+    ]
+
+
+def test_delta_channel_history_reads_composed_writes_and_seeds(warm: Any) -> None:
+    stored = put_versions(warm, "t", [history(30)])
+    warm.put_writes(stored[0], [("m", history(35))], "task")
+    cp = checkpoint({"m": history(36)}, versions={"m": 2})
+    warm.put(stored[0], cp, metadata(step=1), {"m": 2})
+    found = warm.get_delta_channel_history(config=config("t"), channels=["m"])["m"]
+    assert found["seed"] == history(30)
+    assert [value for _, _, value in found["writes"]] == [history(35)]
