@@ -3,12 +3,13 @@
 -- Storage layout of one thread (all keys share the thread's hash tag):
 --   KEYS[1] checkpoints  hash  field NS..CID                -> record (msgpack array)
 --   KEYS[2] order        zset  member NS..CID, score 0       (lexicographic = time order)
---   KEYS[3] blobs        hash  field NS..netstring(CH)..VER  -> msgpack [type, bytes] | "" (empty)
+--   KEYS[3] blobs        hash  field NS..netstring(CH)..VER  -> netstring(type)..bytes, a
+--                                  composed value (see COMPOSED below) or "" (empty)
 --                              field "#"..NS..netstring(CH)..VER -> number of checkpoints
 --                                  referencing the value; the value goes when it reaches 0
 --                              field "="..NS                  -> number of checkpoints of NS
 --   KEYS[4] writes       hash  field NS..netstring(CID)..netstring(TASK)..IDX -> msgpack
---                                  [channel, type, bytes, task_path]
+--                                  [channel, type, bytes, task_path], or a composed value
 --                              field NS..netstring(CID)      -> index: netstrings of
 --                                  netstring(TASK)..IDX, one per stored write; a long
 --                                  index starts "+K:" and keeps its older part in
@@ -19,6 +20,9 @@
 --                                  never written)
 --                              field "=g"                     -> the thread's write generation
 --                                  (see bump_generation)
+--                              field "*"..DIGEST               -> content that composed values
+--                                  reference (storage schema 2; see COMPOSED below)
+--                              field "#*"..DIGEST              -> its reference count
 --   KEYS[5] namespaces   hash  field NS                      -> 1 (the thread's namespaces)
 -- NS is netstring(checkpoint_ns). Netstrings ("<len>:<bytes>") never prefix one another,
 -- so no thread id, namespace, channel or task id can make two fields collide.
