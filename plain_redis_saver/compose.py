@@ -104,6 +104,17 @@ def _tree(items: list[tuple[bytes, bool]], content: dict[bytes, bytes]) -> bytes
     return items[0][0]
 
 
+def _run_key(run: list[tuple[bytes, bytes | None]]) -> bytes:
+    """What names a run's bytes for the cache of run digests: its elements' digests and
+    its literals, each encoded as a node item (self-delimiting), so no two different
+    runs share a key. Joining the raw literals and digests would not be: a 16-byte
+    literal can equal a digest, and the cache would then name one run's bytes with
+    another's digest."""
+    return b"".join(
+        _literal(part) if element is None else _reference(element) for part, element in run
+    )
+
+
 def compose(
     prefix: bytes,
     typed: tuple[str, bytes],
@@ -146,7 +157,7 @@ def compose(
             if name[-1] % RUN != 0:
                 break  # the open run at the end: its elements stay single pieces
         data = b"".join(part for part, _ in run)
-        key = b"".join(element or part for part, element in run) if runs is not None else b""
+        key = _run_key(run) if runs is not None else b""
         run_name = runs.get(key) if runs is not None else None
         if run_name is None:
             run_name = chunks.digest(data)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from plain_redis_saver import chunks
-from plain_redis_saver.compose import COMPOSED, Composer, compose
+from plain_redis_saver.compose import COMPOSED, Composer, _run_key, compose
 
 SERDE = JsonPlusSerializer()
 
@@ -121,3 +121,10 @@ def test_the_composer_sends_only_what_the_server_is_not_known_to_hold() -> None:
 
 def test_split_types_are_what_compose_cuts() -> None:
     assert "msgpack" in chunks.SPLIT_TYPES
+
+
+def test_runs_that_differ_have_different_cache_keys_even_when_their_bytes_align() -> None:
+    digest = chunks.digest(b"element")
+    as_element = [(b"x" * 70, digest)]
+    as_literal = [(digest, None)]  # a literal whose bytes happen to equal that digest
+    assert _run_key(as_element) != _run_key(as_literal)
