@@ -11,6 +11,14 @@
 
 local added = 0
 local pos = 1
+-- Content and composed values count their references as they are stored (the counts
+-- are not exported), all at once at the end: content may arrive after what references it.
+local refs = {}
+local function counted(value, start, field)
+  for _, d in ipairs(node_refs(value, start, field, 'the imported rows')) do
+    refs[#refs + 1] = d
+  end
+end
 while pos <= #ARGV do
   local tag, count = ARGV[pos], tonumber(ARGV[pos + 1])
   pos = pos + 2
@@ -22,20 +30,18 @@ while pos <= #ARGV do
         added = added + store_record(string.sub(field, 1, after - 1), string.sub(field, after), value, {})
       end
     elseif tag == 'b' then
-      -- Content and composed values count their references as they are stored (the
-      -- counts are not exported); content may arrive after what references it.
       if rcall('HSETNX', KEYS[3], field, value) == 1 then
         if string.byte(field, 1) == 42 then
           if is_node(value) then
-            add_refs(node_refs(value, 1, field, 'the imported rows'))
+            counted(value, 1, field)
           end
         elseif is_composed(value) then
-          add_refs(node_refs(value, 2, field, 'the imported rows'))
+          counted(value, 2, field)
         end
       end
     elseif tag == 'w' then
       if rcall('HSETNX', KEYS[4], field, value) == 1 and is_composed(value) then
-        add_refs(node_refs(value, 2, field, 'the imported rows'))
+        counted(value, 2, field)
       end
       rcall('HSET', KEYS[3], WRITES_MARK, 1)
     elseif tag == 'i' then
@@ -61,6 +67,7 @@ while pos <= #ARGV do
   end
   pos = pos + 2 * count
 end
+add_refs(refs)
 if #ARGV > 0 then
   bump_generation()
 end
