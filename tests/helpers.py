@@ -98,6 +98,21 @@ def put_chain(saver: Any, thread_id: str, n: int, *, ns: str = "", **md: Any) ->
     return out
 
 
+def node_items(node: bytes, start: int) -> Iterator[tuple[bool, bytes]]:
+    """The items of a composed value or node (compose.py's encoding) from ``start``:
+    (True, digest) for a reference, (False, bytes) for a literal."""
+    pos = start
+    while pos < len(node):
+        if node[pos] == 0:
+            size = int.from_bytes(node[pos + 1 : pos + 5], "big")
+            yield False, node[pos + 5 : pos + 5 + size]
+            pos += 5 + size
+        else:
+            assert node[pos] == 1, f"item tag {node[pos]} at byte {pos}"
+            yield True, node[pos + 1 : pos + 17]
+            pos += 17
+
+
 class RoundTrips:
     count = 0
     #: bytes of the commands sent

@@ -12,6 +12,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from plain_redis_saver import chunks
 from plain_redis_saver.compose import COMPOSED, Composer, _run_key, compose
 
+from .helpers import node_items
+
 SERDE = JsonPlusSerializer()
 
 
@@ -20,17 +22,10 @@ def rebuild(value: bytes, content: dict[bytes, bytes]) -> bytes:
     expand_values in includes/common.lua."""
 
     def walk(node: bytes, start: int) -> bytes:
-        out, pos = [], start
-        while pos < len(node):
-            if node[pos] == 0:
-                size = int.from_bytes(node[pos + 1 : pos + 5], "big")
-                out.append(node[pos + 5 : pos + 5 + size])
-                pos += 5 + size
-            else:
-                assert node[pos] == 1
-                child = content[node[pos + 1 : pos + 17]]
-                out.append(walk(child, 0) if child[0] in (0, 1) else child)
-                pos += 17
+        out = []
+        for is_reference, item in node_items(node, start):
+            child = content[item] if is_reference else item
+            out.append(walk(child, 0) if is_reference and child[0] in (0, 1) else child)
         return b"".join(out)
 
     assert value.startswith(COMPOSED)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from plain_redis_saver import CorruptDataError, PlainRedisSaver
 
-from .helpers import checkpoint, config, count_round_trips, metadata
+from .helpers import checkpoint, config, count_round_trips, metadata, node_items
 
 CONTENT = b"*"
 COUNT = b"#*"
@@ -45,14 +45,7 @@ def content_fields(saver: Any, admin: Any, thread_id: str) -> set[bytes]:
 
 
 def _references(data: bytes, start: int) -> list[bytes]:
-    refs, pos = [], start
-    while pos < len(data):
-        if data[pos] == 0:
-            pos += 5 + int.from_bytes(data[pos + 1 : pos + 5], "big")
-        else:
-            refs.append(data[pos + 1 : pos + 17])
-            pos += 17
-    return refs
+    return [item for is_reference, item in node_items(data, start) if is_reference]
 
 
 def assert_counts_consistent(saver: Any, admin: Any, thread_id: str) -> None:
