@@ -35,8 +35,20 @@ from collections.abc import Hashable, Iterable
 from typing import NamedTuple
 
 from . import chunks
+from .chunks import DIGEST_SIZE
+from .errors import CorruptDataError
 
-__all__ = ["COMPOSED", "COMPOSE_MIN", "FANOUT", "RUN", "Composed", "Composer", "compose"]
+__all__ = [
+    "COMPOSED",
+    "COMPOSE_MIN",
+    "FANOUT",
+    "RUN",
+    "Composed",
+    "Composer",
+    "compose",
+    "is_node",
+    "references",
+]
 
 #: First byte of a composed value: a byte msgpack never uses, and no netstring (schema
 #: 1 channel values) starts with it.
@@ -70,6 +82,33 @@ def _literal(data: bytes) -> bytes:
 
 def _reference(name: bytes) -> bytes:
     return _REFERENCE + name
+
+
+def references(node: bytes, start: int, where: str) -> list[bytes]:
+    """The digests the items of ``node`` (from ``start``: 1 for a composed value, 0 for a
+    stored node) reference, in order. Stored bytes are untrusted: each item must be
+    whole, so the walk ends within ``len(node)`` steps, and anything else raises
+    CorruptDataError naming ``where``."""
+    refs, pos, size = [], start, len(node)
+    while pos < size:
+        tag = node[pos]
+        if tag == 1 and pos + 1 + DIGEST_SIZE <= size:
+            refs.append(node[pos + 1 : pos + 1 + DIGEST_SIZE])
+            pos += 1 + DIGEST_SIZE
+            continue
+        stop = pos + 5 + int.from_bytes(node[pos + 1 : pos + 5], "big")
+        if tag != 0 or pos + 5 > size or stop > size:
+            raise CorruptDataError(
+                f"{where} is not a composed value: item {tag} at byte {pos} of {size} "
+                "is malformed (the data was changed by hand)"
+            )
+        pos = stop
+    return refs
+
+
+def is_node(data: bytes) -> bool:
+    """Whether stored content is a node (else a piece): see the module's docstring."""
+    return data[:1] in (_LITERAL, _REFERENCE)
 
 
 class Composed(NamedTuple):

@@ -31,8 +31,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from . import codec
-from .compose import Composer
+from . import codec, compose
 from .errors import (
     CheckpointRemovedError,
     ConcurrentWriteError,
@@ -288,7 +287,7 @@ class Core:
         self.keys = keyspace
         self.serde = serde
         self.options = options
-        self.composer = Composer()
+        self.composer = compose.Composer()
         ttl_ms = options.ttl_ms
         # Writes always state the expiry, so a changed ttl (or none) applies to a thread
         # at its next write; reads only refresh an expiry the thread already has ("~").
@@ -395,11 +394,11 @@ class Core:
         except CorruptDataError as exc:
             if at in str(exc):
                 raise
-            raise self._undecodable(thread_id, cid, at, exc) from exc
+            raise self._undecodable(thread_id, cid, _where(keys, at, writes), exc) from exc
         except PlainRedisSaverError:
             raise
         except Exception as exc:
-            raise self._undecodable(thread_id, cid, at, exc) from exc
+            raise self._undecodable(thread_id, cid, _where(keys, at, writes), exc) from exc
         parent = record.parent_id
         return CheckpointTuple(
             config=self._config(thread_id, ns, cid),
@@ -410,15 +409,15 @@ class Core:
         )
 
     @staticmethod
-    def _undecodable(thread_id: str, cid: str, key: str, exc: Exception) -> CorruptDataError:
+    def _undecodable(thread_id: str, cid: str, where: str, exc: Exception) -> CorruptDataError:
         return _naming_the_key(
-            f"cannot decode checkpoint {cid!r} of thread {thread_id!r} (key {key!r})", exc
+            f"cannot decode checkpoint {cid!r} of thread {thread_id!r} (key {where})", exc
         )
 
     @staticmethod
-    def _undecodable_history(thread_id: str, key: str, exc: Exception) -> CorruptDataError:
+    def _undecodable_history(thread_id: str, where: str, exc: Exception) -> CorruptDataError:
         return _naming_the_key(
-            f"cannot decode the history of thread {thread_id!r} (key {key!r})", exc
+            f"cannot decode the history of thread {thread_id!r} (key {where})", exc
         )
 
     # ---- plans
@@ -998,6 +997,7 @@ class Core:
                 "that writes were stored (evicted, or deleted by hand); the thread was not "
                 "copied"
             )
+        self._check_composed(src, rows)
         for field, value in rows.records:
             refs = codec.Record(value, src.checkpoints).refs
             ns = field[
@@ -1010,6 +1010,28 @@ class Core:
                         f"checkpoint {field!r} of {src.checkpoints!r}, is missing (evicted, "
                         "deleted by hand, or the record is damaged); the thread was not copied"
                     )
+
+    @staticmethod
+    def _check_composed(src: ThreadKeys, rows: _ThreadRows) -> None:
+        """Raise CorruptDataError, naming the source key, for a composed value or stored
+        node that is malformed or references content the source does not hold."""
+        held = {field[1:]: value for field, value in rows.blobs if field[:1] == CONTENT_FIELD}
+        for key, section in ((src.blobs, rows.blobs), (src.writes, rows.writes)):
+            for field, value in section:
+                where = f"field {field!r} of {key!r}"
+                if key == src.blobs and field[:1] == CONTENT_FIELD:
+                    refs = compose.references(value, 0, where) if compose.is_node(value) else []
+                elif value[:1] == compose.COMPOSED:
+                    refs = compose.references(value, 1, where)
+                else:
+                    continue
+                for name in refs:
+                    if name not in held:
+                        raise CorruptDataError(
+                            f"content {name.hex()} of {src.blobs!r}, referenced by {where}, "
+                            "is missing (evicted, deleted by hand, or the reference is "
+                            "damaged); the thread was not copied"
+                        )
 
     @staticmethod
     def _sections(rows: _ThreadRows, key: str) -> list[tuple[str, Sequence[tuple[bytes, bytes]]]]:
@@ -1164,11 +1186,13 @@ class Core:
         except CorruptDataError as exc:
             if at in str(exc):
                 raise
-            raise self._undecodable_history(target.thread_id, at, exc) from exc
+            where = _where(keys, at, [w for step in steps for w in step[1]])
+            raise self._undecodable_history(target.thread_id, where, exc) from exc
         except PlainRedisSaverError:
             raise
         except Exception as exc:
-            raise self._undecodable_history(target.thread_id, at, exc) from exc
+            where = _where(keys, at, [w for step in steps for w in step[1]])
+            raise self._undecodable_history(target.thread_id, where, exc) from exc
         result: dict[str, DeltaChannelHistory] = {}
         for channel in wanted:
             entry: DeltaChannelHistory = {"writes": collected[channel]}
@@ -1176,6 +1200,15 @@ class Core:
                 entry["seed"] = seeds[channel]
             result[channel] = entry
         yield Emit(result)
+
+
+def _where(keys: ThreadKeys, key: str, writes: Sequence[Any]) -> str:
+    """``key`` for an error message about a value read from it; a pending write that was
+    composed keeps its content in the values hash, which is then named too (a damaged
+    piece there shows only as a write that does not decode)."""
+    if key == keys.writes and any(isinstance(value, list) for value in writes):
+        return f"{key!r}, with its composed writes' content in {keys.blobs!r}"
+    return repr(key)
 
 
 def _joined(value: bytes | list[bytes]) -> bytes:

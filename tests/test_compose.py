@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from plain_redis_saver import chunks
-from plain_redis_saver.compose import COMPOSED, Composer, _run_key, compose
+from plain_redis_saver.compose import COMPOSED, Composer, _run_key, compose, references
+from plain_redis_saver.errors import CorruptDataError
 
 from .helpers import node_items
 
@@ -123,3 +124,28 @@ def test_runs_that_differ_have_different_cache_keys_even_when_their_bytes_align(
     as_element = [(b"x" * 70, digest)]
     as_literal = [(digest, None)]  # a literal whose bytes happen to equal that digest
     assert _run_key(as_element) != _run_key(as_literal)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    node=st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.binary(max_size=16).map(lambda d: b"\x01" + d),
+            st.tuples(st.integers(0, 2**32 - 1), st.binary(max_size=8)).map(
+                lambda t: b"\x00" + t[0].to_bytes(4, "big") + t[1]
+            ),
+        ),
+        max_size=6,
+    ).map(b"".join),
+    start=st.integers(0, 2),
+)
+def test_references_of_any_bytes_returns_digests_or_raises_corrupt_data(
+    node: bytes, start: int
+) -> None:
+    try:
+        refs = references(node, start, "field f of key k")
+    except CorruptDataError as exc:
+        assert "field f of key k" in str(exc)
+    else:
+        assert all(len(ref) == 16 for ref in refs)

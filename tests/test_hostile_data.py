@@ -272,7 +272,10 @@ class Thread:
         base = ns + netstring(c1)
         keys = self.keys
         value = next(f for f in self.admin.hkeys(keys.blobs) if f.startswith(ns + netstring("b")))
+        content = min(f for f in self.admin.hkeys(keys.blobs) if f.startswith(b"*"))
         return {
+            "composed": (keys.writes, ns + netstring(c2) + netstring("task3") + b"0"),
+            "content": (keys.blobs, content),
             "record": (keys.checkpoints, ns + c2.encode()),
             "index": (keys.writes, base),
             "write": (keys.writes, base + netstring("task") + b"0"),
@@ -355,23 +358,54 @@ KNOWN = [
     _set_to("count", b"not a count"),
 ]
 
+#: Damage to a composed write and to the content it references (storage schema 2).
+COMPOSED_DAMAGES = st.one_of(
+    st.builds(lambda m: Damage("composed", *m), _mutations()),
+    st.builds(lambda m: Damage("content", *m), _mutations()),
+)
+KNOWN_COMPOSED = [
+    _set_to("composed", b"\xc1\x01" + b"\x00" * 16),  # a reference to nothing stored
+    _set_to("composed", b"\xc1\x00\xff\xff\xff\xff"),  # a literal longer than the value
+    _set_to("content", b"\x01" + b"\x07" * 3),  # a node whose reference is cut short
+]
 
-def _known_examples(test: Callable[..., None]) -> Callable[..., None]:
-    for how in reversed(KNOWN):
-        test = example(how=how)(test)
-    return test
+
+def _known_examples(known: list[Damage]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def add(test: Callable[..., None]) -> Callable[..., None]:
+        for how in reversed(known):
+            test = example(how=how)(test)
+        return test
+
+    return add
 
 
 @given(DAMAGES)
 @FUZZ
-@_known_examples
+@_known_examples(KNOWN)
 def test_every_read_of_damaged_data_returns_or_raises_corrupt_data_naming_the_key(
+    backend: Backend, admin: Any, how: Damage
+) -> None:
+    _every_read_returns_or_raises_corrupt_data_naming_the_key(backend, admin, how)
+
+
+@given(COMPOSED_DAMAGES)
+@FUZZ
+@_known_examples(KNOWN_COMPOSED)
+def test_every_read_of_damaged_composed_data_returns_or_raises_corrupt_data_naming_the_key(
+    backend: Backend, admin: Any, how: Damage
+) -> None:
+    _every_read_returns_or_raises_corrupt_data_naming_the_key(backend, admin, how)
+
+
+def _every_read_returns_or_raises_corrupt_data_naming_the_key(
     backend: Backend, admin: Any, how: Damage
 ) -> None:
     prefix = f"lgtest{uuid.uuid4().hex[:10]}"
     with contextlib.closing(_timed_client(backend)) as client:
         saver = PlainRedisSaver(client, key_prefix=prefix)
         c1, c2, _other = build(saver)
+        # A write stored composed (storage schema 2): a tree of shared content.
+        saver.put_writes(c2, [("h", [f"{i:03d} " + "h" * 90 for i in range(60)])], "task3")
         thread = Thread(saver, admin, c1, c2)
         key = thread.damage(how)
         for name, read in READS.items():

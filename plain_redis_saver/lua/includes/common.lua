@@ -521,9 +521,34 @@ local function composed_refs(values, n, fields, key)
   return refs
 end
 
-local function content_missing(digest)
+-- Raises for content `digest` missing from KEYS[3], naming what references it: the first
+-- of the composed values[1..n] (fields, key: as expand_values takes them) or of the nodes
+-- read so far (`content`) that does. Only a failing read searches, so the healthy path
+-- keeps no record of who referenced what.
+local function content_missing(digest, values, n, fields, key, content)
+  local by = 'a stored value'
+  for i = 1, n do
+    if is_composed(values[i]) then
+      local where = type(key) == 'table' and key[i] or key
+      for _, d in ipairs(node_refs(values[i], 2, fields and fields[i], where)) do
+        if d == digest then
+          by = (fields and fields[i] or '?') .. ' of ' .. where
+        end
+      end
+    end
+  end
+  for name, c in pairs(content) do
+    if is_node(c) then
+      for _, d in ipairs(node_refs(c, 1, CONTENT .. name, KEYS[3])) do
+        if d == digest then
+          by = CONTENT .. hex(name) .. ' of ' .. KEYS[3]
+        end
+      end
+    end
+  end
   return fail('plain_redis_saver: corrupt thread: content ' .. hex(digest) .. ' of '
-    .. KEYS[3] .. ' is missing (evicted, or deleted by hand)')
+    .. KEYS[3] .. ', referenced by ' .. by .. ', is missing (evicted, deleted by hand, or '
+    .. 'the reference is damaged)')
 end
 
 -- Replaces each composed value among values[1..n] (false entries allowed) by the list
@@ -555,7 +580,7 @@ local function expand_values(values, n, fields, key)
     for j, d in ipairs(wanted) do
       local c = got[j]
       if not c or c == '' then
-        content_missing(d)
+        content_missing(d, values, n, fields, key, content)
       end
       content[d] = c
       if is_node(c) then
