@@ -31,7 +31,12 @@ from .core import Core
 from .errors import InvalidConfigError
 from .keys import DEFAULT_KEY_PREFIX, Keyspace
 from .ops import Plan
-from .options import DEFAULT_MAX_VALUE_SIZE, SAVER_OPTIONS, SaverOptions
+from .options import (
+    DEFAULT_CONTENT_CACHE_BYTES,
+    DEFAULT_MAX_VALUE_SIZE,
+    SAVER_OPTIONS,
+    SaverOptions,
+)
 from .serde import SafeSerializer
 
 
@@ -88,6 +93,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
         wait_replicas: int = 0,
         wait_timeout: float | timedelta = 1.0,
         compose_values: bool = True,
+        content_cache_bytes: int = DEFAULT_CONTENT_CACHE_BYTES,
     ) -> None:
         """A saver storing LangGraph checkpoints through ``client``.
 
@@ -129,6 +135,12 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
                 is stored as shared pieces, so each version costs only what it adds
                 (storage schema 2). ``False`` stores every value whole, the schema-1
                 layout that release 0.1 reads: for the time of a rolling upgrade.
+            content_cache_bytes: bytes, default 32 MiB; 0 turns the cache off. The
+                saver keeps the pieces of composed values it wrote or read, and a read
+                names those of the thread's latest values: the server then neither
+                reads nor sends them, and the saver rebuilds the value from its cache
+                (content is named by its digest, so the cache is never stale). Reads
+                of a thread this process wrote send a few KB instead of its history.
 
         Raises:
             InvalidConfigError: the client is a URL string, of the wrong kind (an
@@ -166,6 +178,7 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
             wait_replicas=wait_replicas,
             wait_timeout=wait_timeout,
             compose_values=compose_values,
+            content_cache_bytes=content_cache_bytes,
         )
         self.client = client
         self.key_prefix = key_prefix

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from typing import NamedTuple
 
 from . import chunks
@@ -46,6 +46,7 @@ __all__ = [
     "Composed",
     "Composer",
     "compose",
+    "expand",
     "is_node",
     "references",
 ]
@@ -74,6 +75,14 @@ COMPOSE_MIN = 2 * chunks.PIECE_MIN
 _MAX_RUNS = 32_768
 #: Items a node holds at most when no content-defined boundary comes sooner.
 _NODE_MAX = 8 * FANOUT
+#: Bounds on what stored content may make a read build (the server's scripts keep the
+#: same, includes/common.lua): a client writes 4-5 levels for a million items.
+MAX_NESTING = 24
+MAX_BUILT = 512 * 2**20
+MAX_PARTS = 256 * 2**10
+#: Digests of pieces a read names as held, per thread: the pieces of the thread's
+#: latest values (a 1,000-message history is about 60 runs and 15 elements), in 2 KB.
+_MAX_HINTS = 128
 
 
 def _literal(data: bytes) -> bytes:
@@ -84,16 +93,16 @@ def _reference(name: bytes) -> bytes:
     return _REFERENCE + name
 
 
-def references(node: bytes, start: int, where: str) -> list[bytes]:
-    """The digests the items of ``node`` (from ``start``: 1 for a composed value, 0 for a
-    stored node) reference, in order. Stored bytes are untrusted: each item must be
-    whole, so the walk ends within ``len(node)`` steps, and anything else raises
-    CorruptDataError naming ``where``."""
-    refs, pos, size = [], start, len(node)
+def _items(node: bytes, start: int, where: str) -> list[tuple[bool, bytes]]:
+    """The items of ``node`` from ``start`` (1 for a composed value, 0 for a stored
+    node), in order: (True, digest) for a reference, (False, bytes) for a literal.
+    Stored bytes are untrusted: each item must be whole, so the walk ends within
+    ``len(node)`` steps, and anything else raises CorruptDataError naming ``where``."""
+    items, pos, size = [], start, len(node)
     while pos < size:
         tag = node[pos]
         if tag == 1 and pos + 1 + DIGEST_SIZE <= size:
-            refs.append(node[pos + 1 : pos + 1 + DIGEST_SIZE])
+            items.append((True, node[pos + 1 : pos + 1 + DIGEST_SIZE]))
             pos += 1 + DIGEST_SIZE
             continue
         stop = pos + 5 + int.from_bytes(node[pos + 1 : pos + 5], "big")
@@ -102,8 +111,81 @@ def references(node: bytes, start: int, where: str) -> list[bytes]:
                 f"{where} is not a composed value: item {tag} at byte {pos} of {size} "
                 "is malformed (the data was changed by hand)"
             )
+        items.append((False, node[pos + 5 : stop]))
         pos = stop
-    return refs
+    return items
+
+
+def references(node: bytes, start: int, where: str) -> list[bytes]:
+    """The digests the items of ``node`` (from ``start``: 1 for a composed value, 0 for a
+    stored node) reference, in order (see :func:`_items`)."""
+    return [data for is_reference, data in _items(node, start, where) if is_reference]
+
+
+def expand(value: bytes, content: Mapping[bytes, bytes], where: str) -> bytes:
+    """The bytes the composed ``value`` stands for, rebuilt from ``content`` (digest to
+    piece or node: what a read returned and what the client held).
+
+    Stored bytes are untrusted, so this is bounded as the server's expansion is: nodes
+    nest at most :data:`MAX_NESTING` deep (a cycle nests forever), and a value is at
+    most :data:`MAX_BUILT` bytes in :data:`MAX_PARTS` items. Each distinct node is
+    measured and built once, so a tree naming one node many times over costs its
+    distinct nodes only until the bound refuses it. Missing content or a malformed node
+    raises CorruptDataError naming ``where``."""
+    sizes: dict[bytes, tuple[int, int]] = {}
+    parsed: dict[bytes, list[tuple[bool, bytes]]] = {}
+
+    def measure(items: list[tuple[bool, bytes]], depth: int) -> tuple[int, int]:
+        total = count = 0
+        for is_reference, data in items:
+            if not is_reference:
+                total, count = total + len(data), count + 1
+            else:
+                known = sizes.get(data)
+                if known is None:
+                    if depth >= MAX_NESTING:
+                        raise CorruptDataError(
+                            f"{where}: composed value nested deeper than {MAX_NESTING} "
+                            "levels, or a cycle (the data was changed by hand)"
+                        )
+                    piece = content.get(data)
+                    if piece is None:
+                        raise CorruptDataError(
+                            f"{where}: content {data.hex()} of a composed value is missing"
+                        )
+                    if is_node(piece):
+                        parsed[data] = _items(piece, 0, f"{where}, node {data.hex()}")
+                        known = measure(parsed[data], depth + 1)
+                    else:
+                        known = (len(piece), 1)
+                    sizes[data] = known
+                total, count = total + known[0], count + known[1]
+            if total > MAX_BUILT or count > MAX_PARTS:
+                raise CorruptDataError(
+                    f"{where}: composed value of over {MAX_BUILT:,} bytes or "
+                    f"{MAX_PARTS:,} items (the data was changed by hand)"
+                )
+        return total, count
+
+    root = _items(value, 1, where)
+    measure(root, 0)
+    built: dict[bytes, bytes] = {}
+
+    def build(items: list[tuple[bool, bytes]]) -> bytes:
+        parts = []
+        for is_reference, data in items:
+            if not is_reference:
+                parts.append(data)
+                continue
+            done = built.get(data)
+            if done is None:
+                node = parsed.get(data)
+                done = content[data] if node is None else build(node)
+                built[data] = done
+            parts.append(done)
+        return b"".join(parts)
+
+    return build(root)
 
 
 def is_node(data: bytes) -> bool:
@@ -227,7 +309,13 @@ class Composer:
     makes it refuse the call, which is then sent again with all its content
     (:meth:`forget` first). Least recently used entries go first once the memos hold
     ``max_memo_bytes`` of values or ``max_memos`` memos, or ``max_threads`` threads are
-    remembered; a thread's record starts afresh past ``max_held`` digests. Thread-safe."""
+    remembered; a thread's record starts afresh past ``max_held`` digests.
+
+    And a cache of content (digest to bytes, at most ``max_cache_bytes``, least recently
+    used first out), filled by what this client wrote and read, with per thread the
+    digests its latest values reached: a read names those it still has as held, and
+    the server then neither reads nor sends them (see :meth:`cached`). Content is named
+    by its digest, so a cached entry is never stale. Thread-safe."""
 
     def __init__(
         self,
@@ -236,8 +324,13 @@ class Composer:
         max_memo_bytes: int = 64 * 2**20,
         max_threads: int = 1024,
         max_held: int = 16_384,
+        max_cache_bytes: int = 32 * 2**20,
     ) -> None:
         self._lock = threading.Lock()
+        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self._cache_bytes = 0
+        self._max_cache_bytes = max_cache_bytes
+        self._hints: OrderedDict[str, OrderedDict[bytes, None]] = OrderedDict()
         self._memos: OrderedDict[Hashable, chunks.Memo] = OrderedDict()
         self._memo_bytes = 0
         self._held: OrderedDict[str, set[bytes]] = OrderedDict()
@@ -298,3 +391,45 @@ class Composer:
         thread was deleted)."""
         with self._lock:
             self._held.pop(thread_id, None)
+
+    def learn(self, thread_id: str, content: Mapping[bytes, bytes]) -> None:
+        """Keeps the pieces of ``content`` (digest to bytes, each verified or made by this
+        client) in the cache, and their digests as the most recent of ``thread_id``'s.
+        Nodes are left out: a read names only pieces as held, so the server still walks
+        every node (a few hundred bytes each) and the client never needs one it lacks."""
+        if self._max_cache_bytes <= 0 or not content:
+            return
+        pieces = [(name, data) for name, data in content.items() if not is_node(data)]
+        with self._lock:
+            cache = self._cache
+            for name, data in pieces:
+                if name in cache:
+                    cache.move_to_end(name)
+                elif len(data) <= self._max_cache_bytes:
+                    cache[name] = data
+                    self._cache_bytes += len(data)
+            while self._cache_bytes > self._max_cache_bytes:
+                _, dropped = cache.popitem(last=False)
+                self._cache_bytes -= len(dropped)
+            hints = self._hints.pop(thread_id, None) or OrderedDict()
+            for name, _ in pieces:
+                hints[name] = None
+                hints.move_to_end(name)
+            while len(hints) > _MAX_HINTS:
+                hints.popitem(last=False)
+            self._hints[thread_id] = hints
+            while len(self._hints) > self._max_threads:
+                self._hints.popitem(last=False)
+
+    def cached(self, thread_id: str) -> dict[bytes, bytes]:
+        """The pieces a read of ``thread_id`` names as held: the cached ones among those
+        the thread's latest values reached (at most :data:`_MAX_HINTS`). The read
+        keeps this mapping until its reply is rebuilt, so the cache may drop entries
+        meanwhile."""
+        with self._lock:
+            hints = self._hints.get(thread_id)
+            if not hints:
+                return {}
+            self._hints.move_to_end(thread_id)
+            cache = self._cache
+            return {name: cache[name] for name in hints if name in cache}

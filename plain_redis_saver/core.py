@@ -31,7 +31,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from . import codec, compose
+from . import chunks, codec, compose
 from .errors import (
     CheckpointRemovedError,
     ConcurrentWriteError,
@@ -287,7 +287,7 @@ class Core:
         self.keys = keyspace
         self.serde = serde
         self.options = options
-        self.composer = compose.Composer()
+        self.composer = compose.Composer(max_cache_bytes=options.content_cache_bytes)
         ttl_ms = options.ttl_ms
         # Writes always state the expiry, so a changed ttl (or none) applies to a thread
         # at its next write; reads only refresh an expiry the thread already has ("~").
@@ -349,7 +349,11 @@ class Core:
         }
 
     def _pending_writes(
-        self, where: str, index: bytes, values: Sequence[bytes | None]
+        self,
+        where: str,
+        index: bytes,
+        values: Sequence[bytes | None],
+        content: Mapping[bytes, bytes],
     ) -> list[PendingWrite]:
         subs = codec.split_netstrings(index, f"write index of {where}")
         if len(subs) != len(values):
@@ -359,14 +363,18 @@ class Core:
             if value is None:
                 raise CorruptDataError(f"pending write {sub!r} of {where} is missing")
             task_id, idx = codec.parse_write_sub(sub, f"write index of {where}")
-            channel, typed, task_path = codec.decode_write(_joined(value))
+            channel, typed, task_path = codec.decode_write(_built(value, content, where))
             rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
         rows.sort(key=lambda row: row[0])
         return [
             (task_id, channel, self.serde.loads_typed(typed)) for _, task_id, channel, typed in rows
         ]
 
-    def decode_checkpoint(self, thread_id: str, ns: str, reply: Sequence[Any]) -> CheckpointTuple:
+    def decode_checkpoint(
+        self, thread_id: str, ns: str, reply: Sequence[Any], content: Mapping[bytes, bytes]
+    ) -> CheckpointTuple:
+        """A checkpoint as get_checkpoint and list_checkpoints return it; ``content``
+        rebuilds its composed values and writes (see :meth:`_read_content`)."""
         cid_raw, record_raw, blobs, index, writes = reply
         keys = self.keys.thread(thread_id)
         cid: str = repr(cid_raw)
@@ -382,7 +390,8 @@ class Core:
             values: dict[str, Any] = {}
             for channel, blob in zip(channels, blobs, strict=True):
                 if blob:
-                    values[channel] = self.serde.loads_typed(codec.decode_blob(_joined(blob)))
+                    data = _built(blob, content, f"channel {channel!r} of {keys.blobs!r}")
+                    values[channel] = self.serde.loads_typed(codec.decode_blob(data))
             at = keys.checkpoints
             checkpoint = {**checkpoint, "channel_values": values}
             at = keys.writes
@@ -390,6 +399,7 @@ class Core:
                 f"checkpoint {cid!r} of thread {thread_id!r} (key {at!r})",
                 index or b"",
                 writes,
+                content,
             )
         except CorruptDataError as exc:
             if at in str(exc):
@@ -670,6 +680,7 @@ class Core:
                 thread_id, scripts, head, [*rows, *_content_rows(content)]
             )
         self.composer.held(thread_id, content)
+        self.composer.learn(thread_id, content)
         return reply
 
     def _discard(self, keys: Sequence[str]) -> Generator[Op, Any, None]:
@@ -681,13 +692,19 @@ class Core:
     def get_tuple(self, config: RunnableConfig) -> Plan:
         target = parse_config(config)
         keys = self.keys.thread(target.thread_id)
+        held = self.composer.cached(target.thread_id)
         reply = yield Eval(
-            GET_CHECKPOINT, keys, (target.ns, target.checkpoint_id or ""), self.read_expiry
+            GET_CHECKPOINT,
+            keys,
+            (target.ns, target.checkpoint_id or "", b"".join(held)),
+            self.read_expiry,
         )
         if not reply:
             yield Emit(None)
             return
-        yield Emit(self.decode_checkpoint(target.thread_id, target.checkpoint_ns, reply))
+        content = self._read_content(target.thread_id, reply[5], held)
+        ns = target.checkpoint_ns
+        yield Emit(self.decode_checkpoint(target.thread_id, ns, reply[:5], content))
 
     def _list_args(
         self,
@@ -696,26 +713,56 @@ class Core:
         before_ns: bytes,
         page: int,
         filter_args: Sequence[Arg],
+        held: Mapping[bytes, bytes],
     ) -> tuple[Arg, ...]:
         budget = LIST_BUDGET if filter_args else page
-        return (ns, before, before_ns, page, budget, *filter_args)
+        return (ns, before, before_ns, page, budget, b"".join(held), *filter_args)
 
-    def _decode_page(self, thread_id: str, reply: Sequence[Any]) -> list[CheckpointTuple]:
+    def _read_content(
+        self, thread_id: str, flat: Sequence[bytes], held: Mapping[bytes, bytes]
+    ) -> Mapping[bytes, bytes]:
+        """The content a read's composed values are rebuilt from: what the reply carries
+        (``flat``: digest, bytes, ...), each piece checked against its digest before the
+        cache keeps it, and what the read named as ``held``."""
+        if not flat:
+            return held
+        where = self.keys.thread(thread_id).blobs
+        if not isinstance(flat, list) or len(flat) % 2:
+            raise CorruptDataError(f"content read from {where!r} is malformed")
+        got = dict(held)
+        fresh: dict[bytes, bytes] = {}
+        for i in range(0, len(flat), 2):
+            name, data = flat[i], flat[i + 1]
+            if chunks.digest(data) != name:
+                raise CorruptDataError(
+                    f"content {bytes(name).hex()} of {where!r} does not match its digest "
+                    "(changed by hand)"
+                )
+            fresh[name] = data
+        got.update(fresh)
+        self.composer.learn(thread_id, fresh)
+        return got
+
+    def _decode_page(
+        self, thread_id: str, reply: Sequence[Any], held: Mapping[bytes, bytes]
+    ) -> list[CheckpointTuple]:
+        content = self._read_content(thread_id, reply[-1], held)
         out = []
-        for item in reply[:-3]:
+        for item in reply[:-4]:
             where = f"namespace {item[0]!r} of {self.keys.thread(thread_id).namespaces!r}"
             try:
                 ns = codec.read_netstring(item[0], 0, where)[0].decode()
             except UnicodeDecodeError as exc:
                 raise CorruptDataError(f"{where} is not UTF-8") from exc
-            out.append(self.decode_checkpoint(thread_id, ns, item[1:]))
+            out.append(self.decode_checkpoint(thread_id, ns, item[1:], content))
         return out
 
     def _page_state(
-        self, thread_id: str, reply: Sequence[Any]
+        self, thread_id: str, reply: Sequence[Any], held: Mapping[bytes, bytes]
     ) -> tuple[list[CheckpointTuple], bool, str, bytes]:
         """A list page as (checkpoints, done, cursor id, cursor namespace)."""
-        return self._decode_page(thread_id, reply), bool(reply[-3]), reply[-2].decode(), reply[-1]
+        page = self._decode_page(thread_id, reply, held)
+        return page, bool(reply[-4]), reply[-3].decode(), reply[-2]
 
     def list_checkpoints(
         self,
@@ -767,13 +814,14 @@ class Core:
         remaining = limit
         while True:
             page = min(remaining, LIST_PAGE) if remaining is not None else LIST_PAGE
+            held = self.composer.cached(target.thread_id)
             reply = yield Eval(
                 LIST_CHECKPOINTS,
                 keys,
-                self._list_args(ns, cursor_id, cursor_ns, page, filter_args),
+                self._list_args(ns, cursor_id, cursor_ns, page, filter_args, held),
                 self.read_expiry,
             )
-            for tup in self._decode_page(target.thread_id, reply):
+            for tup in self._decode_page(target.thread_id, reply, held):
                 if only_id is not None and tup.config["configurable"]["checkpoint_id"] != only_id:
                     return
                 yield Emit(tup)
@@ -781,7 +829,7 @@ class Core:
                     remaining -= 1
                     if remaining == 0:
                         return
-            done, cursor_id, cursor_ns = reply[-3], reply[-2].decode(), reply[-1]
+            done, cursor_id, cursor_ns = reply[-4], reply[-3].decode(), reply[-2]
             if done or (only_id is not None and cursor_id < only_id):
                 return
 
@@ -828,30 +876,31 @@ class Core:
         page = min(limit, LIST_PAGE) if limit is not None else LIST_PAGE
         state: dict[str, tuple[list[CheckpointTuple], bool, str, bytes]] = {}
 
-        def keep_page(tid: str, reply: Any) -> None:
+        def keep_page(tid: str, reply: Any, held: Mapping[bytes, bytes]) -> None:
             # A damaged thread is left out and reported once the others are listed.
             state.pop(tid, None)
             if self._thread_reply(damaged, tid, reply):
                 try:
-                    state[tid] = self._page_state(tid, reply)
+                    state[tid] = self._page_state(tid, reply, held)
                 except CorruptDataError as exc:
                     damaged[f"thread {tid!r}"] = str(exc)
 
         for chunk in _chunks(thread_ids, THREADS_PER_BATCH):
+            helds = [self.composer.cached(tid) for tid in chunk]
             replies = yield Batch(
                 tuple(
                     Eval(
                         LIST_CHECKPOINTS,
                         self.keys.thread(tid),
-                        self._list_args(b"", before_id, b"", page, filter_args),
+                        self._list_args(b"", before_id, b"", page, filter_args, held),
                         self.read_expiry,
                     )
-                    for tid in chunk
+                    for tid, held in zip(chunk, helds, strict=True)
                 ),
                 keep_errors=True,
             )
-            for tid, reply in zip(chunk, replies, strict=True):
-                keep_page(tid, reply)
+            for tid, reply, held in zip(chunk, replies, helds, strict=True):
+                keep_page(tid, reply, held)
 
         heap: list[tuple[_Desc, _Desc, _Desc, str]] = []
 
@@ -872,18 +921,19 @@ class Core:
             if remaining is not None:
                 remaining -= 1
             if not items and not done and remaining != 0:
+                held = self.composer.cached(tid)
                 (reply,) = yield Batch(
                     (
                         Eval(
                             LIST_CHECKPOINTS,
                             self.keys.thread(tid),
-                            self._list_args(b"", cursor_id, cursor_ns, page, filter_args),
+                            self._list_args(b"", cursor_id, cursor_ns, page, filter_args, held),
                             self.read_expiry,
                         ),
                     ),
                     keep_errors=True,
                 )
-                keep_page(tid, reply)
+                keep_page(tid, reply, held)
             push(tid)
         if damaged:
             raise self._damage_report(damaged, "listed")
@@ -1215,6 +1265,13 @@ def _joined(value: bytes | list[bytes]) -> bytes:
     """A stored value as a script returns it: its bytes, or (a composed value) the list
     of its parts in order."""
     return b"".join(value) if isinstance(value, list) else value
+
+
+def _built(value: bytes, content: Mapping[bytes, bytes], where: str) -> bytes:
+    """A stored value as a read returns it: its bytes, or a composed value, rebuilt."""
+    if value[:1] == compose.COMPOSED:
+        return compose.expand(value, content, where)
+    return value
 
 
 def _content_rows(content: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:

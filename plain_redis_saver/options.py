@@ -36,6 +36,11 @@ def _check_limit(value: Any, rule: str) -> None:
         raise InvalidConfigError(f"{rule}, got {value!r}")
 
 
+#: Default of ``content_cache_bytes``: the composed content a saver keeps to read
+#: with (see compose.Composer).
+DEFAULT_CONTENT_CACHE_BYTES = 32 * 2**20
+
+
 @dataclass(frozen=True)
 class SaverOptions:
     """Expiry, retention, size limit and replication of a saver; the savers' constructor
@@ -49,6 +54,7 @@ class SaverOptions:
     wait_replicas: int = 0
     wait_timeout: float | timedelta = 1.0
     compose_values: bool = True
+    content_cache_bytes: int = DEFAULT_CONTENT_CACHE_BYTES
 
     def __post_init__(self) -> None:
         if self.ttl is not None:
@@ -73,6 +79,15 @@ class SaverOptions:
         if not isinstance(self.compose_values, bool):
             raise InvalidConfigError(
                 f"compose_values must be True or False, got {self.compose_values!r}"
+            )
+        if (
+            isinstance(self.content_cache_bytes, bool)
+            or not isinstance(self.content_cache_bytes, int)
+            or self.content_cache_bytes < 0
+        ):
+            raise InvalidConfigError(
+                "content_cache_bytes must be a number of bytes >= 0 (0: no cache), got "
+                f"{self.content_cache_bytes!r}"
             )
 
     @property

@@ -606,6 +606,16 @@ CONSTRUCTOR_CASES = [
         "wait_timeout",
         id="wait_timeout-infinite",
     ),
+    pytest.param({"compose_values": 1}, "compose_values", id="compose_values-int"),
+    pytest.param(
+        {"content_cache_bytes": -1}, "content_cache_bytes", id="content_cache_bytes-negative"
+    ),
+    pytest.param(
+        {"content_cache_bytes": "32MB"}, "content_cache_bytes", id="content_cache_bytes-str"
+    ),
+    pytest.param(
+        {"content_cache_bytes": False}, "content_cache_bytes", id="content_cache_bytes-bool"
+    ),
 ]
 
 

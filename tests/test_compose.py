@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from plain_redis_saver import chunks
-from plain_redis_saver.compose import COMPOSED, Composer, _run_key, compose, references
+from plain_redis_saver.compose import (
+    COMPOSED,
+    MAX_PARTS,
+    Composer,
+    _run_key,
+    compose,
+    expand,
+    is_node,
+    references,
+)
 from plain_redis_saver.errors import CorruptDataError
 
 from .helpers import node_items
@@ -56,6 +66,7 @@ def test_a_composed_value_rebuilds_the_exact_bytes(
     composed, _ = compose(prefix, typed, suffix)
     if composed is not None:
         assert rebuild(composed.value, composed.content) == prefix + typed[1] + suffix
+        assert expand(composed.value, composed.content, "f") == prefix + typed[1] + suffix
 
 
 @settings(max_examples=60, deadline=None)
@@ -149,3 +160,62 @@ def test_references_of_any_bytes_returns_digests_or_raises_corrupt_data(
         assert "field f of key k" in str(exc)
     else:
         assert all(len(ref) == 16 for ref in refs)
+
+
+def _hostile(shape: str) -> tuple[bytes, dict[bytes, bytes]]:
+    names = [bytes([i]) * 16 for i in range(40)]
+    if shape == "cycle":
+        content = {names[0]: b"\x01" + names[1], names[1]: b"\x01" + names[0]}
+    elif shape == "deep":
+        content = {a: b"\x01" + b for a, b in zip(names, names[1:], strict=False)}
+        content[names[-1]] = b"\x00\x00\x00\x00\x01x"
+    elif shape == "bomb":  # 20 levels, each naming the next twice: a million pieces
+        content = {a: (b"\x01" + b) * 2 for a, b in zip(names[:20], names[1:21], strict=True)}
+        content[names[20]] = b"\xa3abc" * 40
+    else:  # "missing"
+        content = {names[0]: b"\x01" + names[1]}
+    return COMPOSED + b"\x01" + names[0], content
+
+
+@pytest.mark.parametrize(
+    ("shape", "says"),
+    [
+        ("cycle", "nested deeper"),
+        ("deep", "nested deeper"),
+        ("bomb", f"{MAX_PARTS:,} items"),
+        ("missing", "missing"),
+    ],
+)
+def test_rebuilding_hostile_content_raises_corrupt_data_naming_where(shape: str, says: str) -> None:
+    value, content = _hostile(shape)
+    with pytest.raises(CorruptDataError, match=says) as caught:
+        expand(value, content, "field f of key k")
+    assert "field f of key k" in str(caught.value)
+
+
+def test_the_composer_names_as_held_the_pieces_of_a_threads_latest_values() -> None:
+    composer = Composer()
+    composed, _ = compose(b"", SERDE.dumps_typed([f"m{i} " + "z" * 80 for i in range(300)]), b"")
+    assert composed is not None
+    composer.learn("t", composed.content)
+    held = composer.cached("t")
+    assert held and all(composed.content[name] == data for name, data in held.items())
+    assert not any(is_node(data) for data in held.values())
+    assert composer.cached("other") == {}
+
+
+def test_a_composer_without_a_cache_names_nothing_as_held() -> None:
+    composer = Composer(max_cache_bytes=0)
+    composed, _ = compose(b"", SERDE.dumps_typed(["m" * 100] * 50), b"")
+    assert composed is not None
+    composer.learn("t", composed.content)
+    assert composer.cached("t") == {}
+
+
+def test_the_content_cache_keeps_within_its_byte_budget() -> None:
+    composer = Composer(max_cache_bytes=10_000)
+    for i in range(20):
+        composer.learn(f"t{i}", {bytes([i]) * 16: b"x" * 1_000})
+    held = [composer.cached(f"t{i}") for i in range(20)]
+    assert sum(len(data) for h in held for data in h.values()) <= 10_000
+    assert held[-1] and not held[0]

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plain_redis_saver import CorruptDataError, PlainRedisSaver
+from plain_redis_saver.compose import is_node
 
 from .helpers import checkpoint, config, count_round_trips, metadata, node_items
 
@@ -74,6 +75,11 @@ def assert_counts_consistent(saver: Any, admin: Any, thread_id: str) -> None:
 def warm(saver: Any) -> Any:
     saver.setup()
     return saver
+
+
+def cold(saver: Any) -> Any:
+    """Another saver on the same data, holding no content yet (another process)."""
+    return PlainRedisSaver(saver.client, key_prefix=saver.key_prefix)
 
 
 def test_a_growing_history_stores_each_message_a_bounded_number_of_times(
@@ -180,7 +186,69 @@ def test_missing_content_makes_a_read_raise_corrupt_data_naming_the_key(
     victim = sorted(content_fields(warm, admin, "t"))[0]
     admin.hdel(keys.blobs, victim)
     with pytest.raises(CorruptDataError, match="missing") as caught:
-        warm.get_tuple(config("t"))
+        cold(warm).get_tuple(config("t"))
+    assert keys.blobs in str(caught.value)
+
+
+def read_pieces(saver: Any, read: Any) -> tuple[Any, int]:
+    """What ``read()`` returns, and how many pieces (content other than nodes) the
+    server sent with it."""
+    core = saver._core
+    seen: list[int] = []
+    real = core._read_content
+
+    def counting(thread_id: str, flat: Any, held: Any) -> Any:
+        seen.append(sum(1 for data in flat[1::2] if not is_node(data)))
+        return real(thread_id, flat, held)
+
+    core._read_content = counting
+    try:
+        return read(), sum(seen)
+    finally:
+        del core._read_content
+
+
+def test_a_read_by_the_writer_is_sent_none_of_the_pieces_it_wrote(warm: Any) -> None:
+    put_versions(warm, "t", [history(n) for n in range(1, 60)])
+    got, pieces = read_pieces(warm, lambda: warm.get_tuple(config("t")))
+    assert got.checkpoint["channel_values"]["m"] == history(59)
+    assert pieces == 0
+
+
+def test_another_process_reads_every_piece_once_then_holds_them(warm: Any) -> None:
+    put_versions(warm, "t", [history(n) for n in range(1, 60)])
+    reader = cold(warm)
+    first, sent_first = read_pieces(reader, lambda: reader.get_tuple(config("t")))
+    again, sent_again = read_pieces(reader, lambda: list(reader.list(config("t"), limit=3)))
+    assert first.checkpoint["channel_values"]["m"] == history(59)
+    assert [t.checkpoint["channel_values"]["m"] for t in again] == [
+        history(59),
+        history(58),
+        history(57),
+    ]
+    assert sent_first > 0 and sent_again == 0
+
+
+def test_a_saver_without_a_content_cache_is_sent_every_piece(warm: Any) -> None:
+    put_versions(warm, "t", [history(n) for n in range(1, 30)])
+    uncached = PlainRedisSaver(warm.client, key_prefix=warm.key_prefix, content_cache_bytes=0)
+    got, first = read_pieces(uncached, lambda: uncached.get_tuple(config("t")))
+    _, second = read_pieces(uncached, lambda: uncached.get_tuple(config("t")))
+    assert got.checkpoint["channel_values"]["m"] == history(29)
+    assert first == second > 0
+
+
+def test_content_changed_on_the_server_raises_corrupt_data_naming_the_key(
+    warm: Any, admin: Any
+) -> None:
+    put_versions(warm, "t", [history(20)])
+    keys = warm._core.keys.thread("t")
+    blobs = values_hash(warm, admin, "t")
+    victim = next(f for f in sorted(content_fields(warm, admin, "t")) if not is_node(blobs[f]))
+    data = blobs[victim]
+    admin.hset(keys.blobs, victim, data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(CorruptDataError, match="does not match its digest") as caught:
+        cold(warm).get_tuple(config("t"))
     assert keys.blobs in str(caught.value)
 
 
@@ -205,7 +273,9 @@ def test_hostile_nodes_raise_corrupt_data_instead_of_looping(
         rows[CONTENT + names[20]] = b"\xa3abc" * 40
     admin.hset(keys.blobs, mapping=rows)
     admin.hset(keys.blobs, field, b"\xc1\x01" + names[0])
-    with pytest.raises(CorruptDataError, match="composed value"):
+    # The server refuses nesting past its bound; what it returns, the client checks
+    # against the digests before building anything.
+    with pytest.raises(CorruptDataError, match="composed value|does not match its digest"):
         warm.get_tuple(stored)
 
 
@@ -304,8 +374,10 @@ def test_any_edits_read_back_exactly_and_keep_counts_consistent(
                 current[at % len(current)] = message(n + step)
         lists.append(list(current))
     configs = put_versions(saver, "t", lists)
+    reader = cold(saver)  # rebuilds from the server's content alone
     for value, stored in list(zip(lists, configs, strict=True))[-3:]:
         assert saver.get_tuple(stored).checkpoint["channel_values"]["m"] == value
+        assert reader.get_tuple(stored).checkpoint["channel_values"]["m"] == value
     assert_counts_consistent(saver, admin, "t")
     saver.delete_thread("t")
 

@@ -103,7 +103,8 @@ def test_list_with_limit_250_takes_three_pages() -> None:
     def page(op: Op) -> Any:
         assert isinstance(op, Eval) and op.script is LIST_CHECKPOINTS
         size = int(op.args[3])
-        return [[ns, cid.encode(), record, [b""], b"", []] for _ in range(size)] + [0, b"z", ns]
+        entry = [ns, cid.encode(), record, [b""], b"", []]
+        return [entry for _ in range(size)] + [0, b"z", ns, []]
 
     asked, emitted = run(plans.list_checkpoints(config("t"), limit=250), page)
     assert [int(op.args[3]) for op in asked if isinstance(op, Eval)] == [LIST_PAGE, LIST_PAGE, 50]

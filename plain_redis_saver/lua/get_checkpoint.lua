@@ -3,10 +3,12 @@
 -- KEYS[1..5]  the thread's keys (see includes/common.lua)
 -- ARGV[1]     NS: netstring(checkpoint_ns)
 -- ARGV[2]     checkpoint id, or "" for the newest one of the namespace
+-- ARGV[3]     the digests of content the client holds (see gather_content)
 --
--- Reply: {cid, record, {blob...}, write index, {write...}} or nil when absent.
+-- Reply: {cid, record, {blob...}, write index, {write...}, {digest, content, ...}} (see
+-- load_records) or nil when absent.
 
-local ns, cid = ARGV[1], ARGV[2]
+local ns, cid, held = ARGV[1], ARGV[2], held_digests(ARGV[3])
 local latest = cid == ''
 if latest then
   cid = latest_id(ns)
@@ -15,7 +17,7 @@ if latest then
     return false
   end
 end
-local found = load_checkpoint(ns, cid)
+local found = load_checkpoint(ns, cid, held)
 if not found then
   if latest or in_order(ns .. cid) then
     record_missing(ns .. cid)

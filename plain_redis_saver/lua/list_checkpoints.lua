@@ -7,15 +7,18 @@
 --             equals the cursor, return only those whose NS sorts before this one
 -- ARGV[4]     page size: most checkpoints to return
 -- ARGV[5]     budget: most checkpoints to examine (bounds the work of one call)
--- ARGV[6..]   filter pairs: metadata key, canonical value (see codec.canonical)
+-- ARGV[6]     the digests of content the client holds (see gather_content)
+-- ARGV[7..]   filter pairs: metadata key, canonical value (see codec.canonical)
 --
--- Reply: {{NS, checkpoint...}..., done, cursor id, cursor NS}; done is 1 when no older
--- checkpoint remains. Every-namespace order is id descending, then NS descending.
+-- Reply: {{NS, checkpoint...}..., done, cursor id, cursor NS, {digest, content, ...}}
+-- (see load_records); done is 1 when no older checkpoint remains. Every-namespace order
+-- is id descending, then NS descending.
 
 local only_ns, before, before_ns = ARGV[1], ARGV[2], ARGV[3]
 local page, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
+local held = held_digests(ARGV[6])
 local wanted = {}
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   wanted[#wanted + 1] = {ARGV[i], ARGV[i + 1]}
 end
 -- canonical(None): a filter for None also matches a missing key, as in InMemorySaver.
@@ -104,7 +107,7 @@ while #found < page and examined < budget and next_candidate <= #candidates do
   end
   next_candidate = last + 1
 end
-local out = load_records(found)
+local out, content = load_records(found, held)
 for i, item in ipairs(out) do
   table.insert(item, 1, found[i][1])
 end
@@ -113,4 +116,5 @@ local done = (examined == #candidates) and 1 or 0
 out[#out + 1] = done
 out[#out + 1] = cursor_id
 out[#out + 1] = cursor_ns
+out[#out + 1] = content
 return out

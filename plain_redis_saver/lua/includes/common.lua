@@ -551,14 +551,43 @@ local function content_missing(digest, values, n, fields, key, content)
     .. 'the reference is damaged)')
 end
 
--- Replaces each composed value among values[1..n] (false entries allowed) by the list
--- of the byte strings whose concatenation it stands for. One HMGET per level of nesting, for all values at once; content
--- shared by several values (or several times by one) is read and built once.
-local function expand_values(values, n, fields, key)
-  local content, pending, seen = {}, {}, {}
+-- `s`, the digests a read's client holds the content of (whole DIGEST_SIZE-byte
+-- digests, one after the other), checked.
+local function held_digests(s)
+  if #s % DIGEST_SIZE ~= 0 then
+    return fail('plain_redis_saver: held digests are ' .. #s .. ' bytes, not a multiple of '
+      .. DIGEST_SIZE)
+  end
+  return s
+end
+
+-- Whether digest `d` is one of `held` (see held_digests). A search of the string costs
+-- less than making a set of it: most reads look up fewer digests than the client names.
+local function holds(held, d)
+  local init = 1
+  while true do
+    local at = string.find(held, d, init, true)
+    if not at then
+      return false
+    elseif at % DIGEST_SIZE == 1 then
+      return true
+    end
+    init = at + 1
+  end
+end
+
+-- The content the composed values among values[1..n] (false entries allowed) reach,
+-- without what `held` (see held_digests) names: a held digest is neither read nor
+-- walked into, since the client has its content (clients name pieces only). Returns the content as
+-- a map (digest -> bytes) and as a flat list {digest, bytes, ...} in reading order.
+-- One HMGET per level of nesting, for all values at once; content shared by several
+-- values (or several times by one) is read once, so a tree naming one node many times
+-- over costs its distinct nodes only.
+local function gather_content(values, n, fields, key, held)
+  local content, flat, pending, seen = {}, {}, {}, {}
   local function want(refs)
     for _, d in ipairs(refs) do
-      if not seen[d] then
+      if not seen[d] and not (held ~= '' and holds(held, d)) then
         seen[d] = true
         pending[#pending + 1] = d
       end
@@ -583,11 +612,22 @@ local function expand_values(values, n, fields, key)
         content_missing(d, values, n, fields, key, content)
       end
       content[d] = c
+      flat[#flat + 1] = d
+      flat[#flat + 1] = c
       if is_node(c) then
         want(node_refs(c, 1, names[j], KEYS[3]))
       end
     end
   end
+  return content, flat
+end
+
+-- Replaces each composed value among values[1..n] (false entries allowed) by the list
+-- of the byte strings whose concatenation it stands for (for scripts whose caller
+-- keeps no content: the reads of checkpoints send composed values and their content
+-- as they are, see load_records).
+local function expand_values(values, n, fields, key)
+  local content = gather_content(values, n, fields, key, '')
   -- Each value becomes the list of its parts (literals and pieces) in order: the client
   -- joins them. Joining here would cost more than all the rest (Lua 5.1 builds a long
   -- string through interned intermediate ones).
@@ -877,9 +917,13 @@ end
 
 -- Checkpoints with their blobs and pending writes, as the client decodes them.
 -- `found` is a list of {ns, cid, record}; returns one {cid, record, {blob...}, write
--- index, {write...}} per entry, in order. Three HMGETs in all, however many
--- checkpoints: a channel value shared by several of them is asked for once.
-local function load_records(found)
+-- index, {write...}} per entry, in order, and the content their composed values and
+-- writes reach that `held` (see gather_content) does not name, as {digest, bytes, ...}.
+-- Composed values are sent as stored: the client rebuilds them from that content and
+-- its own (its cache of content, which is what it names as held). Three HMGETs in all,
+-- and one per level of composed content, however many checkpoints: a channel value
+-- shared by several of them is asked for once.
+local function load_records(found, held)
   local blob_fields, blob_slot, blob_owner = {}, {}, {}
   local index_fields = {}
   local refs_of = {}
@@ -930,7 +974,8 @@ local function load_records(found)
     write_span[i] = {first, #write_fields}
   end
   local writes = hmget(KEYS[4], write_fields)
-  -- Values and writes are rebuilt together: one HMGET per level of nesting for both.
+  -- The content of composed values and writes is gathered together: one HMGET per
+  -- level of nesting for both.
   local values, fields, keys, nb = {}, {}, {}, #blob_fields
   for i = 1, nb do
     values[i], fields[i], keys[i] = blobs[i], blob_fields[i], KEYS[3]
@@ -938,13 +983,7 @@ local function load_records(found)
   for i = 1, #write_fields do
     values[nb + i], fields[nb + i], keys[nb + i] = writes[i], write_fields[i], KEYS[4]
   end
-  expand_values(values, #values, fields, keys)
-  for i = 1, nb do
-    blobs[i] = values[i]
-  end
-  for i = 1, #write_fields do
-    writes[i] = values[nb + i]
-  end
+  local _, content = gather_content(values, #values, fields, keys, held)
   local out = {}
   for i, entry in ipairs(found) do
     local mine = {}
@@ -957,16 +996,19 @@ local function load_records(found)
     end
     out[i] = {entry[2], entry[3], mine, indexes[i] or '', own_writes}
   end
-  return out
+  return out, content
 end
 
--- Checkpoint NS..CID as load_records returns it, or false when it is absent.
-local function load_checkpoint(ns, cid)
+-- Checkpoint NS..CID as load_records returns it, with the content at the end, or false
+-- when it is absent.
+local function load_checkpoint(ns, cid, held)
   local record = rcall('HGET', KEYS[1], ns .. cid)
   if not record then
     return false
   end
-  return load_records({{ns, cid, record}})[1]
+  local out, content = load_records({{ns, cid, record}}, held)
+  out[1][6] = content
+  return out[1]
 end
 
 -- Newest checkpoint id of namespace NS, or nil.
