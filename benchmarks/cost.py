@@ -60,6 +60,11 @@ COST_OPS = ("put", "put_writes", "get_latest", "get_by_id", "list")
 #: The reference batch: a plain GET of a 1 KB value, the command ECPUs are defined by.
 REFERENCE = "get_1k"
 REFERENCE_VALUE = b"r" * 1000
+#: The floor of this saver's put: a script that returns at once, sent the keys and
+#: arguments of one of its puts. Any put made of one atomic request (a script, or
+#: MULTI/EXEC) pays at least this to receive and parse them.
+FLOOR = "put_floor"
+FLOOR_SCRIPT = "return 1"
 #: Turn windows measured in every conversation, 1-based and inclusive.
 WINDOWS = ((1, 10), (91, 100))
 #: Characters of text in each user message of the cost phase's conversations.
@@ -161,6 +166,8 @@ class CostPhase:
             lambda: defaultdict(list)
         )
         self.records: dict[str, dict[str, OpRecord]] = defaultdict(lambda: defaultdict(OpRecord))
+        #: (numkeys, keys and arguments) of one of this saver's puts, for the floor batch.
+        self.floor_args: tuple[int, tuple[Any, ...]] | None = None
 
     # ---- progress and cleanup
 
@@ -213,17 +220,21 @@ class CostPhase:
                 self.records[key]["put"].error(exc)
                 continue
             hist[key] = History(logs)
+            if key == "ours":
+                self.floor_args = self._put_arguments(saver, logs[0], self.records[key])
             warm = {op: 3 for op in ("put", "get_latest", "get_by_id", "list")}
             plan = plan_ops(hist[key], warm, self.records[key], self.rng, self.task_ids)
             run_sync(saver, plan, self.records[key], timed=False)
         client = redis.Redis.from_url(ctx.url)
         try:
             client.set(self._reference_key, REFERENCE_VALUE)
-            order = [*hist, REFERENCE]
+            order = [*hist, REFERENCE, *([FLOOR] if self.floor_args else [])]
             for round_no in range(self.sizes.cost_rounds):
                 for key in ctx.order(round_no, order):
                     if key == REFERENCE:
                         self._reference_batch(client)
+                    elif key == FLOOR:
+                        self._floor_batch(client)
                     else:
                         self._op_batches(key, hist[key])
                 self._tick(f"cost: operations, round {round_no + 1}/{self.sizes.cost_rounds}")
@@ -266,6 +277,38 @@ class CostPhase:
     def _writes(self, done: list[tuple[ThreadLog, Entry]], records: dict[str, OpRecord]) -> Plan:
         for log, entry in done:
             yield from plan_put_writes(log, entry, records, self.task_ids)
+
+    @staticmethod
+    def _put_arguments(
+        saver: Any, log: ThreadLog, records: dict[str, OpRecord]
+    ) -> tuple[int, tuple[Any, ...]] | None:
+        """The EVALSHA arguments of one put of this saver (on a standalone client)."""
+        client = getattr(saver, "client", None)
+        if client is None or not hasattr(client, "evalsha"):
+            return None
+        seen: list[tuple[int, tuple[Any, ...]]] = []
+        real = client.evalsha
+
+        def spy(sha: str, numkeys: int, *args: Any) -> Any:
+            seen.append((numkeys, args))
+            return real(sha, numkeys, *args)
+
+        client.evalsha = spy
+        try:
+            run_sync(saver, plan_put(log, records), records, timed=False)
+        finally:
+            del client.evalsha
+        return seen[-1] if seen else None
+
+    def _floor_batch(self, client: Any) -> None:
+        assert self.floor_args is not None
+        numkeys, args = self.floor_args
+        sha = client.script_load(FLOOR_SCRIPT)
+        n = self.sizes.cost_batch
+        with ServerWindow(self.ctx.admin) as window, count_wire() as wire:
+            for _ in range(n):
+                client.evalsha(sha, numkeys, *args)
+        self.ops[FLOOR]["evalsha"].append(_measurement(window, wire, n))
 
     def _reference_batch(self, client: Any) -> None:
         n = self.sizes.cost_batch

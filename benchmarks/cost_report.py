@@ -256,7 +256,22 @@ def reference_line(results: dict[str, Any]) -> str:
         f"{bytes_(_mid(bytes_in))} in / {bytes_(_mid(bytes_out))} out. ECPU estimate: the higher "
         f"of 1 per command, 1 per KB ({cost.get('ecpu_kb', 1024)} B) in and out, and the "
         f"server CPU ÷ {num(cost.get('ecpu_cpu_us', 0))} µs (the assumed CPU of one ECPU; "
-        "see the README)."
+        "see the README)." + floor_sentence(results)
+    )
+
+
+def floor_sentence(results: dict[str, Any]) -> str:
+    """The floor of this saver's put (see cost.FLOOR), or "" when it was not measured."""
+    cost = results["cost"]
+    cpu = op_values(cost, "put_floor", "evalsha", "cpu_us")
+    if not cpu:
+        return ""
+    bytes_in = op_values(cost, "put_floor", "evalsha", "bytes_in")
+    return (
+        f" Floor of this saver's put: a script that returns at once (`EVALSHA` of "
+        f"`return 1`), sent the keys and arguments of one of its puts "
+        f"({bytes_(_mid(bytes_in))} in): server CPU {_show(cpu, us)}; a put made of one "
+        "atomic request pays at least this to receive and parse them."
     )
 
 
@@ -373,10 +388,11 @@ def cost_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         mine = _mid(op_values(cost, OURS, op, "cpu_us"))
         aws = _mid(op_values(cost, AWS, op, "cpu_us"))
         limit = CPU_VS_AWS[op]
-        row(
-            f"server CPU per {OP_LABELS[op]}: ≤ {limit:g}× AWS",
-            {OURS: versus(mine, aws, limit, us)},
-        )
+        met, text = versus(mine, aws, limit, us)
+        floor = _mid(op_values(cost, "put_floor", "evalsha", "cpu_us"))
+        if op == "put" and floor is not None and aws:
+            text += f"; floor of one atomic request with its arguments: {_ratio(floor / aws)}"
+        row(f"server CPU per {OP_LABELS[op]}: ≤ {limit:g}× AWS", {OURS: (met, text)})
     for op, factor in SPEED_VS_AWS.items():
         for mode in MODES:
             row(

@@ -142,6 +142,10 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
         super().__init__(allowed_msgpack_modules=None)
         self.allowed_types = _type_names(allowed_types)
         self.strict = lg_msgpack.STRICT_MSGPACK_ENABLED if strict is None else strict
+        # What _resolve allowed, by (module, name, code): a message history names the
+        # same few classes hundreds of times per read. Refusals are not kept (a module
+        # imported later may make a name allowed).
+        self._resolved: dict[tuple[str, str, int | None], Any] = {}
 
     def with_msgpack_allowlist(
         self, extra_allowlist: Iterable[tuple[str, ...] | type]
@@ -241,6 +245,13 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
     def _resolve(self, module: str, name: str, code: int | None) -> Any:
         """The class (or safe factory) ``module.name`` if stored bytes may use it for
         extension ``code`` (None: a JSON constructor, any data kind), else refuse."""
+        key = (module, name, code)
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._resolved[key] = self._allowed(module, name, code)
+        return found
+
+    def _allowed(self, module: str, name: str, code: int | None) -> Any:
         if (module, name) in lg_msgpack.SAFE_MSGPACK_TYPES or (module, name) in (
             self.allowed_types
         ):

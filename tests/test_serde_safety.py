@@ -546,3 +546,28 @@ def test_the_cli_runs_nothing_that_stored_data_names(
     assert main(["--key-prefix", prefix, *command], client=client) == 1
     captured = capsys.readouterr()
     assert "os.system" in captured.err + captured.out and "Traceback" not in captured.err
+
+
+def test_a_type_refused_while_its_module_is_not_imported_is_read_once_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import types
+
+    module = types.ModuleType("prs_imported_late")
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    Point.__module__ = module.__name__
+    Point.__qualname__ = "Point"
+    module.Point = Point  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    stored = SafeSerializer().dumps_typed(Point(3))
+    monkeypatch.delitem(sys.modules, module.__name__)
+    serde = SafeSerializer()
+    with pytest.raises(DisallowedTypeError, match="not imported"):
+        serde.loads_typed(stored)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    assert serde.loads_typed(stored) == Point(3)
+    assert serde.loads_typed(stored) == Point(3)  # the second read resolves from memory
