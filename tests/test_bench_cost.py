@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.cost import ECPU_CPU_US, ECPU_KB, ecpu
-from benchmarks.cost_report import spread
+from benchmarks.cost_report import floor_sentence, spread
 from benchmarks.measure import ServerCounters
 
 
@@ -51,3 +51,13 @@ def test_server_counters_without_main_thread_figure_subtract_to_none() -> None:
 def test_spread_is_median_min_and_max() -> None:
     assert spread([30.0, 10.0, 20.0]) == (20.0, 10.0, 30.0)
     assert spread([]) is None
+
+
+def test_the_floor_of_a_put_is_reported_with_its_spread_when_measured() -> None:
+    cells = [{"cpu_us": c, "bytes_in": 4000.0} for c in (60.0, 70.0, 65.0)]
+    text = floor_sentence({"cost": {"ops": {"put_floor": {"evalsha": cells}}}})
+    assert "65.0 µs (60.0–70.0 µs)" in text
+
+
+def test_no_floor_sentence_when_the_floor_was_not_measured() -> None:
+    assert floor_sentence({"cost": {"ops": {}}}) == ""
