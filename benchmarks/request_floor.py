@@ -1,0 +1,141 @@
+"""What one request costs the server before a script does any work.
+
+``python -m benchmarks.request_floor [--requests 1500]`` (about 20 s): on an embedded
+Valkey, the server CPU per request (``INFO cpu``, main thread, before and after a batch)
+of a ``PING``, a ``SET`` and a ``GET`` of 8.9 KB (the AWS saver's put and read of the
+benchmark's checkpoint), and of requests carrying the keys and arguments of one of this
+saver's puts: ``EVALSHA`` of ``return 1``, ``FCALL`` of a function returning 1, and
+``MULTI``/``HSET``/``HSET``/``ZADD``/``EXEC`` of the same bytes; then this saver's own
+``put``, ``get_tuple`` and ``list(limit=10)`` on a thread of 100 checkpoints. It shows
+the floor any atomic one-request put pays; the numbers are not comparable across
+machines, the ratios are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from plain_redis_saver import PlainRedisSaver
+from plain_redis_saver.embedded import EmbeddedServer
+
+from . import workload
+
+AWS_PUT_BYTES = 8_900
+
+
+def _cpu_us(admin: Any) -> float:
+    info = admin.info("cpu")
+    return (
+        float(info["used_cpu_sys_main_thread"]) + float(info["used_cpu_user_main_thread"])
+    ) * 1e6
+
+
+def _per_request(admin: Any, call: Callable[[int], Any], n: int) -> float:
+    call(0)
+    before = _cpu_us(admin)
+    for i in range(n):
+        call(i + 1)
+    return (_cpu_us(admin) - before) / n
+
+
+def _put_arguments(saver: PlainRedisSaver, log: workload.ThreadLog) -> tuple[int, tuple[Any, ...]]:
+    client = saver.client
+    seen: list[tuple[int, tuple[Any, ...]]] = []
+    real = client.evalsha
+
+    def spy(sha: str, numkeys: int, *args: Any) -> Any:
+        seen.append((numkeys, args))
+        return real(sha, numkeys, *args)
+
+    client.evalsha = spy
+    try:
+        _put(saver, log)
+    finally:
+        del client.evalsha
+    return seen[-1]
+
+
+def _put(saver: PlainRedisSaver, log: workload.ThreadLog) -> None:
+    config, checkpoint, metadata, versions, step = workload.put_args(log)
+    saver.put(config, checkpoint, metadata, versions)
+    log.add(checkpoint["id"], step)
+
+
+def measure(n: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with EmbeddedServer() as server:
+        admin = redis.Redis.from_url(server.url)
+        client = redis.Redis.from_url(server.url)
+        saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix="floor")
+        saver.setup()
+        log = workload.ThreadLog(f"floor-{uuid.uuid4().hex[:6]}")
+        for _ in range(100):
+            _put(saver, log)
+        numkeys, args = _put_arguments(saver, log)
+        size = sum(len(a) if isinstance(a, (bytes, str)) else 8 for a in args)
+        value = b"x" * AWS_PUT_BYTES
+        noop = client.script_load("return 1")
+        client.function_load(
+            "#!lua name=prs_floor\n"
+            "redis.register_function('prs_floor', function(keys, args) return 1 end)",
+            replace=True,
+        )
+
+        def transaction(i: int) -> None:
+            pipe = client.pipeline(transaction=True)
+            rest = args[numkeys:]
+            pipe.hset("floor:b", mapping={f"f{i}": rest[2]})
+            pipe.hset("floor:c", mapping={f"c{i}": rest[2][:200]})
+            pipe.zadd("floor:o", {f"c{i}": 0})
+            pipe.execute()
+
+        what = f"{numkeys} keys and {len(args) - numkeys} arguments, {size:,} B"
+        cases: list[tuple[str, Callable[[int], Any], int]] = [
+            ("PING", lambda i: client.ping(), n),
+            (f"SET of {AWS_PUT_BYTES:,} B", lambda i: client.set(f"floor:{i % 50}", value), n),
+            (f"GET of {AWS_PUT_BYTES:,} B", lambda i: client.get(f"floor:{i % 50}"), n),
+            (
+                f"EVALSHA of 'return 1', a put's {what}",
+                lambda i: client.evalsha(noop, numkeys, *args),
+                n,
+            ),
+            (
+                f"FCALL of a function returning 1, a put's {what}",
+                lambda i: client.fcall("prs_floor", numkeys, *args),
+                n,
+            ),
+            ("MULTI, HSET, HSET, ZADD, EXEC of the same bytes", transaction, n),
+            ("this saver's put (thread of 100+ checkpoints)", lambda i: _put(saver, log), n // 3),
+            (
+                "this saver's get_tuple (latest)",
+                lambda i: saver.get_tuple(workload.config(log.thread_id)),
+                n // 3,
+            ),
+            (
+                "this saver's list(limit=10)",
+                lambda i: list(saver.list(workload.config(log.thread_id), limit=10)),
+                n // 10,
+            ),
+        ]
+        for label, call, count in cases:
+            out[label] = _per_request(admin, call, count)
+        client.function_delete("prs_floor")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.request_floor")
+    parser.add_argument("--requests", type=int, default=1500)
+    args = parser.parse_args(argv)
+    print("| request | server CPU per call |\n|---|---|")
+    for label, cpu in measure(args.requests).items():
+        print(f"| {label} | {cpu:.1f} µs |")
+
+
+if __name__ == "__main__":
+    main()
