@@ -695,13 +695,15 @@ end
 local function plan_refs(refs, sent)
   -- One HMGET reads every count the call may need: those of the values' references
   -- and of everything the sent nodes reference (whether each sent node is new, and so
-  -- counts its references, is only known from its own count).
-  local names, seen, wanted, children = {}, {}, {}, {}
+  -- counts its references, is only known from its own count). Each count's field name
+  -- is made once (`named`), for the HMGET and again for apply_refs.
+  local names, named, wanted, children = {}, {}, {}, {}
   local function want(d)
-    if not seen[d] then
-      seen[d] = true
+    if not named[d] then
+      local name = CONTENT_COUNT .. d
+      named[d] = name
       wanted[#wanted + 1] = d
-      names[#names + 1] = CONTENT_COUNT .. d
+      names[#names + 1] = name
     end
   end
   for _, d in ipairs(refs) do
@@ -709,8 +711,9 @@ local function plan_refs(refs, sent)
   end
   for d, c in pairs(sent or {}) do
     if is_node(c) then
-      children[d] = node_refs(c, 1, CONTENT .. d, 'the script arguments')
-      for _, r in ipairs(children[d]) do
+      local mine = node_refs(c, 1, CONTENT .. d, 'the script arguments')
+      children[d] = mine
+      for _, r in ipairs(mine) do
         want(r)
       end
     end
@@ -721,38 +724,49 @@ local function plan_refs(refs, sent)
       stored[wanted[j]] = tonumber(count) or corrupt('content count', names[j], KEYS[3])
     end
   end
-  local plan = {delta = {}, base = {}, order = {}, new = {}, sent = sent}
+  -- Each digest's first reference decides: stored content keeps its count as the base,
+  -- sent content is new (base 0) and its own references count in turn; every reference
+  -- adds one (repeats included).
+  local delta, base, order, new = {}, {}, {}, {}
   local queue = refs
   while #queue > 0 do
-    local fresh = tally(queue, plan.delta, plan.order)
-    queue = {}
-    for _, d in ipairs(fresh) do
-      if stored[d] then
-        plan.base[d] = stored[d]
+    local later = {}
+    for _, d in ipairs(queue) do
+      local n = delta[d]
+      if n then
+        delta[d] = n + 1
       else
-        if not (sent and sent[d]) then
+        delta[d] = 1
+        order[#order + 1] = d
+        local count = stored[d]
+        if count then
+          base[d] = count
+        elseif sent and sent[d] then
+          base[d] = 0
+          new[#new + 1] = d
+          for _, r in ipairs(children[d] or {}) do
+            later[#later + 1] = r
+          end
+        else
           return fail('plain_redis_saver: missing content')
-        end
-        plan.base[d] = 0
-        plan.new[#plan.new + 1] = d
-        for _, r in ipairs(children[d] or {}) do
-          queue[#queue + 1] = r
         end
       end
     end
+    queue = later
   end
-  return plan
+  return {delta = delta, base = base, order = order, new = new, sent = sent, named = named}
 end
 
 local function apply_refs(plan)
   local rows = {}
+  local sent, named, base, delta = plan.sent, plan.named, plan.base, plan.delta
   for _, d in ipairs(plan.new) do
     rows[#rows + 1] = CONTENT .. d
-    rows[#rows + 1] = plan.sent[d]
+    rows[#rows + 1] = sent[d]
   end
   for _, d in ipairs(plan.order) do
-    rows[#rows + 1] = CONTENT_COUNT .. d
-    rows[#rows + 1] = plan.base[d] + plan.delta[d]
+    rows[#rows + 1] = named[d]
+    rows[#rows + 1] = base[d] + delta[d]
   end
   hset(KEYS[3], rows)
 end
