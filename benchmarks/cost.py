@@ -143,6 +143,29 @@ def _measurement(window: ServerWindow, wire: WireCounter, calls: int) -> dict[st
     return per
 
 
+def put_arguments(
+    saver: Any, log: ThreadLog, records: dict[str, OpRecord]
+) -> tuple[int, tuple[Any, ...]] | None:
+    """The EVALSHA arguments (numkeys, keys and arguments) of one put of this saver on
+    ``log``'s thread (a standalone client), or None when it sent none."""
+    client = getattr(saver, "client", None)
+    if client is None or not hasattr(client, "evalsha"):
+        return None
+    seen: list[tuple[int, tuple[Any, ...]]] = []
+    real = client.evalsha
+
+    def spy(sha: str, numkeys: int, *args: Any) -> Any:
+        seen.append((numkeys, args))
+        return real(sha, numkeys, *args)
+
+    client.evalsha = spy
+    try:
+        run_sync(saver, plan_put(log, records), records, timed=False)
+    finally:
+        del client.evalsha
+    return seen[-1] if seen else None
+
+
 class CostPhase:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -221,7 +244,7 @@ class CostPhase:
                 continue
             hist[key] = History(logs)
             if key == "ours":
-                self.floor_args = self._put_arguments(saver, logs[0], self.records[key])
+                self.floor_args = put_arguments(saver, logs[0], self.records[key])
             warm = {op: 3 for op in ("put", "get_latest", "get_by_id", "list")}
             plan = plan_ops(hist[key], warm, self.records[key], self.rng, self.task_ids)
             run_sync(saver, plan, self.records[key], timed=False)
@@ -277,28 +300,6 @@ class CostPhase:
     def _writes(self, done: list[tuple[ThreadLog, Entry]], records: dict[str, OpRecord]) -> Plan:
         for log, entry in done:
             yield from plan_put_writes(log, entry, records, self.task_ids)
-
-    @staticmethod
-    def _put_arguments(
-        saver: Any, log: ThreadLog, records: dict[str, OpRecord]
-    ) -> tuple[int, tuple[Any, ...]] | None:
-        """The EVALSHA arguments of one put of this saver (on a standalone client)."""
-        client = getattr(saver, "client", None)
-        if client is None or not hasattr(client, "evalsha"):
-            return None
-        seen: list[tuple[int, tuple[Any, ...]]] = []
-        real = client.evalsha
-
-        def spy(sha: str, numkeys: int, *args: Any) -> Any:
-            seen.append((numkeys, args))
-            return real(sha, numkeys, *args)
-
-        client.evalsha = spy
-        try:
-            run_sync(saver, plan_put(log, records), records, timed=False)
-        finally:
-            del client.evalsha
-        return seen[-1] if seen else None
 
     def _floor_batch(self, client: Any) -> None:
         assert self.floor_args is not None

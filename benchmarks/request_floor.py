@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from plain_redis_saver import PlainRedisSaver
 from plain_redis_saver.embedded import EmbeddedServer
 
 from . import workload
+from .cost import put_arguments
+from .measure import OpRecord
 
 AWS_PUT_BYTES = 8_900
 
@@ -43,23 +46,6 @@ def _per_request(admin: Any, call: Callable[[int], Any], n: int) -> float:
     return (_cpu_us(admin) - before) / n
 
 
-def _put_arguments(saver: PlainRedisSaver, log: workload.ThreadLog) -> tuple[int, tuple[Any, ...]]:
-    client = saver.client
-    seen: list[tuple[int, tuple[Any, ...]]] = []
-    real = client.evalsha
-
-    def spy(sha: str, numkeys: int, *args: Any) -> Any:
-        seen.append((numkeys, args))
-        return real(sha, numkeys, *args)
-
-    client.evalsha = spy
-    try:
-        _put(saver, log)
-    finally:
-        del client.evalsha
-    return seen[-1]
-
-
 def _put(saver: PlainRedisSaver, log: workload.ThreadLog) -> None:
     config, checkpoint, metadata, versions, step = workload.put_args(log)
     saver.put(config, checkpoint, metadata, versions)
@@ -76,7 +62,9 @@ def measure(n: int) -> dict[str, float]:
         log = workload.ThreadLog(f"floor-{uuid.uuid4().hex[:6]}")
         for _ in range(100):
             _put(saver, log)
-        numkeys, args = _put_arguments(saver, log)
+        found = put_arguments(saver, log, defaultdict(OpRecord))
+        assert found is not None
+        numkeys, args = found
         size = sum(len(a) if isinstance(a, (bytes, str)) else 8 for a in args)
         value = b"x" * AWS_PUT_BYTES
         noop = client.script_load("return 1")
