@@ -83,6 +83,9 @@ MAX_PARTS = 256 * 2**10
 #: Digests of pieces a read names as held, per thread: the pieces of the thread's
 #: latest values (a 1,000-message history is about 60 runs and 15 elements), in 2 KB.
 _MAX_HINTS = 128
+#: What an entry of the content cache costs beside its bytes (its digest and the
+#: mapping's slot), counted in ``max_cache_bytes``.
+_ENTRY_BYTES = 120
 
 
 def _literal(data: bytes) -> bytes:
@@ -330,7 +333,9 @@ class Composer:
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
         self._cache_bytes = 0
         self._max_cache_bytes = max_cache_bytes
-        self._hints: OrderedDict[str, OrderedDict[bytes, None]] = OrderedDict()
+        # Per thread, its latest pieces' digests, oldest first: the same bytes objects
+        # as the cache's keys, so a thread's record costs about 1 KB of pointers.
+        self._hints: OrderedDict[str, list[bytes]] = OrderedDict()
         self._memos: OrderedDict[Hashable, chunks.Memo] = OrderedDict()
         self._memo_bytes = 0
         self._held: OrderedDict[str, set[bytes]] = OrderedDict()
@@ -405,19 +410,16 @@ class Composer:
             for name, data in pieces:
                 if name in cache:
                     cache.move_to_end(name)
-                elif len(data) <= self._max_cache_bytes:
+                elif len(data) + _ENTRY_BYTES <= self._max_cache_bytes:
                     cache[name] = data
-                    self._cache_bytes += len(data)
+                    self._cache_bytes += len(data) + _ENTRY_BYTES
             while self._cache_bytes > self._max_cache_bytes:
                 _, dropped = cache.popitem(last=False)
-                self._cache_bytes -= len(dropped)
-            hints = self._hints.pop(thread_id, None) or OrderedDict()
-            for name, _ in pieces:
-                hints[name] = None
-                hints.move_to_end(name)
-            while len(hints) > _MAX_HINTS:
-                hints.popitem(last=False)
-            self._hints[thread_id] = hints
+                self._cache_bytes -= len(dropped) + _ENTRY_BYTES
+            latest = {name for name, _ in pieces}
+            hints = [name for name in self._hints.pop(thread_id, ()) if name not in latest]
+            hints += [name for name, _ in pieces]
+            self._hints[thread_id] = hints[-_MAX_HINTS:]
             while len(self._hints) > self._max_threads:
                 self._hints.popitem(last=False)
 
