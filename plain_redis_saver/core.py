@@ -733,7 +733,7 @@ class Core:
         fresh: dict[bytes, bytes] = {}
         for i in range(0, len(flat), 2):
             name, data = flat[i], flat[i + 1]
-            if chunks.digest(data) != name:
+            if not isinstance(data, bytes) or chunks.digest(data) != name:
                 raise CorruptDataError(
                     f"content {bytes(name).hex()} of {where!r} does not match its digest "
                     "(changed by hand)"
@@ -1254,9 +1254,14 @@ class Core:
 
 def _where(keys: ThreadKeys, key: str, writes: Sequence[Any]) -> str:
     """``key`` for an error message about a value read from it; a pending write that was
-    composed keeps its content in the values hash, which is then named too (a damaged
-    piece there shows only as a write that does not decode)."""
-    if key == keys.writes and any(isinstance(value, list) for value in writes):
+    composed (as stored, or as the list of parts the history script returns) keeps its
+    content in the values hash, which is then named too (a damaged piece there shows
+    only as a write that does not decode)."""
+    composed = any(
+        isinstance(value, list) or (isinstance(value, bytes) and value[:1] == compose.COMPOSED)
+        for value in writes
+    )
+    if key == keys.writes and composed:
         return f"{key!r}, with its composed writes' content in {keys.blobs!r}"
     return repr(key)
 
