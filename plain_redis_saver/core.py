@@ -706,17 +706,21 @@ class Core:
         ns = target.checkpoint_ns
         yield Emit(self.decode_checkpoint(target.thread_id, ns, reply[:5], content))
 
-    def _list_args(
+    def _list_page(
         self,
+        thread_id: str,
         ns: bytes,
         before: str,
         before_ns: bytes,
         page: int,
         filter_args: Sequence[Arg],
-        held: Mapping[bytes, bytes],
-    ) -> tuple[Arg, ...]:
+    ) -> tuple[Eval, Mapping[bytes, bytes]]:
+        """The LIST_CHECKPOINTS call for one page of ``thread_id``, and the content it
+        names as held, which decoding its reply needs (see :meth:`_page_state`)."""
+        held = self.composer.cached(thread_id)
         budget = LIST_BUDGET if filter_args else page
-        return (ns, before, before_ns, page, budget, b"".join(held), *filter_args)
+        args = (ns, before, before_ns, page, budget, b"".join(held), *filter_args)
+        return Eval(LIST_CHECKPOINTS, self.keys.thread(thread_id), args, self.read_expiry), held
 
     def _read_content(
         self, thread_id: str, flat: Sequence[bytes], held: Mapping[bytes, bytes]
@@ -808,20 +812,17 @@ class Core:
             if before_id and before_id <= only_id:
                 return
             cursor_id = only_id + "\x00"
-        keys = self.keys.thread(target.thread_id)
         ns = target.ns if one_ns else b""
         cursor_ns = b""
         remaining = limit
         while True:
             page = min(remaining, LIST_PAGE) if remaining is not None else LIST_PAGE
-            held = self.composer.cached(target.thread_id)
-            reply = yield Eval(
-                LIST_CHECKPOINTS,
-                keys,
-                self._list_args(ns, cursor_id, cursor_ns, page, filter_args, held),
-                self.read_expiry,
+            call, held = self._list_page(
+                target.thread_id, ns, cursor_id, cursor_ns, page, filter_args
             )
-            for tup in self._decode_page(target.thread_id, reply, held):
+            reply = yield call
+            tuples, done, cursor_id, cursor_ns = self._page_state(target.thread_id, reply, held)
+            for tup in tuples:
                 if only_id is not None and tup.config["configurable"]["checkpoint_id"] != only_id:
                     return
                 yield Emit(tup)
@@ -829,7 +830,6 @@ class Core:
                     remaining -= 1
                     if remaining == 0:
                         return
-            done, cursor_id, cursor_ns = reply[-4], reply[-3].decode(), reply[-2]
             if done or (only_id is not None and cursor_id < only_id):
                 return
 
@@ -886,20 +886,9 @@ class Core:
                     damaged[f"thread {tid!r}"] = str(exc)
 
         for chunk in _chunks(thread_ids, THREADS_PER_BATCH):
-            helds = [self.composer.cached(tid) for tid in chunk]
-            replies = yield Batch(
-                tuple(
-                    Eval(
-                        LIST_CHECKPOINTS,
-                        self.keys.thread(tid),
-                        self._list_args(b"", before_id, b"", page, filter_args, held),
-                        self.read_expiry,
-                    )
-                    for tid, held in zip(chunk, helds, strict=True)
-                ),
-                keep_errors=True,
-            )
-            for tid, reply, held in zip(chunk, replies, helds, strict=True):
+            calls = [self._list_page(tid, b"", before_id, b"", page, filter_args) for tid in chunk]
+            replies = yield Batch(tuple(call for call, _ in calls), keep_errors=True)
+            for tid, reply, (_, held) in zip(chunk, replies, calls, strict=True):
                 keep_page(tid, reply, held)
 
         heap: list[tuple[_Desc, _Desc, _Desc, str]] = []
@@ -921,18 +910,8 @@ class Core:
             if remaining is not None:
                 remaining -= 1
             if not items and not done and remaining != 0:
-                held = self.composer.cached(tid)
-                (reply,) = yield Batch(
-                    (
-                        Eval(
-                            LIST_CHECKPOINTS,
-                            self.keys.thread(tid),
-                            self._list_args(b"", cursor_id, cursor_ns, page, filter_args, held),
-                            self.read_expiry,
-                        ),
-                    ),
-                    keep_errors=True,
-                )
+                call, held = self._list_page(tid, b"", cursor_id, cursor_ns, page, filter_args)
+                (reply,) = yield Batch((call,), keep_errors=True)
                 keep_page(tid, reply, held)
             push(tid)
         if damaged:
