@@ -785,6 +785,18 @@ local function add_refs(refs)
   hset(KEYS[3], rows)
 end
 
+-- Appends to `out` the digests node `s` (from `start`) references, for a release.
+-- Damaged content adds none and is not followed: a release never raises halfway through
+-- a removal (what it would have freed stays, unreferenced).
+local function released_refs(s, start, field, key, out)
+  local ok, refs = pcall(node_refs, s, start, field, key)
+  if ok then
+    for _, d in ipairs(refs) do
+      out[#out + 1] = d
+    end
+  end
+end
+
 -- Drops one reference from each of `refs`; content left without any is deleted, and
 -- its own references dropped in turn. Lenient: a count already gone counts as 1.
 local function release_refs(refs)
@@ -808,15 +820,8 @@ local function release_refs(refs)
     end
     if #dead_content > 0 then
       for j, c in ipairs(hmget(KEYS[3], dead_content)) do
-        -- Damaged content is dropped without following it: a release never raises
-        -- halfway through a removal (what it would have freed stays, unreferenced).
         if c and is_node(c) then
-          local ok, more = pcall(node_refs, c, 1, dead_content[j], KEYS[3])
-          if ok then
-            for _, r in ipairs(more) do
-              queue[#queue + 1] = r
-            end
-          end
+          released_refs(c, 1, dead_content[j], KEYS[3], queue)
         end
       end
       hdel(KEYS[3], dead)
@@ -835,12 +840,7 @@ local function release_values(key, fields)
   local refs = {}
   for i, value in ipairs(values) do
     if is_composed(value) then
-      local ok, more = pcall(node_refs, value, 2, fields[i], key)
-      if ok then
-        for _, d in ipairs(more) do
-          refs[#refs + 1] = d
-        end
-      end
+      released_refs(value, 2, fields[i], key, refs)
     end
   end
   release_refs(refs)
@@ -997,7 +997,7 @@ local function load_records(found, held)
   for i = 1, #write_fields do
     values[nb + i], fields[nb + i], keys[nb + i] = writes[i], write_fields[i], KEYS[4]
   end
-  local _, content = gather_content(values, #values, fields, keys, held)
+  local _, flat = gather_content(values, #values, fields, keys, held)
   local out = {}
   for i, entry in ipairs(found) do
     local mine = {}
@@ -1010,7 +1010,7 @@ local function load_records(found, held)
     end
     out[i] = {entry[2], entry[3], mine, indexes[i] or '', own_writes}
   end
-  return out, content
+  return out, flat
 end
 
 -- Checkpoint NS..CID as load_records returns it, with the content at the end, or false
