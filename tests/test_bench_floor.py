@@ -1,0 +1,131 @@
+"""The turn floor benchmark's parts: the request mirror, the ping saver, the arithmetic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from benchmarks.turn_floor import (
+    AWS,
+    Mirror,
+    RequestSizes,
+    RoundTripSaver,
+    ratios,
+    report,
+    rotated,
+)
+from plain_redis_saver import scripts
+
+
+class _Client:
+    def __init__(self, reply: Any = "real") -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.reply = reply
+        self.pings = 0
+
+    def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:
+        self.calls.append((sha, numkeys, *args))
+        return self.reply
+
+    def ping(self) -> bool:
+        self.pings += 1
+        return True
+
+
+def test_mirror_answers_with_the_real_reply() -> None:
+    client, shadow = _Client("answer"), _Client("ignored")
+    Mirror(client, shadow, "noop")
+    assert client.evalsha("abc", 1, "k", "v") == "answer"
+
+
+def test_mirror_sends_the_same_keys_and_arguments_to_the_no_op_script() -> None:
+    client, shadow = _Client(), _Client()
+    mirror = Mirror(client, shadow, "noop")
+    client.evalsha("abc", 2, "k1", "k2", b"arg")
+    assert (shadow.calls, mirror.sent) == ([("noop", 2, "k1", "k2", b"arg")], 1)
+
+
+def test_mirror_sends_nothing_when_the_real_call_fails() -> None:
+    class Failing(_Client):
+        def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:
+            raise RuntimeError("server error")
+
+    client, shadow = Failing(), _Client()
+    Mirror(client, shadow, "noop")
+    with pytest.raises(RuntimeError):
+        client.evalsha("abc", 0)
+    assert shadow.calls == []
+
+
+CONFIG = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+CHECKPOINT: Any = {
+    "v": 4,
+    "id": "1",
+    "ts": "2026-12-01T00:00:00+00:00",
+    "channel_values": {"a": 1},
+    "channel_versions": {"a": 1},
+    "versions_seen": {},
+}
+
+
+def test_round_trip_saver_pings_once_per_call() -> None:
+    client = _Client()
+    saver = RoundTripSaver(client)
+    stored = saver.put(CONFIG, CHECKPOINT, {}, {"a": 1})  # type: ignore[arg-type]
+    saver.put_writes(stored, [("a", 2)], "task")
+    saver.get_tuple(CONFIG)  # type: ignore[arg-type]
+    assert client.pings == 3
+
+
+def test_round_trip_saver_keeps_what_in_memory_saver_keeps() -> None:
+    saver, reference = RoundTripSaver(_Client()), InMemorySaver()
+    for s in (saver, reference):
+        s.put(CONFIG, CHECKPOINT, {}, {"a": 1})  # type: ignore[arg-type]
+    got, want = saver.get_tuple(CONFIG), reference.get_tuple(CONFIG)  # type: ignore[arg-type]
+    assert got is not None and want is not None and got.checkpoint == want.checkpoint
+
+
+def test_rotated_starts_at_the_offset_modulo_the_length() -> None:
+    assert rotated(["a", "b", "c"], 4) == ["b", "c", "a"]
+
+
+def test_round_trip_saver_sends_a_no_op_script_with_the_size_of_each_call() -> None:
+    client = _Client()
+    saver = RoundTripSaver(client, "noop", {"get_tuple": 3, "put": 5, "put_writes": 2})
+    stored = saver.put(CONFIG, CHECKPOINT, {}, {"a": 1})  # type: ignore[arg-type]
+    saver.put_writes(stored, [("a", 2)], "task")
+    saver.get_tuple(CONFIG)  # type: ignore[arg-type]
+    assert client.calls == [("noop", 0, b"x" * 5), ("noop", 0, b"x" * 2), ("noop", 0, b"x" * 3)]
+
+
+def test_request_sizes_records_the_bytes_of_each_call_by_its_script() -> None:
+    client = _Client()
+    spy = RequestSizes(client)
+    client.evalsha(scripts.PUT_CHECKPOINT.sha, 1, "key", b"abcd")
+    client.evalsha(scripts.PUT_CHECKPOINT.sha, 1, "key", b"abcdefgh")
+    client.evalsha(scripts.LIST_CHECKPOINTS.sha, 1, "key", b"ignored")
+    # keys count too: 3 + 4 and 3 + 8 bytes, median 9
+    assert spy.medians() == {"get_tuple": 0, "put": 9, "put_writes": 0}
+
+
+def test_ratios_are_taken_round_by_round() -> None:
+    got = ratios({AWS: [100.0, 300.0], "x": [50.0, 600.0]}, AWS)
+    assert got == {AWS: [1.0, 1.0], "x": [0.5, 2.0]}
+
+
+def test_ratios_are_empty_without_the_reference() -> None:
+    assert ratios({"x": [1.0]}, AWS) == {"x": []}
+
+
+def test_report_shows_median_range_and_ratio_to_aws() -> None:
+    result = {
+        "cpu": {
+            "functional": {1: {AWS: [400.0, 500.0, 600.0], "ours": [1000.0, 900.0, 1500.0]}},
+            "stategraph": {},
+        },
+        "rate": {"functional": {AWS: [100.0]}, "stategraph": {}},
+    }
+    lines = list(report(result))
+    assert "| 1,000 (900–1,500); 2.50× AWS (1.80–2.50) | – |" in lines[2]
