@@ -17,6 +17,9 @@ time), for
   this one, makes one atomic request per call. (The mirror's requests carry exactly the
   bytes this saver sends; the Python work between them is this saver's and one more
   request's, so the measured server runs as cold as under the saver itself.)
+- ``lean scripts`` and ``plain-command writes``: the same mirror, sending the lower
+  bounds of :mod:`.lean_bounds` instead: scripts that do only the essential writes and
+  reads, and writes as transactions of plain commands with no Lua at all.
 - ``aws``: the AWS saver on the measured server.
 
 **Turns per second** (sync, one turn at a time, whole conversations of ``--turns``), for
@@ -49,6 +52,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from plain_redis_saver import PlainRedisSaver, scripts
 from plain_redis_saver.embedded import EmbeddedServer
 
+from . import lean_bounds
 from .cost import USER_CHARS
 from .e2e import StandInChatModel, stategraph_chatbot, sync_chatbot, user_text
 from .measure import ServerWindow
@@ -59,24 +63,50 @@ STYLES = ("functional", "stategraph")
 AWS = "aws"
 OURS = "ours"
 FLOOR = "requests only"
+LEAN = "lean scripts"
+PLAIN = "plain-command writes"
 PING_SAVER = "InMemorySaver + 1 PING per call"
 NOOP_SAVER = "InMemorySaver + 1 no-op script per call"
 MEMORY = "InMemorySaver"
 NOOP = "return 1"
 
 
-class Mirror:
-    """Wraps a redis-py client's ``evalsha``: each script call runs as usual, then its
-    keys and arguments are sent to ``shadow`` as ``EVALSHA`` of the no-op script
-    ``noop_sha`` (what receiving the request costs a server that does no work)."""
+#: This saver's scripts by SHA1.
+SCRIPT_NAMES = {script.sha: script.name for script in scripts.ALL_SCRIPTS}
 
-    def __init__(self, client: Any, shadow: Any, noop_sha: str) -> None:
+
+class Mirror:
+    """Wraps a redis-py client's ``evalsha``: each script call runs as usual, then what
+    stands for it under ``mode`` is sent to ``shadow``:
+
+    - :data:`FLOOR`: ``EVALSHA`` of ``return 1`` with the same keys and arguments (what
+      receiving the request costs a server that does no work);
+    - :data:`LEAN`: the lean script of :mod:`.lean_bounds` for a put, put_writes or get
+      (a put or put_writes gets one more argument: the digests it references unsent);
+    - :data:`PLAIN`: a put or put_writes as a transaction of plain writes, a get as the
+      lean script.
+
+    Calls of other scripts get the no-op. ``shas`` holds the SHA1s of ``return 1``
+    (``"noop"``) and of the lean scripts (by script name) on ``shadow``."""
+
+    def __init__(self, client: Any, shadow: Any, mode: str, shas: dict[str, str]) -> None:
         self.sent = 0
         real = client.evalsha
 
         def evalsha(sha: str, numkeys: int, *args: Any) -> Any:
             reply = real(sha, numkeys, *args)
-            shadow.evalsha(noop_sha, numkeys, *args)
+            name = SCRIPT_NAMES.get(sha, "")
+            keys, argv = list(args[:numkeys]), list(args[numkeys:])
+            if mode == PLAIN and name in ("put_checkpoint", "put_writes"):
+                pipe = shadow.pipeline(transaction=True)
+                lean_bounds.plain_transaction(pipe, name, keys, argv)
+                pipe.execute()
+            elif mode in (LEAN, PLAIN) and name in lean_bounds.LEAN:
+                if name != "get_checkpoint":
+                    argv.append(lean_bounds.unsent_references(name, argv))
+                shadow.evalsha(shas[name], numkeys, *keys, *argv)
+            else:
+                shadow.evalsha(shas["noop"], numkeys, *args)
             self.sent += 1
             return reply
 
@@ -216,19 +246,26 @@ def measure(turns: int, rounds: int, with_aws: bool) -> dict[str, Any]:
     with EmbeddedServer() as measured, EmbeddedServer() as other:
         admin = redis.Redis.from_url(measured.url)
         noop_sha = admin.script_load(NOOP)
+        shas = {"noop": noop_sha}
+        shas.update({name: admin.script_load(src) for name, src in lean_bounds.LEAN.items()})
 
         def ours(url: str = measured.url) -> PlainRedisSaver:
-            return PlainRedisSaver(redis.Redis.from_url(url), key_prefix="floor")
+            saver = PlainRedisSaver(redis.Redis.from_url(url), key_prefix="floor")
+            saver.setup()  # every call then goes by EVALSHA, which Mirror sees
+            return saver
 
         def measured_client() -> Any:
             return redis.Redis.from_url(measured.url)
 
-        def floor() -> PlainRedisSaver:
+        def mirrored(mode: str) -> PlainRedisSaver:
             saver = ours(other.url)
-            Mirror(saver.client, redis.Redis.from_url(measured.url), noop_sha)
+            Mirror(saver.client, measured_client(), mode, shas)
             return saver
 
-        cpu_savers: dict[str, Callable[[], Any]] = {OURS: ours, FLOOR: floor}
+        cpu_savers: dict[str, Callable[[], Any]] = {
+            OURS: ours,
+            **{mode: partial(mirrored, mode) for mode in (FLOOR, LEAN, PLAIN)},
+        }
         with_aws_saver: dict[str, Callable[[], Any]] = {}
         if with_aws:
             with_aws_saver[AWS] = AwsValkeyAdapter(measured.url, "floor").sync
@@ -274,7 +311,7 @@ def report(result: dict[str, Any]) -> Iterable[str]:
     """Markdown tables of :func:`measure`'s result: median (min–max) over the rounds, and
     the median (min–max) of the ratios to the AWS saver within each round."""
     cpu, rate = result["cpu"], result["rate"]
-    variants = [OURS, FLOOR, AWS]
+    variants = [OURS, FLOOR, LEAN, PLAIN, AWS]
     yield "| server CPU per turn (µs) | " + " | ".join(variants) + " |"
     yield "|---|" + "---|" * len(variants)
     for style in STYLES:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import fakeredis
 import pytest
+import redis
 from langgraph.checkpoint.memory import InMemorySaver
 
+from benchmarks import lean_bounds
 from benchmarks.turn_floor import (
     AWS,
+    FLOOR,
+    LEAN,
+    PLAIN,
     Mirror,
     RequestSizes,
     RoundTripSaver,
@@ -16,7 +22,8 @@ from benchmarks.turn_floor import (
     report,
     rotated,
 )
-from plain_redis_saver import scripts
+from plain_redis_saver import PlainRedisSaver, compose, scripts
+from plain_redis_saver.keys import Keyspace
 
 
 class _Client:
@@ -34,17 +41,34 @@ class _Client:
         return True
 
 
+SHAS = {"noop": "noop", "put_checkpoint": "lean-put", "get_checkpoint": "lean-get"}
+
+
 def test_mirror_answers_with_the_real_reply() -> None:
     client, shadow = _Client("answer"), _Client("ignored")
-    Mirror(client, shadow, "noop")
+    Mirror(client, shadow, FLOOR, SHAS)
     assert client.evalsha("abc", 1, "k", "v") == "answer"
 
 
 def test_mirror_sends_the_same_keys_and_arguments_to_the_no_op_script() -> None:
     client, shadow = _Client(), _Client()
-    mirror = Mirror(client, shadow, "noop")
-    client.evalsha("abc", 2, "k1", "k2", b"arg")
+    mirror = Mirror(client, shadow, FLOOR, SHAS)
+    client.evalsha(scripts.PUT_CHECKPOINT.sha, 2, "k1", "k2", b"arg")
     assert (shadow.calls, mirror.sent) == ([("noop", 2, "k1", "k2", b"arg")], 1)
+
+
+def test_mirror_sends_a_get_to_its_lean_script_unchanged() -> None:
+    client, shadow = _Client(), _Client()
+    Mirror(client, shadow, LEAN, SHAS)
+    client.evalsha(scripts.GET_CHECKPOINT.sha, 1, "k", "", "2:ns", "", b"")
+    assert shadow.calls == [("lean-get", 1, "k", "", "2:ns", "", b"")]
+
+
+def test_mirror_sends_other_scripts_to_the_no_op_in_lean_mode() -> None:
+    client, shadow = _Client(), _Client()
+    Mirror(client, shadow, LEAN, SHAS)
+    client.evalsha(scripts.LIST_CHECKPOINTS.sha, 1, "k", "x")
+    assert shadow.calls == [("noop", 1, "k", "x")]
 
 
 def test_mirror_sends_nothing_when_the_real_call_fails() -> None:
@@ -53,7 +77,7 @@ def test_mirror_sends_nothing_when_the_real_call_fails() -> None:
             raise RuntimeError("server error")
 
     client, shadow = Failing(), _Client()
-    Mirror(client, shadow, "noop")
+    Mirror(client, shadow, FLOOR, SHAS)
     with pytest.raises(RuntimeError):
         client.evalsha("abc", 0)
     assert shadow.calls == []
@@ -129,3 +153,62 @@ def test_report_shows_median_range_and_ratio_to_aws() -> None:
     }
     lines = list(report(result))
     assert "| 1,000 (900–1,500); 2.50× AWS (1.80–2.50) | – |" in lines[2]
+
+
+def _mirrored_savers(mode: str) -> tuple[PlainRedisSaver, Any]:
+    """This saver on one fakeredis server, mirrored in ``mode`` to another (returned)."""
+    real, shadow = fakeredis.FakeRedis(), fakeredis.FakeRedis()
+    shas = {"noop": shadow.script_load("return 1")}
+    shas.update({name: shadow.script_load(src) for name, src in lean_bounds.LEAN.items()})
+    saver = PlainRedisSaver(real, key_prefix="lean")
+    saver.setup()  # every call then goes by EVALSHA, which the mirror sees
+    Mirror(real, shadow, mode, shas)
+    return saver, shadow
+
+
+def _conversation(saver: PlainRedisSaver, turns: int) -> dict[str, Any]:
+    """A thread whose one channel holds a growing list (composed from the second turn),
+    with one write per checkpoint; returns the last config."""
+    config: dict[str, Any] = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    history: list[str] = []
+    for turn in range(turns):
+        history.append(f"message {turn} " + "x" * 200)
+        checkpoint = {**CHECKPOINT, "id": f"{turn:04d}", "channel_values": {"h": list(history)}}
+        checkpoint["channel_versions"] = {"h": turn + 1}
+        config = saver.put(config, checkpoint, {}, {"h": turn + 1})  # type: ignore[arg-type]
+        saver.put_writes(config, [("h", list(history))], f"task{turn}")  # type: ignore[arg-type]
+    return config
+
+
+def test_lean_scripts_read_back_the_record_the_saver_stored() -> None:
+    saver, shadow = _mirrored_savers(LEAN)
+    _conversation(saver, 4)
+    keys = Keyspace("lean").thread("t")
+    reply = shadow.evalsha(shadow.script_load(lean_bounds.LEAN_GET), 5, *keys, "", "0:", "", b"")
+    stored = saver.client.hget(keys[0], b"0:" + b"0003")
+    assert (reply[0], reply[1]) == (b"0003", stored)
+
+
+def test_lean_put_refuses_a_reference_to_missing_content() -> None:
+    saver, shadow = _mirrored_savers(LEAN)
+    _conversation(saver, 3)
+    keys = Keyspace("lean").thread("t")
+    missing = b"\x07" * 16
+    args = ["", "0:", "0009", b"record", "", "", "", missing]
+    with pytest.raises(redis.ResponseError, match="missing content"):
+        shadow.evalsha(shadow.script_load(lean_bounds.LEAN_PUT), 5, *keys, *args)
+
+
+def test_unsent_references_names_each_digest_a_new_value_needs_once() -> None:
+    node = compose.COMPOSED + b"".join(compose._reference(bytes([i]) * 16) for i in (1, 2, 1))
+    args = ["", "0:", "id", b"rec", "", "", "", b"2:h1", node, b"*" + bytes([2]) * 16, b"x" * 70]
+    assert lean_bounds.unsent_references("put_checkpoint", args) == bytes([1]) * 16
+
+
+def test_plain_transactions_store_the_records_and_writes() -> None:
+    saver, shadow = _mirrored_savers(PLAIN)
+    _conversation(saver, 3)
+    keys = Keyspace("lean").thread("t")
+    assert shadow.hkeys(keys[0]) and shadow.hget(keys[0], b"0:0002") == saver.client.hget(
+        keys[0], b"0:0002"
+    )

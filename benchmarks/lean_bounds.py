@@ -1,0 +1,245 @@
+"""Two lower bounds on a write path, for :mod:`benchmarks.turn_floor`: what this saver's
+requests would cost the server if they did only the essential work.
+
+Neither is a saver. Each takes the keys and arguments this saver sends (see the headers
+of ``put_checkpoint.lua``, ``put_writes.lua`` and ``get_checkpoint.lua``; the first
+argument is the thread's expiry) and does a minimum of it on a shadow server, where the
+turn floor benchmark measures the CPU:
+
+- **lean scripts** (:data:`LEAN`): Lua without the shared helpers. ``put_checkpoint``
+  checks that the content its new values reference without sending exists (one
+  ``HMGET``; the digests come as one extra argument, 16 bytes each, computed by
+  :func:`unsent_references`), then stores the record, its order entry and its new values
+  and content: one ``HSET`` per key, one ``ZADD``. ``put_writes`` does the same check and
+  stores the writes, their content and the appended write index (``HGET``, ``HSET``).
+  ``get_checkpoint`` reads the newest record, its values, its writes and the content
+  they reach that the client does not hold, one ``HMGET`` per level. Left out, and what
+  a design would still have to pay for: reference counts or any other collection, the
+  parent check, never replacing a stored value or write, retention, the write
+  generation, the pending-writes mark, the expiry refresh and every eviction check.
+- **plain transactions** (:func:`plain_transaction`): ``put_checkpoint`` and
+  ``put_writes`` sent as ``MULTI``/``HSET``/``ZADD``/``EXEC`` of the same records, values
+  and content, with no Lua and no check at all (a transaction cannot refuse missing
+  content, and appending to the write index needs a read); ``get_checkpoint`` as the
+  lean script, since its reads depend on what it reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plain_redis_saver import compose
+
+_PRELUDE = "local unpack = unpack or table.unpack\n"
+
+_CHECK_REFS = """
+local refs = ARGV[#ARGV]
+if #refs > 0 then
+  local names = {}
+  for i = 1, #refs, 16 do
+    names[#names + 1] = '*' .. string.sub(refs, i, i + 15)
+  end
+  local got = redis.call('HMGET', KEYS[3], unpack(names))
+  for i = 1, #names do
+    if not got[i] then
+      return redis.error_reply('missing content')
+    end
+  end
+end
+"""
+
+LEAN_PUT = (
+    _PRELUDE
+    + _CHECK_REFS
+    + r"""
+local ns, cid = ARGV[2], ARGV[3]
+local field = ns .. cid
+local rows = {}
+for i = 8, #ARGV - 1, 2 do
+  local f = ARGV[i]
+  if string.byte(f, 1) ~= 42 then
+    f = ns .. f
+  end
+  rows[#rows + 1] = f
+  rows[#rows + 1] = ARGV[i + 1]
+end
+redis.call('HSET', KEYS[1], field, ARGV[4], field .. '\0r', ARGV[6])
+redis.call('ZADD', KEYS[2], 0, field)
+if #rows > 0 then
+  redis.call('HSET', KEYS[3], unpack(rows))
+end
+return 1
+"""
+)
+
+LEAN_WRITES = (
+    _PRELUDE
+    + _CHECK_REFS
+    + r"""
+local base, task = ARGV[2], ARGV[3]
+local rows, content, added = {}, {}, {}
+for i = 5, #ARGV - 1, 2 do
+  local f = ARGV[i]
+  if string.byte(f, 1) == 42 then
+    content[#content + 1] = f
+    content[#content + 1] = ARGV[i + 1]
+  else
+    rows[#rows + 1] = base .. task .. f
+    rows[#rows + 1] = ARGV[i + 1]
+    added[#added + 1] = (#task + #f) .. ':' .. task .. f
+  end
+end
+if #content > 0 then
+  redis.call('HSET', KEYS[3], unpack(content))
+end
+local index = redis.call('HGET', KEYS[4], base) or ''
+rows[#rows + 1] = base
+rows[#rows + 1] = index .. table.concat(added)
+redis.call('HSET', KEYS[4], unpack(rows))
+return #added
+"""
+)
+
+LEAN_GET = (
+    _PRELUDE
+    + r"""
+local ns, cid, held = ARGV[2], ARGV[3], ARGV[4]
+if cid == '' then
+  local top = redis.call('ZREVRANGEBYLEX', KEYS[2], '(' .. ns .. '\255', '(' .. ns,
+    'LIMIT', 0, 1)
+  if #top == 0 then
+    return false
+  end
+  cid = string.sub(top[1], #ns + 1)
+end
+local field = ns .. cid
+local got = redis.call('HMGET', KEYS[1], field, field .. '\0r')
+if not got[1] then
+  return false
+end
+local function split(s, prefix)
+  local out, pos = {}, 1
+  while pos <= #s do
+    local colon = string.find(s, ':', pos, true)
+    local stop = colon + tonumber(string.sub(s, pos, colon - 1))
+    out[#out + 1] = prefix .. string.sub(s, colon + 1, stop)
+    pos = stop + 1
+  end
+  return out
+end
+local fields = split(got[2] or '', ns)
+local blobs = {}
+if #fields > 0 then
+  blobs = redis.call('HMGET', KEYS[3], unpack(fields))
+end
+local base = ns .. #cid .. ':' .. cid
+local index = redis.call('HGET', KEYS[4], base)
+local wfields = split(index or '', base)
+local writes = {}
+if #wfields > 0 then
+  writes = redis.call('HMGET', KEYS[4], unpack(wfields))
+end
+local flat, pending, seen = {}, {}, {}
+local function walk(s, pos)
+  while pos <= #s do
+    if string.byte(s, pos) == 1 then
+      local d = string.sub(s, pos + 1, pos + 16)
+      if not seen[d] then
+        seen[d] = true
+        local at = string.find(held, d, 1, true)
+        if not (at and at % 16 == 1) then
+          pending[#pending + 1] = d
+        end
+      end
+      pos = pos + 17
+    else
+      local a, b, c, e = string.byte(s, pos + 1, pos + 4)
+      pos = pos + 5 + ((a * 256 + b) * 256 + c) * 256 + e
+    end
+  end
+end
+for _, values in ipairs({blobs, writes}) do
+  for _, v in ipairs(values) do
+    if v and string.byte(v, 1) == 193 then
+      walk(v, 2)
+    end
+  end
+end
+while #pending > 0 do
+  local names, want = {}, pending
+  for i, d in ipairs(want) do
+    names[i] = '*' .. d
+  end
+  pending = {}
+  local found = redis.call('HMGET', KEYS[3], unpack(names))
+  for i, d in ipairs(want) do
+    flat[#flat + 1] = d
+    flat[#flat + 1] = found[i]
+    local b = found[i] and string.byte(found[i], 1)
+    if b == 0 or b == 1 then
+      walk(found[i], 1)
+    end
+  end
+end
+return {cid, got[1], blobs, index or '', writes, flat}
+"""
+)
+
+#: The lean script standing in for each of this saver's scripts, by script name.
+LEAN = {"put_checkpoint": LEAN_PUT, "put_writes": LEAN_WRITES, "get_checkpoint": LEAN_GET}
+
+#: Where the field/value pairs start among the arguments (0-based, expiry included).
+_PAIRS_FROM = {"put_checkpoint": 7, "put_writes": 4}
+
+
+def _bytes(x: Any) -> bytes:
+    return x.encode() if isinstance(x, str) else bytes(x)
+
+
+def unsent_references(script: str, args: list[Any]) -> bytes:
+    """The digests (16 bytes each, in first-reference order, once each) that the new
+    composed values and content nodes among ``args`` (a ``put_checkpoint`` or
+    ``put_writes`` call's arguments, keys excluded) reference without sending them."""
+    sent: set[bytes] = set()
+    refs: list[bytes] = []
+    for i in range(_PAIRS_FROM[script], len(args) - 1, 2):
+        field, value = _bytes(args[i]), _bytes(args[i + 1])
+        if field[:1] == b"*":
+            sent.add(field[1:])
+            if compose.is_node(value):
+                refs += compose.references(value, 0, "the arguments")
+        elif value[:1] == b"\xc1":
+            refs += compose.references(value, 1, "the arguments")
+    return b"".join(d for d in dict.fromkeys(refs) if d not in sent)
+
+
+def plain_transaction(pipe: Any, script: str, keys: list[Any], args: list[Any]) -> bool:
+    """Queues on ``pipe`` (a transaction) the plain writes standing in for a
+    ``put_checkpoint`` or ``put_writes`` call; False for any other script."""
+    if script == "put_checkpoint":
+        ns, cid = _bytes(args[1]), _bytes(args[2])
+        field = ns + cid
+        rows = {}
+        for i in range(_PAIRS_FROM[script], len(args) - 1, 2):
+            name = _bytes(args[i])
+            rows[name if name[:1] == b"*" else ns + name] = args[i + 1]
+        pipe.hset(keys[0], mapping={field: args[3]})
+        pipe.zadd(keys[1], {field: 0})
+        if rows:
+            pipe.hset(keys[2], mapping=rows)
+        return True
+    if script == "put_writes":
+        base, task = _bytes(args[1]), _bytes(args[2])
+        writes, content = {}, {}
+        for i in range(_PAIRS_FROM[script], len(args) - 1, 2):
+            name = _bytes(args[i])
+            if name[:1] == b"*":
+                content[name] = args[i + 1]
+            else:
+                writes[base + task + name] = args[i + 1]
+        if content:
+            pipe.hset(keys[2], mapping=content)
+        if writes:
+            pipe.hset(keys[3], mapping=writes)
+        return True
+    return False
