@@ -5,7 +5,8 @@ Valkey, the server CPU per request (``INFO cpu``, main thread, before and after 
 of a ``PING``, a ``SET`` and a ``GET`` of 8.9 KB (the AWS saver's put and read of the
 benchmark's checkpoint), and of requests carrying the keys and arguments of one of this
 saver's puts: ``EVALSHA`` of ``return 1``, ``FCALL`` of a function returning 1, and
-``MULTI``/``HSET``/``HSET``/``ZADD``/``EXEC`` of the same bytes; then this saver's own
+``MULTI``/``HSET``/``HSET``/``ZADD``/``EXEC`` of the same bytes, and the lean put of
+:mod:`.lean_bounds` (only the essential checks and writes); then this saver's own
 ``put``, ``get_tuple`` and ``list(limit=10)`` on a thread of 100 checkpoints. It shows
 the floor any atomic one-request put pays; the numbers are not comparable across
 machines, the ratios are.
@@ -24,9 +25,10 @@ import redis
 from plain_redis_saver import PlainRedisSaver
 from plain_redis_saver.embedded import EmbeddedServer
 
-from . import workload
+from . import lean_bounds, workload
 from .cost import put_arguments
 from .measure import OpRecord
+from .savers import AwsValkeyAdapter
 
 AWS_PUT_BYTES = 8_900
 
@@ -46,7 +48,7 @@ def _per_request(admin: Any, call: Callable[[int], Any], n: int) -> float:
     return (_cpu_us(admin) - before) / n
 
 
-def _put(saver: PlainRedisSaver, log: workload.ThreadLog) -> None:
+def _put(saver: Any, log: workload.ThreadLog) -> None:
     config, checkpoint, metadata, versions, step = workload.put_args(log)
     saver.put(config, checkpoint, metadata, versions)
     log.add(checkpoint["id"], step)
@@ -74,6 +76,15 @@ def measure(n: int) -> dict[str, float]:
             replace=True,
         )
 
+        lean_put = client.script_load(lean_bounds.LEAN_PUT)
+        keys, rest = list(args[:numkeys]), list(args[numkeys:])
+        rest.append(lean_bounds.unsent_references("put_checkpoint", rest))
+
+        def lean(i: int) -> None:
+            # a new checkpoint id each time, so each call adds a record and an order entry
+            cid = f"{rest[2]!s}-{i}"
+            client.evalsha(lean_put, numkeys, *keys, *rest[:2], cid, *rest[3:])
+
         def transaction(i: int) -> None:
             pipe = client.pipeline(transaction=True)
             rest = args[numkeys:]
@@ -98,6 +109,7 @@ def measure(n: int) -> dict[str, float]:
                 n,
             ),
             ("MULTI, HSET, HSET, ZADD, EXEC of the same bytes", transaction, n),
+            ("the lean put script of benchmarks.lean_bounds, same arguments", lean, n),
             ("this saver's put (thread of 100+ checkpoints)", lambda i: _put(saver, log), n // 3),
             (
                 "this saver's get_tuple (latest)",
@@ -110,6 +122,18 @@ def measure(n: int) -> dict[str, float]:
                 n // 10,
             ),
         ]
+        if AwsValkeyAdapter.missing() is None:
+            aws = AwsValkeyAdapter(server.url, "floor").sync()
+            aws_log = workload.ThreadLog(f"floor-aws-{uuid.uuid4().hex[:6]}")
+            for _ in range(100):
+                _put(aws, aws_log)
+            cases.append(
+                (
+                    "the AWS saver's put (thread of 100+ checkpoints)",
+                    lambda i: _put(aws, aws_log),
+                    n // 3,
+                )
+            )
         for label, call, count in cases:
             out[label] = _per_request(admin, call, count)
         client.function_delete("prs_floor")

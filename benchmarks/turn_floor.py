@@ -91,6 +91,7 @@ class Mirror:
 
     def __init__(self, client: Any, shadow: Any, mode: str, shas: dict[str, str]) -> None:
         self.sent = 0
+        self.indexes: dict[bytes, bytes] = {}
         real = client.evalsha
 
         def evalsha(sha: str, numkeys: int, *args: Any) -> Any:
@@ -99,7 +100,7 @@ class Mirror:
             keys, argv = list(args[:numkeys]), list(args[numkeys:])
             if mode == PLAIN and name in ("put_checkpoint", "put_writes"):
                 pipe = shadow.pipeline(transaction=True)
-                lean_bounds.plain_transaction(pipe, name, keys, argv)
+                lean_bounds.plain_transaction(pipe, name, keys, argv, self.indexes)
                 pipe.execute()
             elif mode in (LEAN, PLAIN) and name in lean_bounds.LEAN:
                 if name != "get_checkpoint":
