@@ -13,7 +13,9 @@ turn floor benchmark measures the CPU:
   and content: one ``HSET`` per key, one ``ZADD``. ``put_writes`` does the same check and
   stores the writes, their content and the appended write index (``HGET``, ``HSET``).
   ``get_checkpoint`` reads the newest record, its values, its writes and the content
-  they reach that the client does not hold, one ``HMGET`` per level. Left out, and what
+  they reach that the client does not hold, one ``HMGET`` per level; ``list`` (:data:`LEAN_LIST`,
+  measured by :mod:`.request_floor`) the same for a page of checkpoints, one ``HMGET``
+  per kind of row for the whole page. Left out, and what
   a design would still have to pay for: reference counts or any other collection, the
   parent check, never replacing a stored value or write, retention, the write
   generation, the pending-writes mark, the expiry refresh and every eviction check.
@@ -184,6 +186,108 @@ while #pending > 0 do
   end
 end
 return {cid, got[1], blobs, index or '', writes, flat}
+"""
+)
+
+# The reads of a list page are the get's, for up to `page` checkpoints at once: one
+# ZREVRANGEBYLEX, then one HMGET each for the records (with their value references kept
+# beside them), the values, the write indexes, the writes, and each level of content.
+# ARGV as list_checkpoints (expiry first): NS, cursor, -, page size, -, held digests; one
+# namespace only, no filter.
+LEAN_LIST = (
+    _PRELUDE
+    + r"""
+local ns, before, page, held = ARGV[2], ARGV[3], tonumber(ARGV[5]), ARGV[7]
+local max = before == '' and ('(' .. ns .. '\255') or ('(' .. ns .. before)
+local ids = redis.call('ZREVRANGEBYLEX', KEYS[2], max, '(' .. ns, 'LIMIT', 0, page)
+if #ids == 0 then
+  return {}
+end
+local fields = {}
+for i, member in ipairs(ids) do
+  fields[2 * i - 1] = member
+  fields[2 * i] = member .. '\0r'
+end
+local records = redis.call('HMGET', KEYS[1], unpack(fields))
+local function split(s, prefix, out, slot)
+  local pos = 1
+  while pos <= #s do
+    local colon = string.find(s, ':', pos, true)
+    local stop = colon + tonumber(string.sub(s, pos, colon - 1))
+    local field = prefix .. string.sub(s, colon + 1, stop)
+    if not slot[field] then
+      out[#out + 1] = field
+      slot[field] = #out
+    end
+    pos = stop + 1
+  end
+end
+local blob_fields, blob_slot, bases = {}, {}, {}
+for i, member in ipairs(ids) do
+  split(records[2 * i] or '', ns, blob_fields, blob_slot)
+  local cid = string.sub(member, #ns + 1)
+  bases[i] = ns .. #cid .. ':' .. cid
+end
+local blobs = {}
+if #blob_fields > 0 then
+  blobs = redis.call('HMGET', KEYS[3], unpack(blob_fields))
+end
+local indexes = redis.call('HMGET', KEYS[4], unpack(bases))
+local write_fields, write_slot = {}, {}
+for i = 1, #ids do
+  split(indexes[i] or '', bases[i], write_fields, write_slot)
+end
+local writes = {}
+if #write_fields > 0 then
+  writes = redis.call('HMGET', KEYS[4], unpack(write_fields))
+end
+local flat, pending, seen = {}, {}, {}
+local function walk(s, pos)
+  while pos <= #s do
+    if string.byte(s, pos) == 1 then
+      local d = string.sub(s, pos + 1, pos + 16)
+      if not seen[d] then
+        seen[d] = true
+        local at = string.find(held, d, 1, true)
+        if not (at and at % 16 == 1) then
+          pending[#pending + 1] = d
+        end
+      end
+      pos = pos + 17
+    else
+      local a, b, c, e = string.byte(s, pos + 1, pos + 4)
+      pos = pos + 5 + ((a * 256 + b) * 256 + c) * 256 + e
+    end
+  end
+end
+for _, values in ipairs({blobs, writes}) do
+  for _, v in ipairs(values) do
+    if v and string.byte(v, 1) == 193 then
+      walk(v, 2)
+    end
+  end
+end
+while #pending > 0 do
+  local names, want = {}, pending
+  for i, d in ipairs(want) do
+    names[i] = '*' .. d
+  end
+  pending = {}
+  local found = redis.call('HMGET', KEYS[3], unpack(names))
+  for i, d in ipairs(want) do
+    flat[#flat + 1] = d
+    flat[#flat + 1] = found[i]
+    local b = found[i] and string.byte(found[i], 1)
+    if b == 0 or b == 1 then
+      walk(found[i], 1)
+    end
+  end
+end
+local out = {}
+for i, member in ipairs(ids) do
+  out[i] = {member, records[2 * i - 1]}
+end
+return {out, blobs, indexes, writes, flat}
 """
 )
 

@@ -1,14 +1,18 @@
-"""What one request costs the server before a script does any work.
+"""What one request costs the server before a script does any work, and what the
+leanest scripts cost.
 
-``python -m benchmarks.request_floor [--requests 1500]`` (about 20 s): on an embedded
+``python -m benchmarks.request_floor [--requests 1500]`` (about 30 s): on an embedded
 Valkey, the server CPU per request (``INFO cpu``, main thread, before and after a batch)
 of a ``PING``, a ``SET`` and a ``GET`` of 8.9 KB (the AWS saver's put and read of the
-benchmark's checkpoint), and of requests carrying the keys and arguments of one of this
-saver's puts: ``EVALSHA`` of ``return 1``, ``FCALL`` of a function returning 1, and
+benchmark's checkpoint); of requests carrying the keys and arguments of one of this
+saver's puts: ``EVALSHA`` of ``return 1``, ``FCALL`` of a function returning 1,
 ``MULTI``/``HSET``/``HSET``/``ZADD``/``EXEC`` of the same bytes, and the lean put of
-:mod:`.lean_bounds` (only the essential checks and writes); then this saver's own
-``put``, ``get_tuple`` and ``list(limit=10)`` on a thread of 100 checkpoints. It shows
-the floor any atomic one-request put pays; the numbers are not comparable across
+:mod:`.lean_bounds` (only the essential checks and writes); of the lean list script on
+the arguments of this saver's ``list(limit=10)``; of this saver's own ``put``,
+``get_tuple`` and ``list(limit=10)`` on a thread of 100 checkpoints; and, when
+installed, of the AWS saver's ``put`` and ``list(limit=10)`` on a thread of its own.
+It shows the floor any atomic one-request put pays, and how close a minimal script
+comes to the AWS saver's plain commands; the numbers are not comparable across
 machines, the ratios are.
 """
 
@@ -22,7 +26,7 @@ from typing import Any
 
 import redis
 
-from plain_redis_saver import PlainRedisSaver
+from plain_redis_saver import PlainRedisSaver, scripts
 from plain_redis_saver.embedded import EmbeddedServer
 
 from . import lean_bounds, workload
@@ -54,6 +58,50 @@ def _put(saver: Any, log: workload.ThreadLog) -> None:
     log.add(checkpoint["id"], step)
 
 
+class _RefsBeside:
+    """While active, keeps beside each record this saver's puts store (through
+    ``client``) its value references, as the lean scripts of :mod:`.lean_bounds` expect
+    (field ``<record field>\\0r``), so the lean list reads the same thread."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        real = client.evalsha
+
+        def evalsha(sha: str, numkeys: int, *args: Any) -> Any:
+            reply = real(sha, numkeys, *args)
+            if sha == scripts.PUT_CHECKPOINT.sha:
+                keys, argv = args[:numkeys], args[numkeys:]
+                field = _bytes(argv[1]) + _bytes(argv[2])
+                client.hset(keys[0], field + b"\0r", argv[5])
+            return reply
+
+        client.evalsha = evalsha
+
+    def stop(self) -> None:
+        del self.client.evalsha
+
+
+def _bytes(x: Any) -> bytes:
+    return x.encode() if isinstance(x, str) else bytes(x)
+
+
+def _list_arguments(saver: PlainRedisSaver, log: workload.ThreadLog) -> tuple[Any, ...]:
+    """numkeys, keys and arguments of this saver's list(limit=10) of ``log``'s thread."""
+    seen: list[tuple[Any, ...]] = []
+    real = saver.client.evalsha
+
+    def spy(sha: str, numkeys: int, *args: Any) -> Any:
+        seen.append((numkeys, *args))
+        return real(sha, numkeys, *args)
+
+    saver.client.evalsha = spy
+    try:
+        list(saver.list(workload.config(log.thread_id), limit=10))
+    finally:
+        del saver.client.evalsha
+    return seen[-1]
+
+
 def measure(n: int) -> dict[str, float]:
     out: dict[str, float] = {}
     with EmbeddedServer() as server:
@@ -62,8 +110,10 @@ def measure(n: int) -> dict[str, float]:
         saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix="floor")
         saver.setup()
         log = workload.ThreadLog(f"floor-{uuid.uuid4().hex[:6]}")
+        keep_refs = _RefsBeside(saver.client)
         for _ in range(100):
             _put(saver, log)
+        keep_refs.stop()
         found = put_arguments(saver, log, defaultdict(OpRecord))
         assert found is not None
         numkeys, args = found
@@ -122,6 +172,15 @@ def measure(n: int) -> dict[str, float]:
                 n // 10,
             ),
         ]
+        lean_list = client.script_load(lean_bounds.LEAN_LIST)
+        list_args = _list_arguments(saver, log)
+        cases.append(
+            (
+                "the lean list script of benchmarks.lean_bounds (limit=10)",
+                lambda i: client.evalsha(lean_list, *list_args),
+                n // 10,
+            )
+        )
         if AwsValkeyAdapter.missing() is None:
             aws = AwsValkeyAdapter(server.url, "floor").sync()
             aws_log = workload.ThreadLog(f"floor-aws-{uuid.uuid4().hex[:6]}")
@@ -132,6 +191,13 @@ def measure(n: int) -> dict[str, float]:
                     "the AWS saver's put (thread of 100+ checkpoints)",
                     lambda i: _put(aws, aws_log),
                     n // 3,
+                )
+            )
+            cases.append(
+                (
+                    "the AWS saver's list(limit=10)",
+                    lambda i: list(aws.list(workload.config(aws_log.thread_id), limit=10)),
+                    n // 10,
                 )
             )
         for label, call, count in cases:

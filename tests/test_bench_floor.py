@@ -212,3 +212,13 @@ def test_plain_transactions_store_the_records_and_writes() -> None:
     assert shadow.hkeys(keys[0]) and shadow.hget(keys[0], b"0:0002") == saver.client.hget(
         keys[0], b"0:0002"
     )
+
+
+def test_lean_list_returns_the_newest_records_first() -> None:
+    saver, shadow = _mirrored_savers(LEAN)
+    _conversation(saver, 4)
+    keys = Keyspace("lean").thread("t")
+    args = ["", "0:", "", "", "2", "", b""]
+    reply = shadow.evalsha(shadow.script_load(lean_bounds.LEAN_LIST), 5, *keys, *args)
+    stored = [saver.client.hget(keys[0], b"0:" + cid) for cid in (b"0003", b"0002")]
+    assert [entry[1] for entry in reply[0]] == stored
