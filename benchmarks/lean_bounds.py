@@ -52,6 +52,53 @@ if #refs > 0 then
 end
 """
 
+# Reads the content the composed values among `blobs` and `writes` reach that the
+# client does not hold (`held`), one HMGET per level, into `flat` {digest, bytes, ...}.
+_GATHER = r"""
+local flat, pending, seen = {}, {}, {}
+local function walk(s, pos)
+  while pos <= #s do
+    if string.byte(s, pos) == 1 then
+      local d = string.sub(s, pos + 1, pos + 16)
+      if not seen[d] then
+        seen[d] = true
+        local at = string.find(held, d, 1, true)
+        if not (at and at % 16 == 1) then
+          pending[#pending + 1] = d
+        end
+      end
+      pos = pos + 17
+    else
+      local a, b, c, e = string.byte(s, pos + 1, pos + 4)
+      pos = pos + 5 + ((a * 256 + b) * 256 + c) * 256 + e
+    end
+  end
+end
+for _, values in ipairs({blobs, writes}) do
+  for _, v in ipairs(values) do
+    if v and string.byte(v, 1) == 193 then
+      walk(v, 2)
+    end
+  end
+end
+while #pending > 0 do
+  local names, want = {}, pending
+  for i, d in ipairs(want) do
+    names[i] = '*' .. d
+  end
+  pending = {}
+  local found = redis.call('HMGET', KEYS[3], unpack(names))
+  for i, d in ipairs(want) do
+    flat[#flat + 1] = d
+    flat[#flat + 1] = found[i]
+    local b = found[i] and string.byte(found[i], 1)
+    if b == 0 or b == 1 then
+      walk(found[i], 1)
+    end
+  end
+end
+"""
+
 LEAN_PUT = (
     _PRELUDE
     + _CHECK_REFS
@@ -143,48 +190,9 @@ local writes = {}
 if #wfields > 0 then
   writes = redis.call('HMGET', KEYS[4], unpack(wfields))
 end
-local flat, pending, seen = {}, {}, {}
-local function walk(s, pos)
-  while pos <= #s do
-    if string.byte(s, pos) == 1 then
-      local d = string.sub(s, pos + 1, pos + 16)
-      if not seen[d] then
-        seen[d] = true
-        local at = string.find(held, d, 1, true)
-        if not (at and at % 16 == 1) then
-          pending[#pending + 1] = d
-        end
-      end
-      pos = pos + 17
-    else
-      local a, b, c, e = string.byte(s, pos + 1, pos + 4)
-      pos = pos + 5 + ((a * 256 + b) * 256 + c) * 256 + e
-    end
-  end
-end
-for _, values in ipairs({blobs, writes}) do
-  for _, v in ipairs(values) do
-    if v and string.byte(v, 1) == 193 then
-      walk(v, 2)
-    end
-  end
-end
-while #pending > 0 do
-  local names, want = {}, pending
-  for i, d in ipairs(want) do
-    names[i] = '*' .. d
-  end
-  pending = {}
-  local found = redis.call('HMGET', KEYS[3], unpack(names))
-  for i, d in ipairs(want) do
-    flat[#flat + 1] = d
-    flat[#flat + 1] = found[i]
-    local b = found[i] and string.byte(found[i], 1)
-    if b == 0 or b == 1 then
-      walk(found[i], 1)
-    end
-  end
-end
+"""
+    + _GATHER
+    + r"""
 return {cid, got[1], blobs, index or '', writes, flat}
 """
 )
@@ -241,48 +249,9 @@ local writes = {}
 if #write_fields > 0 then
   writes = redis.call('HMGET', KEYS[4], unpack(write_fields))
 end
-local flat, pending, seen = {}, {}, {}
-local function walk(s, pos)
-  while pos <= #s do
-    if string.byte(s, pos) == 1 then
-      local d = string.sub(s, pos + 1, pos + 16)
-      if not seen[d] then
-        seen[d] = true
-        local at = string.find(held, d, 1, true)
-        if not (at and at % 16 == 1) then
-          pending[#pending + 1] = d
-        end
-      end
-      pos = pos + 17
-    else
-      local a, b, c, e = string.byte(s, pos + 1, pos + 4)
-      pos = pos + 5 + ((a * 256 + b) * 256 + c) * 256 + e
-    end
-  end
-end
-for _, values in ipairs({blobs, writes}) do
-  for _, v in ipairs(values) do
-    if v and string.byte(v, 1) == 193 then
-      walk(v, 2)
-    end
-  end
-end
-while #pending > 0 do
-  local names, want = {}, pending
-  for i, d in ipairs(want) do
-    names[i] = '*' .. d
-  end
-  pending = {}
-  local found = redis.call('HMGET', KEYS[3], unpack(names))
-  for i, d in ipairs(want) do
-    flat[#flat + 1] = d
-    flat[#flat + 1] = found[i]
-    local b = found[i] and string.byte(found[i], 1)
-    if b == 0 or b == 1 then
-      walk(found[i], 1)
-    end
-  end
-end
+"""
+    + _GATHER
+    + r"""
 local out = {}
 for i, member in ipairs(ids) do
   out[i] = {member, records[2 * i - 1]}
