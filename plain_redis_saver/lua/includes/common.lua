@@ -585,11 +585,14 @@ end
 -- over costs its distinct nodes only.
 local function gather_content(values, n, fields, key, held)
   local content, flat, pending, seen = {}, {}, {}, {}
+  -- Each digest is looked up in `held` once, however many values reference it.
   local function want(refs)
     for _, d in ipairs(refs) do
-      if not seen[d] and not (held ~= '' and holds(held, d)) then
+      if not seen[d] then
         seen[d] = true
-        pending[#pending + 1] = d
+        if held == '' or not holds(held, d) then
+          pending[#pending + 1] = d
+        end
       end
     end
   end
@@ -943,16 +946,27 @@ local function load_records(found, held)
   local refs_of = {}
   for i, entry in ipairs(found) do
     local ns = entry[1]
-    local _, refs = record_header(entry[3], ns .. entry[2])
-    local slots = {}
-    for j = 1, #refs do
-      local field = ns .. refs[j]
-      local slot = blob_slot[field]
+    local field = ns .. entry[2]
+    local _, refs = checked_header(entry[3], field, false)
+    -- Slots by namespace, then by reference: a field name is made once per distinct
+    -- value, not once per checkpoint that references it. The references (netstrings)
+    -- are read in the same pass, without a list of them first.
+    local by_ref = blob_slot[ns]
+    if not by_ref then
+      by_ref = {}
+      blob_slot[ns] = by_ref
+    end
+    local slots, pos, size, j = {}, 1, #refs, 0
+    while pos <= size do
+      local ref
+      ref, pos = read_netstring(refs, pos, 'checkpoint record', field, KEYS[1])
+      j = j + 1
+      local slot = by_ref[ref]
       if not slot then
         slot = #blob_fields + 1
-        blob_fields[slot] = field
-        blob_slot[field] = slot
-        blob_owner[slot] = ns .. entry[2]
+        blob_fields[slot] = ns .. ref
+        by_ref[ref] = slot
+        blob_owner[slot] = field
       end
       slots[j] = slot
     end
