@@ -947,20 +947,16 @@ local function load_records(found, held)
   for i, entry in ipairs(found) do
     local ns = entry[1]
     local field = ns .. entry[2]
-    local _, refs = checked_header(entry[3], field, false)
+    local _, refs = record_header(entry[3], field)
     -- Slots by namespace, then by reference: a field name is made once per distinct
-    -- value, not once per checkpoint that references it. The references (netstrings)
-    -- are read in the same pass, without a list of them first.
+    -- value, not once per checkpoint that references it.
     local by_ref = blob_slot[ns]
     if not by_ref then
       by_ref = {}
       blob_slot[ns] = by_ref
     end
-    local slots, pos, size, j = {}, 1, #refs, 0
-    while pos <= size do
-      local ref
-      ref, pos = read_netstring(refs, pos, 'checkpoint record', field, KEYS[1])
-      j = j + 1
+    local slots = {}
+    for j, ref in ipairs(refs) do
       local slot = by_ref[ref]
       if not slot then
         slot = #blob_fields + 1
