@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,11 +144,9 @@ def _measurement(window: ServerWindow, wire: WireCounter, calls: int) -> dict[st
     return per
 
 
-def put_arguments(
-    saver: Any, log: ThreadLog, records: dict[str, OpRecord]
-) -> tuple[int, tuple[Any, ...]] | None:
-    """The EVALSHA arguments (numkeys, keys and arguments) of one put of this saver on
-    ``log``'s thread (a standalone client), or None when it sent none."""
+def script_arguments(saver: Any, call: Callable[[], Any]) -> tuple[int, tuple[Any, ...]] | None:
+    """The EVALSHA arguments (numkeys, keys and arguments) of the last script call that
+    ``call()`` makes through ``saver``'s standalone client, or None when it sent none."""
     client = getattr(saver, "client", None)
     if client is None or not hasattr(client, "evalsha"):
         return None
@@ -160,10 +159,20 @@ def put_arguments(
 
     client.evalsha = spy
     try:
-        run_sync(saver, plan_put(log, records), records, timed=False)
+        call()
     finally:
         del client.evalsha
     return seen[-1] if seen else None
+
+
+def put_arguments(
+    saver: Any, log: ThreadLog, records: dict[str, OpRecord]
+) -> tuple[int, tuple[Any, ...]] | None:
+    """The EVALSHA arguments (numkeys, keys and arguments) of one put of this saver on
+    ``log``'s thread (a standalone client), or None when it sent none."""
+    return script_arguments(
+        saver, lambda: run_sync(saver, plan_put(log, records), records, timed=False)
+    )
 
 
 class CostPhase:

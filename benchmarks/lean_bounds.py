@@ -30,9 +30,11 @@ turn floor benchmark measures the CPU:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from plain_redis_saver import compose
+from plain_redis_saver import compose, scripts
 
 _PRELUDE = "local unpack = unpack or table.unpack\n"
 
@@ -49,6 +51,31 @@ if #refs > 0 then
       return redis.error_reply('missing content')
     end
   end
+end
+"""
+
+# The reads' helpers: `split` appends to `out` the field `prefix`..payload of each
+# netstring of `s` that `slot` (field -> position in `out`) does not have yet; `hmget`
+# is HMGET of `fields` of `key`, {} for none.
+_READS = r"""
+local function split(s, prefix, out, slot)
+  local pos = 1
+  while pos <= #s do
+    local colon = string.find(s, ':', pos, true)
+    local stop = colon + tonumber(string.sub(s, pos, colon - 1))
+    local field = prefix .. string.sub(s, colon + 1, stop)
+    if not slot[field] then
+      out[#out + 1] = field
+      slot[field] = #out
+    end
+    pos = stop + 1
+  end
+end
+local function hmget(key, fields)
+  if #fields == 0 then
+    return {}
+  end
+  return redis.call('HMGET', key, unpack(fields))
 end
 """
 
@@ -153,6 +180,7 @@ return #added
 
 LEAN_GET = (
     _PRELUDE
+    + _READS
     + r"""
 local ns, cid, held = ARGV[2], ARGV[3], ARGV[4]
 if cid == '' then
@@ -168,28 +196,13 @@ local got = redis.call('HMGET', KEYS[1], field, field .. '\0r')
 if not got[1] then
   return false
 end
-local function split(s, prefix)
-  local out, pos = {}, 1
-  while pos <= #s do
-    local colon = string.find(s, ':', pos, true)
-    local stop = colon + tonumber(string.sub(s, pos, colon - 1))
-    out[#out + 1] = prefix .. string.sub(s, colon + 1, stop)
-    pos = stop + 1
-  end
-  return out
-end
-local fields = split(got[2] or '', ns)
-local blobs = {}
-if #fields > 0 then
-  blobs = redis.call('HMGET', KEYS[3], unpack(fields))
-end
+local fields, wfields = {}, {}
+split(got[2] or '', ns, fields, {})
+local blobs = hmget(KEYS[3], fields)
 local base = ns .. #cid .. ':' .. cid
 local index = redis.call('HGET', KEYS[4], base)
-local wfields = split(index or '', base)
-local writes = {}
-if #wfields > 0 then
-  writes = redis.call('HMGET', KEYS[4], unpack(wfields))
-end
+split(index or '', base, wfields, {})
+local writes = hmget(KEYS[4], wfields)
 """
     + _GATHER
     + r"""
@@ -204,6 +217,7 @@ return {cid, got[1], blobs, index or '', writes, flat}
 # namespace only, no filter.
 LEAN_LIST = (
     _PRELUDE
+    + _READS
     + r"""
 local ns, before, page, held = ARGV[2], ARGV[3], tonumber(ARGV[5]), ARGV[7]
 local max = before == '' and ('(' .. ns .. '\255') or ('(' .. ns .. before)
@@ -217,38 +231,19 @@ for i, member in ipairs(ids) do
   fields[2 * i] = member .. '\0r'
 end
 local records = redis.call('HMGET', KEYS[1], unpack(fields))
-local function split(s, prefix, out, slot)
-  local pos = 1
-  while pos <= #s do
-    local colon = string.find(s, ':', pos, true)
-    local stop = colon + tonumber(string.sub(s, pos, colon - 1))
-    local field = prefix .. string.sub(s, colon + 1, stop)
-    if not slot[field] then
-      out[#out + 1] = field
-      slot[field] = #out
-    end
-    pos = stop + 1
-  end
-end
 local blob_fields, blob_slot, bases = {}, {}, {}
 for i, member in ipairs(ids) do
   split(records[2 * i] or '', ns, blob_fields, blob_slot)
   local cid = string.sub(member, #ns + 1)
   bases[i] = ns .. #cid .. ':' .. cid
 end
-local blobs = {}
-if #blob_fields > 0 then
-  blobs = redis.call('HMGET', KEYS[3], unpack(blob_fields))
-end
-local indexes = redis.call('HMGET', KEYS[4], unpack(bases))
+local blobs = hmget(KEYS[3], blob_fields)
+local indexes = hmget(KEYS[4], bases)
 local write_fields, write_slot = {}, {}
 for i = 1, #ids do
   split(indexes[i] or '', bases[i], write_fields, write_slot)
 end
-local writes = {}
-if #write_fields > 0 then
-  writes = redis.call('HMGET', KEYS[4], unpack(write_fields))
-end
+local writes = hmget(KEYS[4], write_fields)
 """
     + _GATHER
     + r"""
@@ -286,6 +281,29 @@ def unsent_references(script: str, args: list[Any]) -> bytes:
         elif value[:1] == b"\xc1":
             refs += compose.references(value, 1, "the arguments")
     return b"".join(d for d in dict.fromkeys(refs) if d not in sent)
+
+
+@contextmanager
+def refs_beside(client: Any) -> Iterator[None]:
+    """While active, keeps beside each record this saver's puts store (through
+    ``client``, a standalone redis-py client) its value references, in the field the
+    lean scripts read (``<record field>\\0r``), so that they read a thread this saver
+    wrote."""
+    real = client.evalsha
+
+    def evalsha(sha: str, numkeys: int, *args: Any) -> Any:
+        reply = real(sha, numkeys, *args)
+        if sha == scripts.PUT_CHECKPOINT.sha:
+            keys, argv = args[:numkeys], args[numkeys:]
+            field = _bytes(argv[1]) + _bytes(argv[2])
+            client.hset(keys[0], field + b"\0r", argv[5])
+        return reply
+
+    client.evalsha = evalsha
+    try:
+        yield
+    finally:
+        del client.evalsha
 
 
 def plain_transaction(

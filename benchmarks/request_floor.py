@@ -26,11 +26,11 @@ from typing import Any
 
 import redis
 
-from plain_redis_saver import PlainRedisSaver, scripts
+from plain_redis_saver import PlainRedisSaver
 from plain_redis_saver.embedded import EmbeddedServer
 
 from . import lean_bounds, workload
-from .cost import put_arguments
+from .cost import put_arguments, script_arguments
 from .measure import OpRecord
 from .savers import AwsValkeyAdapter
 
@@ -58,50 +58,6 @@ def _put(saver: Any, log: workload.ThreadLog) -> None:
     log.add(checkpoint["id"], step)
 
 
-class _RefsBeside:
-    """While active, keeps beside each record this saver's puts store (through
-    ``client``) its value references, as the lean scripts of :mod:`.lean_bounds` expect
-    (field ``<record field>\\0r``), so the lean list reads the same thread."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        real = client.evalsha
-
-        def evalsha(sha: str, numkeys: int, *args: Any) -> Any:
-            reply = real(sha, numkeys, *args)
-            if sha == scripts.PUT_CHECKPOINT.sha:
-                keys, argv = args[:numkeys], args[numkeys:]
-                field = _bytes(argv[1]) + _bytes(argv[2])
-                client.hset(keys[0], field + b"\0r", argv[5])
-            return reply
-
-        client.evalsha = evalsha
-
-    def stop(self) -> None:
-        del self.client.evalsha
-
-
-def _bytes(x: Any) -> bytes:
-    return x.encode() if isinstance(x, str) else bytes(x)
-
-
-def _list_arguments(saver: PlainRedisSaver, log: workload.ThreadLog) -> tuple[Any, ...]:
-    """numkeys, keys and arguments of this saver's list(limit=10) of ``log``'s thread."""
-    seen: list[tuple[Any, ...]] = []
-    real = saver.client.evalsha
-
-    def spy(sha: str, numkeys: int, *args: Any) -> Any:
-        seen.append((numkeys, *args))
-        return real(sha, numkeys, *args)
-
-    saver.client.evalsha = spy
-    try:
-        list(saver.list(workload.config(log.thread_id), limit=10))
-    finally:
-        del saver.client.evalsha
-    return seen[-1]
-
-
 def measure(n: int) -> dict[str, float]:
     out: dict[str, float] = {}
     with EmbeddedServer() as server:
@@ -110,10 +66,9 @@ def measure(n: int) -> dict[str, float]:
         saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix="floor")
         saver.setup()
         log = workload.ThreadLog(f"floor-{uuid.uuid4().hex[:6]}")
-        keep_refs = _RefsBeside(saver.client)
-        for _ in range(100):
-            _put(saver, log)
-        keep_refs.stop()
+        with lean_bounds.refs_beside(saver.client):
+            for _ in range(100):
+                _put(saver, log)
         found = put_arguments(saver, log, defaultdict(OpRecord))
         assert found is not None
         numkeys, args = found
@@ -173,11 +128,15 @@ def measure(n: int) -> dict[str, float]:
             ),
         ]
         lean_list = client.script_load(lean_bounds.LEAN_LIST)
-        list_args = _list_arguments(saver, log)
+        listed = script_arguments(
+            saver, lambda: list(saver.list(workload.config(log.thread_id), limit=10))
+        )
+        assert listed is not None
+        list_numkeys, list_args = listed
         cases.append(
             (
                 "the lean list script of benchmarks.lean_bounds (limit=10)",
-                lambda i: client.evalsha(lean_list, *list_args),
+                lambda i: client.evalsha(lean_list, list_numkeys, *list_args),
                 n // 10,
             )
         )
