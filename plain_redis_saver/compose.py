@@ -45,6 +45,7 @@ __all__ = [
     "RUN",
     "Composed",
     "Composer",
+    "Held",
     "compose",
     "expand",
     "is_node",
@@ -80,9 +81,12 @@ _NODE_MAX = 8 * FANOUT
 MAX_NESTING = 24
 MAX_BUILT = 512 * 2**20
 MAX_PARTS = 256 * 2**10
-#: Digests of pieces a read names as held, per thread: the pieces of the thread's
-#: latest values (a 1,000-message history is about 60 runs and 15 elements), in 2 KB.
+#: Digests a read names as held, at most (2 KB): nodes whose whole tree the client
+#: holds, then pieces (a 1,000-message history is about 60 runs and 15 elements).
 _MAX_HINTS = 128
+#: Nodes remembered per thread as candidates to name: the trees of the thread's latest
+#: versions (a list page of ten checkpoints reaches ten roots per list channel).
+_MAX_NODE_HINTS = 64
 #: What an entry of the content cache costs beside its bytes (its digest and the
 #: mapping's slot), counted in ``max_cache_bytes``.
 _ENTRY_BYTES = 120
@@ -196,6 +200,12 @@ def is_node(data: bytes) -> bool:
     return data[:1] in (_LITERAL, _REFERENCE)
 
 
+def _latest(old: Iterable[bytes], new: list[bytes], keep: int) -> list[bytes]:
+    """``old`` then ``new`` (each once, at its latest place), the last ``keep``."""
+    fresh = set(new)
+    return ([name for name in old if name not in fresh] + new)[-keep:]
+
+
 class Composed(NamedTuple):
     """A value in composed form: what its field stores, and every piece and node of
     its tree (digest to bytes), which the server must hold."""
@@ -304,6 +314,16 @@ def compose(
     return Composed(b"".join(parts), content), cut.memo
 
 
+class Held(NamedTuple):
+    """What a read names as held (see :meth:`Composer.cached`): ``names``, the digests
+    joined as the read scripts take them, and ``content``, the bytes of everything they
+    stand for (each named piece; each named node and all it reaches), which rebuilding
+    the reply needs."""
+
+    names: bytes
+    content: dict[bytes, bytes]
+
+
 class Composer:
     """What a saver remembers between calls, bounded: per (thread, namespace, call kind,
     channel) the memo of the last version composed, so unchanged elements are neither
@@ -314,11 +334,12 @@ class Composer:
     ``max_memo_bytes`` of values or ``max_memos`` memos, or ``max_threads`` threads are
     remembered; a thread's record starts afresh past ``max_held`` digests.
 
-    And a cache of content (digest to bytes, at most ``max_cache_bytes``, least recently
-    used first out), filled by what this client wrote and read, with per thread the
-    digests its latest values reached: a read names those it still has as held, and
-    the server then neither reads nor sends them (see :meth:`cached`). Content is named
-    by its digest, so a cached entry is never stale. Thread-safe."""
+    And a cache of content (digest to bytes, pieces and nodes, at most
+    ``max_cache_bytes``, least recently used first out), filled by what this client
+    wrote and read, with per thread the digests its latest values reached: a read names
+    those it still has as held, and the server then neither reads nor walks into them
+    (see :meth:`cached`). Content is named by its digest, so a cached entry is never
+    stale. Thread-safe."""
 
     def __init__(
         self,
@@ -333,9 +354,12 @@ class Composer:
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
         self._cache_bytes = 0
         self._max_cache_bytes = max_cache_bytes
-        # Per thread, its latest pieces' digests, oldest first: the same bytes objects
-        # as the cache's keys, so a thread's record costs about 1 KB of pointers.
-        self._hints: OrderedDict[str, list[bytes]] = OrderedDict()
+        # The distinct digests each cached node references (parsed once, when cached).
+        self._children: dict[bytes, tuple[bytes, ...]] = {}
+        # Per thread, its latest pieces' and nodes' digests, oldest first: the same
+        # bytes objects as the cache's keys, so a thread's record costs about 2 KB of
+        # pointers.
+        self._hints: OrderedDict[str, tuple[list[bytes], list[bytes]]] = OrderedDict()
         self._memos: OrderedDict[Hashable, chunks.Memo] = OrderedDict()
         self._memo_bytes = 0
         self._held: OrderedDict[str, set[bytes]] = OrderedDict()
@@ -398,40 +422,104 @@ class Composer:
             self._held.pop(thread_id, None)
 
     def learn(self, thread_id: str, content: Mapping[bytes, bytes]) -> None:
-        """Keeps the pieces of ``content`` (digest to bytes, each verified or made by this
-        client) in the cache, and their digests as the most recent of ``thread_id``'s.
-        Nodes are left out: a read names only pieces as held, so the server still walks
-        every node (a few hundred bytes each) and the client never needs one it lacks."""
+        """Keeps ``content`` (digest to bytes, pieces and nodes, each verified or made by
+        this client) in the cache, and its digests as the most recent of ``thread_id``'s.
+        A node that is not well formed is left out: the read that brought it raises when
+        it rebuilds it."""
         if self._max_cache_bytes <= 0 or not content:
             return
-        pieces = [(name, data) for name, data in content.items() if not is_node(data)]
+        pieces: list[tuple[bytes, bytes]] = []
+        nodes: list[tuple[bytes, bytes, tuple[bytes, ...] | None]] = []
+        for name, data in content.items():
+            if not is_node(data):
+                pieces.append((name, data))
+            elif name in self._children:  # cached already: parsed already
+                nodes.append((name, data, None))
+            else:
+                try:
+                    named = references(data, 0, "a node")
+                except CorruptDataError:
+                    continue
+                nodes.append((name, data, tuple(dict.fromkeys(named))))
         with self._lock:
-            cache = self._cache
+            cache, children = self._cache, self._children
             for name, data in pieces:
-                if name in cache:
-                    cache.move_to_end(name)
-                elif len(data) + _ENTRY_BYTES <= self._max_cache_bytes:
-                    cache[name] = data
-                    self._cache_bytes += len(data) + _ENTRY_BYTES
+                self._keep(name, data)
+            for name, data, refs in nodes:
+                if refs is not None and name not in cache:
+                    children[name] = refs
+                self._keep(name, data)
+                if name not in cache:
+                    children.pop(name, None)
             while self._cache_bytes > self._max_cache_bytes:
-                _, dropped = cache.popitem(last=False)
+                dropped_name, dropped = cache.popitem(last=False)
+                children.pop(dropped_name, None)
                 self._cache_bytes -= len(dropped) + _ENTRY_BYTES
-            latest = {name for name, _ in pieces}
-            hints = [name for name in self._hints.pop(thread_id, ()) if name not in latest]
-            hints += [name for name, _ in pieces]
-            self._hints[thread_id] = hints[-_MAX_HINTS:]
+            old_pieces, old_nodes = self._hints.pop(thread_id, ((), ()))
+            self._hints[thread_id] = (
+                _latest(old_pieces, [name for name, _ in pieces], _MAX_HINTS),
+                _latest(old_nodes, [name for name, _, _ in nodes], _MAX_NODE_HINTS),
+            )
             while len(self._hints) > self._max_threads:
                 self._hints.popitem(last=False)
 
-    def cached(self, thread_id: str) -> dict[bytes, bytes]:
-        """The pieces a read of ``thread_id`` names as held: the cached ones among those
-        the thread's latest values reached (at most :data:`_MAX_HINTS`). The read
-        keeps this mapping until its reply is rebuilt, so the cache may drop entries
-        meanwhile."""
+    def _keep(self, name: bytes, data: bytes) -> None:
+        """Puts ``data`` in the cache as its most recent entry (the lock is held)."""
+        cache = self._cache
+        if name in cache:
+            cache.move_to_end(name)
+        elif len(data) + _ENTRY_BYTES <= self._max_cache_bytes:
+            cache[name] = data
+            self._cache_bytes += len(data) + _ENTRY_BYTES
+
+    def _tree_of(self, name: bytes, have: Mapping[bytes, bytes]) -> dict[bytes, bytes] | None:
+        """Node ``name`` and all it reaches that ``have`` lacks, from the cache, or None
+        when the cache lacks any of it (the lock is held)."""
+        cache, children = self._cache, self._children
+        found: dict[bytes, bytes] = {}
+        stack = [name]
+        while stack:
+            digest = stack.pop()
+            if digest in found or digest in have:
+                continue
+            data = cache.get(digest)
+            if data is None or (is_node(data) and digest not in children):
+                return None
+            found[digest] = data
+            stack.extend(children.get(digest, ()))
+        return found
+
+    def cached(self, thread_id: str) -> Held:
+        """What a read of ``thread_id`` names as held (at most :data:`_MAX_HINTS`
+        digests): first the thread's latest nodes whose whole tree is cached, newest
+        first, then its latest cached pieces. The server neither reads nor walks into
+        what is named, so a page of checkpoints whose values are the client's trees
+        costs it only their roots. The read keeps the returned content until its reply
+        is rebuilt, so the cache may drop entries meanwhile."""
         with self._lock:
             hints = self._hints.get(thread_id)
             if not hints:
-                return {}
+                return Held(b"", {})
             self._hints.move_to_end(thread_id)
+            pieces, nodes = hints
+            names: list[bytes] = []
+            content: dict[bytes, bytes] = {}
+            for name in reversed(nodes):
+                if len(names) == _MAX_HINTS:
+                    break
+                if name not in content:
+                    tree = self._tree_of(name, content)
+                    if tree is not None:
+                        content.update(tree)
+                        names.append(name)
+            # Pieces those nodes reach are named as well: trees the client does not hold
+            # (older versions) reference them too.
             cache = self._cache
-            return {name: cache[name] for name in hints if name in cache}
+            for name in reversed(pieces):
+                if len(names) == _MAX_HINTS:
+                    break
+                data = content.get(name) or cache.get(name)
+                if data is not None:
+                    content[name] = data
+                    names.append(name)
+            return Held(b"".join(names), content)

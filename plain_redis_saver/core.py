@@ -696,13 +696,13 @@ class Core:
         reply = yield Eval(
             GET_CHECKPOINT,
             keys,
-            (target.ns, target.checkpoint_id or "", b"".join(held)),
+            (target.ns, target.checkpoint_id or "", held.names),
             self.read_expiry,
         )
         if not reply:
             yield Emit(None)
             return
-        content = self._read_content(target.thread_id, reply[5], held)
+        content = self._read_content(target.thread_id, reply[5], held.content)
         ns = target.checkpoint_ns
         yield Emit(self.decode_checkpoint(target.thread_id, ns, reply[:5], content))
 
@@ -719,8 +719,11 @@ class Core:
         names as held, which decoding its reply needs (see :meth:`_page_state`)."""
         held = self.composer.cached(thread_id)
         budget = LIST_BUDGET if filter_args else page
-        args = (ns, before, before_ns, page, budget, b"".join(held), *filter_args)
-        return Eval(LIST_CHECKPOINTS, self.keys.thread(thread_id), args, self.read_expiry), held
+        args = (ns, before, before_ns, page, budget, held.names, *filter_args)
+        return (
+            Eval(LIST_CHECKPOINTS, self.keys.thread(thread_id), args, self.read_expiry),
+            held.content,
+        )
 
     def _read_content(
         self, thread_id: str, flat: Sequence[bytes], held: Mapping[bytes, bytes]

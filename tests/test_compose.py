@@ -15,6 +15,7 @@ from plain_redis_saver.compose import (
     COMPOSED,
     MAX_PARTS,
     Composer,
+    Held,
     _run_key,
     compose,
     expand,
@@ -193,15 +194,64 @@ def test_rebuilding_hostile_content_raises_corrupt_data_naming_where(shape: str,
     assert "field f of key k" in str(caught.value)
 
 
-def test_the_composer_names_as_held_the_pieces_of_a_threads_latest_values() -> None:
-    composer = Composer()
-    composed, _ = compose(b"", SERDE.dumps_typed([f"m{i} " + "z" * 80 for i in range(300)]), b"")
+def _composed_history(n: int, tag: str = "m") -> Any:
+    composed, _ = compose(b"", SERDE.dumps_typed([f"{tag}{i} " + "z" * 80 for i in range(n)]), b"")
     assert composed is not None
+    return composed
+
+
+def _root(composed: Any) -> bytes:
+    """The digest of the tree's root: the one reference of the composed value."""
+    return references(composed.value, 1, "value")[-1]
+
+
+def test_the_composer_names_as_held_the_root_of_a_tree_it_holds_whole() -> None:
+    composer = Composer()
+    composed = _composed_history(300)
     composer.learn("t", composed.content)
     held = composer.cached("t")
-    assert held and all(composed.content[name] == data for name, data in held.items())
-    assert not any(is_node(data) for data in held.values())
-    assert composer.cached("other") == {}
+    assert held.names.startswith(_root(composed))
+    assert held.content == composed.content
+    assert composer.cached("other") == Held(b"", {})
+
+
+def test_a_node_whose_tree_the_cache_lost_part_of_is_not_named() -> None:
+    composer = Composer()
+    composed = _composed_history(300)
+    composer.learn("t", composed.content)
+    lost = next(name for name, data in composed.content.items() if not is_node(data))
+    del composer._cache[lost]
+    held = composer.cached("t")
+    names = {held.names[i : i + 16] for i in range(0, len(held.names), 16)}
+    assert names and _root(composed) not in names
+    assert lost not in held.content
+
+
+def test_the_composer_names_the_roots_of_older_trees_after_the_newest() -> None:
+    composer = Composer()
+    older, newer = _composed_history(300), _composed_history(301)
+    composer.learn("t", older.content)
+    composer.learn("t", newer.content)
+    held = composer.cached("t")
+    assert held.names.startswith(_root(newer))
+    assert _root(older) in {held.names[i : i + 16] for i in range(0, len(held.names), 16)}
+    assert held.content == {**older.content, **newer.content}
+
+
+def test_a_malformed_node_is_neither_cached_nor_named() -> None:
+    composer = Composer()
+    bad = b"\x00\x00\x00\x00\xff"  # a literal claiming 255 bytes it does not have
+    composer.learn("t", {b"n" * 16: bad})
+    assert composer.cached("t") == Held(b"", {})
+
+
+def test_the_composer_names_at_most_128_digests() -> None:
+    composer = Composer()
+    for i in range(100):
+        composer.learn("t", _composed_history(30, tag=f"v{i}-").content)
+    for i in range(100):
+        composer.learn("t", {bytes([i]) * 16: b"p" * 100, bytes([i, 1]) * 8: b"q" * 100})
+    assert len(composer.cached("t").names) == 128 * 16
 
 
 def test_a_composer_without_a_cache_names_nothing_as_held() -> None:
@@ -209,13 +259,13 @@ def test_a_composer_without_a_cache_names_nothing_as_held() -> None:
     composed, _ = compose(b"", SERDE.dumps_typed(["m" * 100] * 50), b"")
     assert composed is not None
     composer.learn("t", composed.content)
-    assert composer.cached("t") == {}
+    assert composer.cached("t") == Held(b"", {})
 
 
 def test_the_content_cache_keeps_within_its_byte_budget() -> None:
     composer = Composer(max_cache_bytes=10_000)
     for i in range(20):
         composer.learn(f"t{i}", {bytes([i]) * 16: b"x" * 1_000})
-    held = [composer.cached(f"t{i}") for i in range(20)]
+    held = [composer.cached(f"t{i}").content for i in range(20)]
     assert sum(len(data) for h in held for data in h.values()) <= 10_000
     assert held[-1] and not held[0]

@@ -190,15 +190,15 @@ def test_missing_content_makes_a_read_raise_corrupt_data_naming_the_key(
     assert keys.blobs in str(caught.value)
 
 
-def read_pieces(saver: Any, read: Any) -> tuple[Any, int]:
-    """What ``read()`` returns, and how many pieces (content other than nodes) the
+def read_sent(saver: Any, read: Any, nodes: bool = False) -> tuple[Any, int]:
+    """What ``read()`` returns, and how many pieces (and nodes, with ``nodes``) the
     server sent with it."""
     core = saver._core
     seen: list[int] = []
     real = core._read_content
 
     def counting(thread_id: str, flat: Any, held: Any) -> Any:
-        seen.append(sum(1 for data in flat[1::2] if not is_node(data)))
+        seen.append(sum(1 for data in flat[1::2] if nodes or not is_node(data)))
         return real(thread_id, flat, held)
 
     core._read_content = counting
@@ -210,7 +210,7 @@ def read_pieces(saver: Any, read: Any) -> tuple[Any, int]:
 
 def test_a_read_by_the_writer_is_sent_none_of_the_pieces_it_wrote(warm: Any) -> None:
     put_versions(warm, "t", [history(n) for n in range(1, 60)])
-    got, pieces = read_pieces(warm, lambda: warm.get_tuple(config("t")))
+    got, pieces = read_sent(warm, lambda: warm.get_tuple(config("t")))
     assert got.checkpoint["channel_values"]["m"] == history(59)
     assert pieces == 0
 
@@ -218,8 +218,8 @@ def test_a_read_by_the_writer_is_sent_none_of_the_pieces_it_wrote(warm: Any) -> 
 def test_another_process_reads_every_piece_once_then_holds_them(warm: Any) -> None:
     put_versions(warm, "t", [history(n) for n in range(1, 60)])
     reader = cold(warm)
-    first, sent_first = read_pieces(reader, lambda: reader.get_tuple(config("t")))
-    again, sent_again = read_pieces(reader, lambda: list(reader.list(config("t"), limit=3)))
+    first, sent_first = read_sent(reader, lambda: reader.get_tuple(config("t")))
+    again, sent_again = read_sent(reader, lambda: list(reader.list(config("t"), limit=3)))
     assert first.checkpoint["channel_values"]["m"] == history(59)
     assert [t.checkpoint["channel_values"]["m"] for t in again] == [
         history(59),
@@ -229,11 +229,32 @@ def test_another_process_reads_every_piece_once_then_holds_them(warm: Any) -> No
     assert sent_first > 0 and sent_again == 0
 
 
+def test_a_read_by_the_writer_is_sent_no_content_not_even_nodes(warm: Any) -> None:
+    put_versions(warm, "t", [history(n) for n in range(1, 60)])
+    got, sent = read_sent(warm, lambda: list(warm.list(config("t"), limit=10)), nodes=True)
+    assert [t.checkpoint["channel_values"]["m"] for t in got] == [
+        history(n) for n in range(59, 49, -1)
+    ]
+    assert sent == 0
+
+
+def test_a_reader_whose_cache_lost_a_piece_is_sent_the_tree_that_reaches_it(warm: Any) -> None:
+    put_versions(warm, "t", [history(n) for n in range(1, 60)])
+    reader = cold(warm)
+    reader.get_tuple(config("t"))
+    cache = reader._core.composer._cache
+    lost = next(name for name, data in cache.items() if not is_node(data))
+    del cache[lost]
+    got, sent = read_sent(reader, lambda: reader.get_tuple(config("t")), nodes=True)
+    assert got.checkpoint["channel_values"]["m"] == history(59)
+    assert sent > 0
+
+
 def test_a_saver_without_a_content_cache_is_sent_every_piece(warm: Any) -> None:
     put_versions(warm, "t", [history(n) for n in range(1, 30)])
     uncached = PlainRedisSaver(warm.client, key_prefix=warm.key_prefix, content_cache_bytes=0)
-    got, first = read_pieces(uncached, lambda: uncached.get_tuple(config("t")))
-    _, second = read_pieces(uncached, lambda: uncached.get_tuple(config("t")))
+    got, first = read_sent(uncached, lambda: uncached.get_tuple(config("t")))
+    _, second = read_sent(uncached, lambda: uncached.get_tuple(config("t")))
     assert got.checkpoint["channel_values"]["m"] == history(29)
     assert first == second > 0
 

@@ -578,8 +578,9 @@ end
 
 -- The content the composed values among values[1..n] (false entries allowed) reach,
 -- without what `held` (see held_digests) names: a held digest is neither read nor
--- walked into, since the client has its content (clients name pieces only). Returns the content as
--- a map (digest -> bytes) and as a flat list {digest, bytes, ...} in reading order.
+-- walked into, since the client has its content (a client names a node only when it
+-- holds all the node reaches). Returns the content as a map (digest -> bytes) and as a
+-- flat list {digest, bytes, ...} in reading order.
 -- One HMGET per level of nesting, for all values at once; content shared by several
 -- values (or several times by one) is read once, so a tree naming one node many times
 -- over costs its distinct nodes only.
