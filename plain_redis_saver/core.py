@@ -373,9 +373,10 @@ class Core:
     def decode_checkpoint(
         self, thread_id: str, ns: str, reply: Sequence[Any], content: Mapping[bytes, bytes]
     ) -> CheckpointTuple:
-        """A checkpoint as get_checkpoint and list_checkpoints return it; ``content``
-        rebuilds its composed values and writes (see :meth:`_read_content`)."""
-        cid_raw, record_raw, blobs, index, writes = reply
+        """A checkpoint as get_checkpoint returns it (cid, record, its values, write
+        index, writes), or as a list page does (its values then a :class:`PageValues`);
+        ``content`` rebuilds its composed values and writes (see :meth:`_read_content`)."""
+        cid_raw, record_raw, blobs_or_page, index, writes = reply
         keys = self.keys.thread(thread_id)
         cid: str = repr(cid_raw)
         # The key being decoded, for the error: each part of a checkpoint has its own.
@@ -387,6 +388,11 @@ class Core:
             metadata: CheckpointMetadata = self.serde.loads_typed(record.metadata)
             channels = [codec.ref_channel(ref) for ref in record.refs]
             at = keys.blobs
+            blobs = (
+                blobs_or_page.of(ns, record.refs)
+                if isinstance(blobs_or_page, PageValues)
+                else blobs_or_page
+            )
             values: dict[str, Any] = {}
             for channel, blob in zip(channels, blobs, strict=True):
                 if blob:
@@ -754,14 +760,18 @@ class Core:
         self, thread_id: str, reply: Sequence[Any], held: Mapping[bytes, bytes]
     ) -> list[CheckpointTuple]:
         content = self._read_content(thread_id, reply[-1], held)
+        values = PageValues(reply[-5], self.keys.thread(thread_id).blobs)
         out = []
-        for item in reply[:-4]:
+        for item in reply[:-5]:
             where = f"namespace {item[0]!r} of {self.keys.thread(thread_id).namespaces!r}"
             try:
                 ns = codec.read_netstring(item[0], 0, where)[0].decode()
             except UnicodeDecodeError as exc:
                 raise CorruptDataError(f"{where} is not UTF-8") from exc
-            out.append(self.decode_checkpoint(thread_id, ns, item[1:], content))
+            cid, record, index, writes = item[1:]
+            out.append(
+                self.decode_checkpoint(thread_id, ns, (cid, record, values, index, writes), content)
+            )
         return out
 
     def _page_state(
@@ -1252,6 +1262,35 @@ def _joined(value: bytes | list[bytes]) -> bytes:
     """A stored value as a script returns it: its bytes, or (a composed value) the list
     of its parts in order."""
     return b"".join(value) if isinstance(value, list) else value
+
+
+class PageValues:
+    """The channel values of a list page: the script sends each once, in the order the
+    page first references it (checkpoint by checkpoint, each record's references in
+    order, per namespace), and :meth:`of` hands them out again in that order, so the
+    page's checkpoints must be decoded in the order they came."""
+
+    def __init__(self, values: Any, where: str) -> None:
+        if not isinstance(values, list):
+            raise CorruptDataError(f"the channel values read from {where!r} are malformed")
+        self._values = values
+        self._where = where
+        self._slots: dict[tuple[str, bytes], int] = {}
+
+    def of(self, ns: str, refs: Sequence[bytes]) -> list[Any]:
+        """The values of a checkpoint of namespace ``ns`` whose record references
+        ``refs``."""
+        slots = self._slots
+        out = []
+        for ref in refs:
+            slot = slots.setdefault((ns, ref), len(slots))
+            if slot >= len(self._values):
+                raise CorruptDataError(
+                    f"the channel values read from {self._where!r} are fewer than the "
+                    "page references"
+                )
+            out.append(self._values[slot])
+        return out
 
 
 def _built(value: bytes, content: Mapping[bytes, bytes], where: str) -> bytes:

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from plain_redis_saver import CheckpointRemovedError, InvalidConfigError, SafeSerializer
+from plain_redis_saver import (
+    CheckpointRemovedError,
+    CorruptDataError,
+    InvalidConfigError,
+    SafeSerializer,
+)
 from plain_redis_saver.core import LIST_PAGE, MAX_ARGS_PER_CALL, Core
 from plain_redis_saver.drive import drive
 from plain_redis_saver.keys import Keyspace
@@ -103,12 +108,21 @@ def test_list_with_limit_250_takes_three_pages() -> None:
     def page(op: Op) -> Any:
         assert isinstance(op, Eval) and op.script is LIST_CHECKPOINTS
         size = int(op.args[3])
-        entry = [ns, cid.encode(), record, [b""], b"", []]
-        return [entry for _ in range(size)] + [0, b"z", ns, []]
+        entry = [ns, cid.encode(), record, b"", []]
+        return [entry for _ in range(size)] + [[b""], 0, b"z", ns, []]
 
     asked, emitted = run(plans.list_checkpoints(config("t"), limit=250), page)
     assert [int(op.args[3]) for op in asked if isinstance(op, Eval)] == [LIST_PAGE, LIST_PAGE, 50]
     assert len(emitted) == 250
+
+
+def test_a_list_page_with_fewer_values_than_its_records_reference_is_corrupt() -> None:
+    plans = core()
+    cid, record = stored_record(plans)
+    ns = b"0:"
+    entry = [ns, cid.encode(), record, b"", []]
+    with pytest.raises(CorruptDataError, match="fewer than the page references"):
+        run(plans.list_checkpoints(config("t"), limit=2), lambda _op: [entry, [], 1, b"", b"", []])
 
 
 def test_a_3000_write_put_writes_stages_then_commits() -> None:

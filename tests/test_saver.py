@@ -186,6 +186,31 @@ def test_list_without_namespace_merges_every_namespace_newest_first(saver: Any) 
     assert found == put[::-1]
 
 
+def test_list_of_every_namespace_keeps_apart_equal_versions_of_different_namespaces(
+    saver: Any,
+) -> None:
+    # The page sends each (namespace, channel value) once and the client hands them
+    # back by reference: equal channel versions in two namespaces are two values.
+    version = saver.get_next_version(None, None)
+    for i in range(3):
+        for ns in ("", "child"):
+            cp = checkpoint(
+                {"shared": f"{ns or 'root'} value", "own": f"{ns} {i}"},
+                versions={"shared": version, "own": i + 1},
+                checkpoint_id=f"id{i:03}",
+            )
+            saver.put(config("t", ns), cp, metadata(step=i), cp["channel_versions"])
+    found = [
+        (t.config["configurable"]["checkpoint_ns"], t.checkpoint["channel_values"])
+        for t in saver.list(config("t", ns=None))
+    ]
+    assert found == [
+        (ns, {"shared": f"{ns or 'root'} value", "own": f"{ns} {i}"})
+        for i in (2, 1, 0)
+        for ns in ("child", "")
+    ]
+
+
 def test_list_without_namespace_pages_with_equal_ids_in_several_namespaces(saver: Any) -> None:
     expected = []
     for i in range(120):

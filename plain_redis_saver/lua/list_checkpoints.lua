@@ -10,9 +10,10 @@
 -- ARGV[6]     the digests of content the client holds (see gather_content)
 -- ARGV[7..]   filter pairs: metadata key, canonical value (see codec.canonical)
 --
--- Reply: {{NS, checkpoint...}..., done, cursor id, cursor NS, {digest, content, ...}}
--- (see load_records); done is 1 when no older checkpoint remains. Every-namespace order
--- is id descending, then NS descending.
+-- Reply: {{NS, cid, record, write index, {write...}}..., {blob...}, done, cursor id,
+-- cursor NS, {digest, content, ...}} (see load_records: each channel value once, in the
+-- order the page first references it); done is 1 when no older checkpoint remains.
+-- Every-namespace order is id descending, then NS descending.
 
 local only_ns, before, before_ns = ARGV[1], ARGV[2], ARGV[3]
 local page, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -107,12 +108,10 @@ while #found < page and examined < budget and next_candidate <= #candidates do
   end
   next_candidate = last + 1
 end
-local out, content = load_records(found, held)
-for i, item in ipairs(out) do
-  table.insert(item, 1, found[i][1])
-end
+local out, blobs, content = load_records(found, held)
 touch()
 local done = (examined == #candidates) and 1 or 0
+out[#out + 1] = blobs
 out[#out + 1] = done
 out[#out + 1] = cursor_id
 out[#out + 1] = cursor_ns

@@ -934,9 +934,12 @@ local function append_index(base, added)
 end
 
 -- Checkpoints with their blobs and pending writes, as the client decodes them.
--- `found` is a list of {ns, cid, record}; returns one {cid, record, {blob...}, write
--- index, {write...}} per entry, in order, and the content their composed values and
--- writes reach that `held` (see gather_content) does not name, as {digest, bytes, ...}.
+-- `found` is a list of {ns, cid, record}; returns one {ns, cid, record, write index,
+-- {write...}} per entry, in order; the channel values they reference, each once, in
+-- the order they are first referenced (entry by entry, each record's references in
+-- order, per namespace: the client assigns them back the same way); the content their
+-- composed values and writes reach that `held` (see gather_content) does not name, as
+-- {digest, bytes, ...}; and per entry the positions of its values among those.
 -- Composed values are sent as stored: the client rebuilds them from that content and
 -- its own (its cache of content, which is what it names as held). Three HMGETs in all,
 -- and one per level of composed content, however many checkpoints: a channel value
@@ -1011,29 +1014,30 @@ local function load_records(found, held)
   local _, flat = gather_content(values, #values, fields, keys, held)
   local out = {}
   for i, entry in ipairs(found) do
-    local mine = {}
-    for j, slot in ipairs(refs_of[i]) do
-      mine[j] = blobs[slot]
-    end
     local own_writes = {}
     for k = write_span[i][1], write_span[i][2] do
       own_writes[#own_writes + 1] = writes[k]
     end
-    out[i] = {entry[2], entry[3], mine, indexes[i] or '', own_writes}
+    out[i] = {entry[1], entry[2], entry[3], indexes[i] or '', own_writes}
   end
-  return out, flat
+  return out, blobs, flat, refs_of
 end
 
--- Checkpoint NS..CID as load_records returns it, with the content at the end, or false
--- when it is absent.
+-- Checkpoint NS..CID as {cid, record, {blob...} (one per reference of the record, in
+-- its order), write index, {write...}, content} (see load_records), or false when it
+-- is absent.
 local function load_checkpoint(ns, cid, held)
   local record = rcall('HGET', KEYS[1], ns .. cid)
   if not record then
     return false
   end
-  local out, content = load_records({{ns, cid, record}}, held)
-  out[1][6] = content
-  return out[1]
+  local out, blobs, content, refs_of = load_records({{ns, cid, record}}, held)
+  local mine = {}
+  for j, slot in ipairs(refs_of[1]) do
+    mine[j] = blobs[slot]
+  end
+  local entry = out[1]
+  return {cid, record, mine, entry[4], entry[5], content}
 end
 
 -- Newest checkpoint id of namespace NS, or nil.
