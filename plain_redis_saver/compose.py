@@ -86,7 +86,7 @@ MAX_PARTS = 256 * 2**10
 _MAX_HINTS = 128
 #: Nodes remembered per thread as candidates to name: the trees of the thread's latest
 #: versions (a list page of ten checkpoints reaches ten roots per list channel).
-_MAX_NODE_HINTS = 64
+_MAX_NODE_HINTS = 32
 #: What an entry of the content cache costs beside its bytes (its digest and the
 #: mapping's slot), counted in ``max_cache_bytes``.
 _ENTRY_BYTES = 120
@@ -483,10 +483,14 @@ class Composer:
             if digest in found or digest in have:
                 continue
             data = cache.get(digest)
-            if data is None or (is_node(data) and digest not in children):
+            if data is None:
                 return None
             found[digest] = data
-            stack.extend(children.get(digest, ()))
+            if data[0] < 2:  # a node (see is_node): cached with its children
+                below = children.get(digest)
+                if below is None:
+                    return None
+                stack.extend(below)
         return found
 
     def cached(self, thread_id: str) -> Held:
@@ -515,11 +519,7 @@ class Composer:
             # Pieces those nodes reach are named as well: trees the client does not hold
             # (older versions) reference them too.
             cache = self._cache
-            for name in reversed(pieces):
-                if len(names) == _MAX_HINTS:
-                    break
-                data = content.get(name) or cache.get(name)
-                if data is not None:
-                    content[name] = data
-                    names.append(name)
-            return Held(b"".join(names), content)
+            more = [name for name in reversed(pieces) if name in cache]
+            more = more[: _MAX_HINTS - len(names)]
+            content.update({name: cache[name] for name in more})
+            return Held(b"".join(names) + b"".join(more), content)
