@@ -38,7 +38,7 @@ if not record then
   check_thread_intact()
   return out
 end
-check_writes_present()
+check_writes_present(ns)
 local parent = record_header(record, ns .. cid)
 -- Stored parent ids may be anything: a chain that comes back to a visited checkpoint
 -- would otherwise be walked for ever.

@@ -347,10 +347,17 @@ local function check_thread_intact()
   return witness ~= nil
 end
 
--- The pending writes (KEYS[4]) must exist while KEYS[3] says some were stored; when
--- KEYS[4] is absent the whole thread is checked, as KEYS[3] may have gone with it.
-local function check_writes_present()
-  if not exists(KEYS[4]) then
+-- The pending writes (KEYS[4]) must exist while KEYS[3] says some were stored. Called
+-- by reads that found a checkpoint of namespace NS with no write index. When KEYS[4] is
+-- absent, one look at KEYS[3] tells the usual case (a thread that never had writes:
+-- no mark, and the namespace's checkpoint count there) from damage; anything else
+-- checks the whole thread, as KEYS[3] may have gone with KEYS[4].
+local function check_writes_present(ns)
+  if exists(KEYS[4]) then
+    return
+  end
+  local got = rcall('HMGET', KEYS[3], WRITES_MARK, '=' .. ns)
+  if got[1] or not got[2] then
     check_thread_intact()
   end
 end
@@ -985,7 +992,7 @@ local function load_records(found, held)
     local index = indexes[i]
     if not index then
       if not checked then
-        check_writes_present()
+        check_writes_present(found[i][1])
         checked = true
       end
     elseif string.byte(index, 1) == 43 then
