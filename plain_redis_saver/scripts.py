@@ -25,6 +25,9 @@ class LuaScript:
 
 _STATEMENT = re.compile(r"^local (?:function )?([\w, ]+?)\s*(?:=|\()")
 _NAME = re.compile(r"[A-Za-z_]\w*")
+# A comment: "--" at the start of a line or after a space, to the end of the line (the
+# scripts write no "--" inside strings or expressions).
+_COMMENT = re.compile(r"(?:^|(?<=\s))--[^\n]*", re.MULTILINE)
 
 
 def _pruned(helpers: str, uses: str) -> str:
@@ -54,7 +57,8 @@ def _pruned(helpers: str, uses: str) -> str:
     queue = [uses] + [text for _, text in blocks if "-- always" in text]
     needed |= {i for i, (_, text) in enumerate(blocks) if "-- always" in text}
     while queue:
-        for word in set(_NAME.findall(queue.pop())):
+        # Names in comments do not count: a helper mentioned in a comment is not used.
+        for word in set(_NAME.findall(_COMMENT.sub("", queue.pop()))):
             i = defined.get(word)
             if i is not None and i not in needed:
                 needed.add(i)
