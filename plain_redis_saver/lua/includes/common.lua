@@ -519,10 +519,7 @@ local function composed_refs(values, n, fields, key)
   for i = 1, n do
     local value = values[i]
     if is_composed(value) then
-      local where = type(key) == 'table' and key[i] or key
-      for _, d in ipairs(node_refs(value, 2, fields and fields[i], where)) do
-        refs[#refs + 1] = d
-      end
+      node_walk(value, 2, fields and fields[i], type(key) == 'table' and key[i] or key, refs)
     end
   end
   return refs
