@@ -486,7 +486,7 @@ class Composer:
             if data is None:
                 return None
             found[digest] = data
-            if data[0] < 2:  # a node (see is_node): cached with its children
+            if is_node(data):  # cached with its children
                 below = children.get(digest)
                 if below is None:
                     return None

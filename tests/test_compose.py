@@ -245,6 +245,18 @@ def test_a_malformed_node_is_neither_cached_nor_named() -> None:
     assert composer.cached("t") == Held(b"", {})
 
 
+def test_an_empty_piece_a_node_references_is_named_without_error() -> None:
+    # Content read from the server is only checked against its digest: an empty
+    # piece passes, and naming the node that reaches it must not index its first byte.
+    composer = Composer()
+    empty = chunks.digest(b"")
+    node = b"\x01" + empty
+    composer.learn("t", {empty: b"", chunks.digest(node): node})
+    held = composer.cached("t")
+    assert held.names.startswith(chunks.digest(node))
+    assert held.content[empty] == b""
+
+
 def test_the_composer_names_at_most_128_digests() -> None:
     composer = Composer()
     for i in range(100):
