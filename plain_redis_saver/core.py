@@ -373,10 +373,10 @@ class Core:
     def decode_checkpoint(
         self, thread_id: str, ns: str, reply: Sequence[Any], content: Mapping[bytes, bytes]
     ) -> CheckpointTuple:
-        """A checkpoint as get_checkpoint returns it (cid, record, its values, write
-        index, writes), or as a list page does (its values then a :class:`PageValues`);
-        ``content`` rebuilds its composed values and writes (see :meth:`_read_content`)."""
-        cid_raw, record_raw, blobs_or_page, index, writes = reply
+        """A checkpoint read by get_checkpoint or list_checkpoints: (cid, record, the
+        read's channel values as :class:`PageValues`, write index, writes); ``content``
+        rebuilds its composed values and writes (see :meth:`_read_content`)."""
+        cid_raw, record_raw, page, index, writes = reply
         keys = self.keys.thread(thread_id)
         cid: str = repr(cid_raw)
         # The key being decoded, for the error: each part of a checkpoint has its own.
@@ -388,11 +388,7 @@ class Core:
             metadata: CheckpointMetadata = self.serde.loads_typed(record.metadata)
             channels = [codec.ref_channel(ref) for ref in record.refs]
             at = keys.blobs
-            blobs = (
-                blobs_or_page.of(ns, record.refs)
-                if isinstance(blobs_or_page, PageValues)
-                else blobs_or_page
-            )
+            blobs = page.of(ns, record.refs)
             values: dict[str, Any] = {}
             for channel, blob in zip(channels, blobs, strict=True):
                 if blob:
@@ -709,8 +705,14 @@ class Core:
             yield Emit(None)
             return
         content = self._read_content(target.thread_id, reply[5], held.content)
+        cid, record, blobs, index, writes = reply[:5]
+        values = PageValues(blobs, keys.blobs)
         ns = target.checkpoint_ns
-        yield Emit(self.decode_checkpoint(target.thread_id, ns, reply[:5], content))
+        yield Emit(
+            self.decode_checkpoint(
+                target.thread_id, ns, (cid, record, values, index, writes), content
+            )
+        )
 
     def _list_page(
         self,
@@ -1265,10 +1267,11 @@ def _joined(value: bytes | list[bytes]) -> bytes:
 
 
 class PageValues:
-    """The channel values of a list page: the script sends each once, in the order the
-    page first references it (checkpoint by checkpoint, each record's references in
-    order, per namespace), and :meth:`of` hands them out again in that order, so the
-    page's checkpoints must be decoded in the order they came."""
+    """The channel values of a read (a list page, or the one checkpoint of a get): the
+    script sends each once, in the order the read first references it (checkpoint by
+    checkpoint, each record's references in order, per namespace), and :meth:`of`
+    hands them out again in that order, so the checkpoints must be decoded in the order
+    they came."""
 
     def __init__(self, values: Any, where: str) -> None:
         if not isinstance(values, list):

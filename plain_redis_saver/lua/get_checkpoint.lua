@@ -6,7 +6,8 @@
 -- ARGV[3]     the digests of content the client holds (see gather_content)
 --
 -- Reply: {cid, record, {blob...}, write index, {write...}, {digest, content, ...}} (see
--- load_records) or nil when absent.
+-- load_records: each of the record's values once, in the order it references them) or
+-- nil when absent.
 
 local ns, cid, held = ARGV[1], ARGV[2], held_digests(ARGV[3])
 local latest = cid == ''

@@ -943,38 +943,32 @@ end
 -- the order they are first referenced (entry by entry, each record's references in
 -- order, per namespace: the client assigns them back the same way); the content their
 -- composed values and writes reach that `held` (see gather_content) does not name, as
--- {digest, bytes, ...}; and per entry the positions of its values among those.
+-- {digest, bytes, ...}.
 -- Composed values are sent as stored: the client rebuilds them from that content and
 -- its own (its cache of content, which is what it names as held). Three HMGETs in all,
 -- and one per level of composed content, however many checkpoints: a channel value
 -- shared by several of them is asked for once.
 local function load_records(found, held)
-  local blob_fields, blob_slot, blob_owner = {}, {}, {}
+  local blob_fields, listed, blob_owner = {}, {}, {}
   local index_fields = {}
-  local refs_of = {}
   for i, entry in ipairs(found) do
     local ns = entry[1]
     local field = ns .. entry[2]
     local _, refs = record_header(entry[3], field)
-    -- Slots by namespace, then by reference: a field name is made once per distinct
-    -- value, not once per checkpoint that references it.
-    local by_ref = blob_slot[ns]
-    if not by_ref then
-      by_ref = {}
-      blob_slot[ns] = by_ref
+    -- The references listed so far, by namespace: a field name is made once per
+    -- distinct value, not once per checkpoint that references it.
+    local seen = listed[ns]
+    if not seen then
+      seen = {}
+      listed[ns] = seen
     end
-    local slots = {}
-    for j, ref in ipairs(refs) do
-      local slot = by_ref[ref]
-      if not slot then
-        slot = #blob_fields + 1
-        blob_fields[slot] = ns .. ref
-        by_ref[ref] = slot
-        blob_owner[slot] = field
+    for _, ref in ipairs(refs) do
+      if not seen[ref] then
+        seen[ref] = true
+        blob_fields[#blob_fields + 1] = ns .. ref
+        blob_owner[#blob_fields] = field
       end
-      slots[j] = slot
     end
-    refs_of[i] = slots
     index_fields[i] = ns .. netstring(entry[2])
   end
   local blobs = hmget(KEYS[3], blob_fields)
@@ -1024,24 +1018,20 @@ local function load_records(found, held)
     end
     out[i] = {entry[1], entry[2], entry[3], indexes[i] or '', own_writes}
   end
-  return out, blobs, flat, refs_of
+  return out, blobs, flat
 end
 
--- Checkpoint NS..CID as {cid, record, {blob...} (one per reference of the record, in
--- its order), write index, {write...}, content} (see load_records), or false when it
--- is absent.
+-- Checkpoint NS..CID as {cid, record, {blob...}, write index, {write...}, content} (see
+-- load_records: the blobs are the record's distinct values, in the order it references
+-- them), or false when it is absent.
 local function load_checkpoint(ns, cid, held)
   local record = rcall('HGET', KEYS[1], ns .. cid)
   if not record then
     return false
   end
-  local out, blobs, content, refs_of = load_records({{ns, cid, record}}, held)
-  local mine = {}
-  for j, slot in ipairs(refs_of[1]) do
-    mine[j] = blobs[slot]
-  end
+  local out, blobs, content = load_records({{ns, cid, record}}, held)
   local entry = out[1]
-  return {cid, record, mine, entry[4], entry[5], content}
+  return {cid, record, blobs, entry[4], entry[5], content}
 end
 
 -- Newest checkpoint id of namespace NS, or nil.
