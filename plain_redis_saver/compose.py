@@ -446,11 +446,9 @@ class Composer:
             for name, data in pieces:
                 self._keep(name, data)
             for name, data, refs in nodes:
-                if refs is not None and name not in cache:
-                    children[name] = refs
                 self._keep(name, data)
-                if name not in cache:
-                    children.pop(name, None)
+                if refs is not None and name in cache:
+                    children.setdefault(name, refs)
             while self._cache_bytes > self._max_cache_bytes:
                 dropped_name, dropped = cache.popitem(last=False)
                 children.pop(dropped_name, None)
