@@ -166,12 +166,6 @@ def sources_at(rev: str) -> dict[str, str]:
     return out
 
 
-def _put(saver: Any, log: workload.ThreadLog) -> None:
-    config, checkpoint, metadata, versions, step = workload.put_args(log)
-    saver.put(config, checkpoint, metadata, versions)
-    log.add(checkpoint["id"], step)
-
-
 def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
     rows: list[tuple[str, float]] = []
     with callgrind_server() as server:
@@ -181,7 +175,7 @@ def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
         log = workload.ThreadLog("cg-ours")
         with lean_bounds.refs_beside(saver.client):
             for _ in range(100):
-                _put(saver, log)
+                workload.put_next(saver, log)
         config = workload.config(log.thread_id)
 
         def listed() -> Any:
@@ -221,15 +215,20 @@ def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
                     for label, sha in pair:
                         call = functools.partial(client.evalsha, sha, numkeys, *args)
                         rows.append((label, server.count(call, calls)))
-        rows.append(("this saver's put", server.count(lambda: _put(saver, log), calls)))
+        rows.append(
+            ("this saver's put", server.count(lambda: workload.put_next(saver, log), calls))
+        )
         if AwsValkeyAdapter.missing() is None:
             aws = AwsValkeyAdapter(server.url, "cg").sync()
             aws_log = workload.ThreadLog("cg-aws")
             for _ in range(100):
-                _put(aws, aws_log)
+                workload.put_next(aws, aws_log)
             aws_config = workload.config(aws_log.thread_id)
             rows += [
-                ("the AWS saver's put", server.count(lambda: _put(aws, aws_log), calls)),
+                (
+                    "the AWS saver's put",
+                    server.count(lambda: workload.put_next(aws, aws_log), calls),
+                ),
                 (
                     "the AWS saver's get_tuple (latest)",
                     server.count(lambda: aws.get_tuple(aws_config), calls),

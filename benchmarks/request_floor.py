@@ -52,12 +52,6 @@ def _per_request(admin: Any, call: Callable[[int], Any], n: int) -> float:
     return (_cpu_us(admin) - before) / n
 
 
-def _put(saver: Any, log: workload.ThreadLog) -> None:
-    config, checkpoint, metadata, versions, step = workload.put_args(log)
-    saver.put(config, checkpoint, metadata, versions)
-    log.add(checkpoint["id"], step)
-
-
 def measure(n: int) -> dict[str, float]:
     out: dict[str, float] = {}
     with EmbeddedServer() as server:
@@ -68,7 +62,7 @@ def measure(n: int) -> dict[str, float]:
         log = workload.ThreadLog(f"floor-{uuid.uuid4().hex[:6]}")
         with lean_bounds.refs_beside(saver.client):
             for _ in range(100):
-                _put(saver, log)
+                workload.put_next(saver, log)
         found = put_arguments(saver, log, defaultdict(OpRecord))
         assert found is not None
         numkeys, args = found
@@ -115,7 +109,11 @@ def measure(n: int) -> dict[str, float]:
             ),
             ("MULTI, HSET, HSET, ZADD, EXEC of the same bytes", transaction, n),
             ("the lean put script of benchmarks.lean_bounds, same arguments", lean, n),
-            ("this saver's put (thread of 100+ checkpoints)", lambda i: _put(saver, log), n // 3),
+            (
+                "this saver's put (thread of 100+ checkpoints)",
+                lambda i: workload.put_next(saver, log),
+                n // 3,
+            ),
             (
                 "this saver's get_tuple (latest)",
                 lambda i: saver.get_tuple(workload.config(log.thread_id)),
@@ -144,11 +142,11 @@ def measure(n: int) -> dict[str, float]:
             aws = AwsValkeyAdapter(server.url, "floor").sync()
             aws_log = workload.ThreadLog(f"floor-aws-{uuid.uuid4().hex[:6]}")
             for _ in range(100):
-                _put(aws, aws_log)
+                workload.put_next(aws, aws_log)
             cases.append(
                 (
                     "the AWS saver's put (thread of 100+ checkpoints)",
-                    lambda i: _put(aws, aws_log),
+                    lambda i: workload.put_next(aws, aws_log),
                     n // 3,
                 )
             )

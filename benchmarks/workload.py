@@ -237,6 +237,13 @@ def put_args(log: ThreadLog) -> tuple[Any, Checkpoint, dict[str, Any], dict[str,
     return log.parent_config(), checkpoint(step, cid), metadata(step), new_versions(step), step
 
 
+def put_next(saver: Any, log: ThreadLog) -> None:
+    """Puts the next checkpoint of ``log``'s thread with ``saver`` (sync) and records it."""
+    config, cp, meta, versions, step = put_args(log)
+    saver.put(config, cp, meta, versions)
+    log.add(cp["id"], step)
+
+
 def thread_cycle(logs: list[ThreadLog]) -> Iterator[ThreadLog]:
     while True:
         yield from logs
