@@ -35,7 +35,6 @@ import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -45,7 +44,7 @@ from typing import Any
 import redis
 
 from plain_redis_saver import PlainRedisSaver, scripts
-from plain_redis_saver.embedded import _binary
+from plain_redis_saver.embedded import _binary, _free_port, _ping
 
 from . import lean_bounds, workload
 from .cost import script_arguments
@@ -78,9 +77,7 @@ class CallgrindServer:
 
     def __init__(self) -> None:
         self.dumps = tempfile.mkdtemp(prefix="prs-callgrind-")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = _free_port()
         self.process = subprocess.Popen(
             [
                 "valgrind",
@@ -101,16 +98,12 @@ class CallgrindServer:
         )
         self.url = f"redis://127.0.0.1:{self.port}"
         self.client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.close()
-                    raise RuntimeError("valkey-server did not start under callgrind") from None
-                time.sleep(0.2)
+        deadline = time.monotonic() + 120  # valgrind starts the server slowly
+        while not _ping(self.port):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                raise RuntimeError("valkey-server did not start under callgrind")
+            time.sleep(0.2)
 
     def _control(self, flag: str) -> None:
         subprocess.run(
@@ -162,7 +155,7 @@ def sources_at(rev: str) -> dict[str, str]:
     out = {}
     for name in READ_SCRIPTS:
         body = show(f"{name}.lua")
-        out[name] = f"{scripts._pruned(common, body)}\n-- {name}.lua\n{body}"
+        out[name] = scripts._assembled(name, [common], body, prune=True)
     return out
 
 

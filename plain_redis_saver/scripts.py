@@ -78,11 +78,17 @@ def _load(name: str, includes: tuple[str, ...] = ("common",), *, staged: bool = 
         includes = (*includes, "staged")
         name = f"{name}_staged"
     texts = [included.joinpath(f"{i}.lua").read_text(encoding="utf-8") for i in includes]
-    if includes[:1] == ("common",):
-        texts[0] = _pruned(texts[0], "\n".join([*texts[1:], body]))
-    prelude = "\n".join(texts)
-    source = f"{prelude}\n-- {name}.lua\n{body}"
+    source = _assembled(name, texts, body, prune=includes[:1] == ("common",))
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+def _assembled(name: str, texts: list[str], body: str, *, prune: bool) -> str:
+    """The source of script ``name``: the include ``texts`` (the first pruned to what the
+    rest and ``body`` use, with ``prune``: common.lua), then ``body``."""
+    if prune:
+        texts = [_pruned(texts[0], "\n".join([*texts[1:], body])), *texts[1:]]
+    prelude = "\n".join(texts)
+    return f"{prelude}\n-- {name}.lua\n{body}"
 
 
 PUT_CHECKPOINT: Final = _load("put_checkpoint")
