@@ -53,8 +53,9 @@ from plain_redis_saver import PlainRedisSaver, scripts
 from plain_redis_saver.embedded import EmbeddedServer
 
 from . import lean_bounds
+from .cost import STYLES as COST_STYLES
 from .cost import USER_CHARS
-from .e2e import StandInChatModel, stategraph_chatbot, sync_chatbot, user_text
+from .e2e import StandInChatModel, user_text
 from .measure import ServerWindow
 from .savers import AwsValkeyAdapter
 
@@ -166,19 +167,20 @@ def ratios(values: dict[str, list[float]], reference: str) -> dict[str, list[flo
 
 
 def _chatbot(style: str, saver: Any, model: Any) -> Any:
-    return sync_chatbot(saver, model) if style == "functional" else stategraph_chatbot(saver, model)
+    """The cost phase's chatbot of ``style`` on ``saver``: ``invoke`` takes the new
+    messages, whichever the graph style."""
+    return next(s for s in COST_STYLES if s.key == style).target(saver, model)
 
 
-def _turn(bot: Any, style: str, turn: int, config: dict[str, Any]) -> None:
-    message = HumanMessage(content=user_text(turn, USER_CHARS))
-    bot.invoke([message] if style == "functional" else {"messages": [message]}, config)
+def _turn(bot: Any, turn: int, config: dict[str, Any]) -> None:
+    bot.invoke([HumanMessage(content=user_text(turn, USER_CHARS))], config)
 
 
 def _config() -> dict[str, Any]:
     return {"configurable": {"thread_id": f"floor-{uuid.uuid4().hex[:10]}"}}
 
 
-def _cpu_windows(bot: Any, style: str, admin: Any, turns: int) -> dict[int, float]:
+def _cpu_windows(bot: Any, admin: Any, turns: int) -> dict[int, float]:
     """Server CPU µs per turn of each window that ``turns`` reaches, keyed by its start."""
     config = _config()
     out: dict[int, float] = {}
@@ -187,21 +189,21 @@ def _cpu_windows(bot: Any, style: str, admin: Any, turns: int) -> dict[int, floa
         if hi > turns:
             break
         for turn in range(done + 1, lo):
-            _turn(bot, style, turn, config)
+            _turn(bot, turn, config)
         with ServerWindow(admin) as window:
             for turn in range(lo, hi + 1):
-                _turn(bot, style, turn, config)
+                _turn(bot, turn, config)
         done = hi
         if window.work is not None:
             out[lo] = window.work.cpu_us / (hi - lo + 1)
     return out
 
 
-def _turns_per_second(bot: Any, style: str, turns: int) -> float:
+def _turns_per_second(bot: Any, turns: int) -> float:
     config = _config()
     start = time.perf_counter()
     for turn in range(1, turns + 1):
-        _turn(bot, style, turn, config)
+        _turn(bot, turn, config)
     return turns / (time.perf_counter() - start)
 
 
@@ -274,7 +276,7 @@ def measure(turns: int, rounds: int, with_aws: bool) -> dict[str, Any]:
         for style in STYLES:
             saver = ours(other.url)
             spy = RequestSizes(saver.client)
-            _turns_per_second(_chatbot(style, saver, model), style, turns)
+            _turns_per_second(_chatbot(style, saver, model), turns)
             sizes[style] = spy.medians()
         for round_no in range(rounds + 1):
             for i, style in enumerate(STYLES):
@@ -287,12 +289,12 @@ def measure(turns: int, rounds: int, with_aws: bool) -> dict[str, Any]:
                 }
                 for key in rotated(list(cpu_savers), round_no + i):
                     bot = _chatbot(style, cpu_savers[key](), model)
-                    for lo, value in _cpu_windows(bot, style, admin, turns).items():
+                    for lo, value in _cpu_windows(bot, admin, turns).items():
                         if round_no:
                             cpu[style][lo][key].append(value)
                 for key in rotated(list(rate_savers), round_no + i):
                     bot = _chatbot(style, rate_savers[key](), model)
-                    value = _turns_per_second(bot, style, turns)
+                    value = _turns_per_second(bot, turns)
                     if round_no:
                         rate[style][key].append(value)
             admin.flushall()
