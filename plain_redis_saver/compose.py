@@ -46,6 +46,7 @@ __all__ = [
     "Composed",
     "Composer",
     "Held",
+    "Memo",
     "compose",
     "expand",
     "is_node",
@@ -238,80 +239,142 @@ def _tree(items: list[tuple[bytes, bool]], content: dict[bytes, bytes]) -> bytes
     return items[0][0]
 
 
-def _run_key(run: list[tuple[bytes, bytes | None]]) -> bytes:
-    """What names a run's bytes for the cache of run digests: its elements' digests and
-    its literals, each encoded as a node item (self-delimiting), so no two different
-    runs share a key. Joining the raw literals and digests would not be: a 16-byte
-    literal can equal a digest, and the cache would then name one run's bytes with
-    another's digest."""
-    return b"".join(
-        _literal(part) if element is None else _reference(element) for part, element in run
-    )
+def _run_key(
+    names: tuple[bytes, ...],
+    literals: Mapping[int, bytes],
+    first: int,
+    end: int,
+) -> bytes:
+    """What names the bytes of the run of pieces ``first`` to ``end`` for the cache of
+    run digests: its elements' digests and its literals, each encoded as a node item
+    (self-delimiting), so no two different runs share a key. Joining the raw literals and
+    digests would not be: a 16-byte literal can equal a digest, and the cache would then
+    name one run's bytes with another's digest."""
+    parts = []
+    for index in range(first, end + 1):
+        if index and index in literals:
+            parts.append(_literal(literals[index]))
+        parts.append(_reference(names[index]))
+    return b"".join(parts)
+
+
+class Memo(NamedTuple):
+    """What :func:`compose` remembers of a channel's last version: the split's memo
+    (:func:`chunks.split`), the literals between its pieces, and its closed runs as
+    (index of the run's last piece, the run's digest). A new version that keeps a
+    prefix of the pieces (an appended list) takes the runs closed inside it as they
+    are: its Python work is O(new elements + runs), not O(elements)."""
+
+    split: chunks.Memo
+    literals: dict[int, bytes]
+    runs: tuple[tuple[int, bytes], ...]
+
+    @property
+    def size(self) -> int:
+        """Bytes the memo holds (a copy of the version's bytes)."""
+        return len(self.split.source)
+
+
+_NO_COMPOSE_MEMO = Memo(chunks.Memo(), {}, ())
+
+
+def _kept_runs(prior: Memo, names: tuple[bytes, ...], literals: dict[int, bytes]) -> int:
+    """How many of ``prior``'s closed runs the version of ``names`` and ``literals``
+    closes the same way: those whose items, and the item after them (which decided the
+    boundary), are unchanged."""
+    if not prior.runs:
+        return 0
+    old = prior.split.digests
+    same = min(len(old), len(names))
+    if names[:same] != old[:same]:
+        same = next(i for i, (a, b) in enumerate(zip(names, old, strict=False)) if a != b)
+    for index in literals.keys() | prior.literals.keys():
+        if 0 < index < same and literals.get(index) != prior.literals.get(index):
+            same = index
+    kept = 0
+    for last, _ in prior.runs:
+        if last + 1 >= same:
+            break
+        kept += 1
+    return kept
 
 
 def compose(
     prefix: bytes,
     typed: tuple[str, bytes],
     suffix: bytes,
-    memo: chunks.Memo | None = None,
+    memo: Memo | None = None,
     runs: dict[bytes, bytes] | None = None,
-) -> tuple[Composed | None, chunks.Memo]:
+) -> tuple[Composed | None, Memo]:
     """The composed form of the stored value ``prefix + typed[1] + suffix`` (the field's
     own framing around the serializer's bytes), or None when it is better stored plain;
-    and the memo for the channel's next version (see :func:`chunks.split`). ``runs``
-    caches the digests of runs by the digests of their elements (and their literals),
-    so a run already seen is not hashed again."""
+    and the memo for the channel's next version (see :class:`Memo`). ``runs`` caches
+    the digests of runs by the digests of their elements (and their literals), so a run
+    already seen (by another channel's memo) is not hashed again."""
     data = typed[1]
+    prior = memo or _NO_COMPOSE_MEMO
     if typed[0] not in chunks.SPLIT_TYPES or len(data) < COMPOSE_MIN:
         # Other types (encrypted, JSON, pickle) are opaque: nothing to share, and
         # their bytes could start like a node.
-        return None, memo or chunks.Memo()
-    cut = chunks.split(typed, memo)
-    if not cut.memo.digests or any(piece[0] < 2 for piece in cut.pieces.values()):
+        return None, prior
+    cut = chunks.split(typed, prior.split)
+    split = cut.memo
+    if not split.digests or any(piece[0] < 2 for piece in cut.pieces.values()):
         # A msgpack object starting with 0x00 or 0x01 is one byte long; a piece that
         # starts so is not msgpack (a serializer naming its bytes wrongly): kept whole.
-        return None, cut.memo
-    names = cut.memo.digests
-    pieces = dict(zip(names, cut.memo.datas, strict=True))
+        return None, Memo(split, {}, ())
+    names, starts, datas = split.digests, split.starts, split.datas
     literals = dict(cut.literals)
     last = len(names)
     content: dict[bytes, bytes] = {}
     items: list[tuple[bytes, bool]] = []
-    run: list[tuple[bytes, bytes | None]] = []  # (bytes, digest of an element | None)
-    for index, name in enumerate(names):
-        if index and index in literals:
-            run.append((literals[index], None))
-        run.append((pieces[name], name))
+    closed: list[tuple[int, bytes]] = []
+
+    def run_bytes(first: int, end: int) -> bytes:
+        # A run's bytes lie together in ``data``: its pieces and the literals between
+        # them (and the one before its first piece), in order.
+        lo = starts[first] - len(literals.get(first, b"")) if first else starts[0]
+        return data[lo : starts[end] + len(datas[end])]
+
+    def close(end: int, run_name: bytes, run_data: bytes) -> None:
+        content[run_name] = run_data
+        items.append((_reference(run_name), run_name[-1] % FANOUT == 0))
+        closed.append((end, run_name))
+
+    first = 0
+    for end, run_name in prior.runs[: _kept_runs(prior, names, literals)]:
+        close(end, run_name, run_bytes(first, end))
+        first = end + 1
+    for index in range(first, last):
+        name = names[index]
         if index + 1 < last:
-            after = literals.get(index + 1) or pieces[names[index + 1]]
+            after = literals.get(index + 1) or datas[index + 1]
             # A run may not start with 0x00 or 0x01 (it would read as a node).
             if name[-1] % RUN != 0 or after[0] < 2:
                 continue
-        else:
-            if name[-1] % RUN != 0:
-                break  # the open run at the end: its elements stay single pieces
-        data = b"".join(part for part, _ in run)
-        key = _run_key(run) if runs is not None else b""
-        run_name = runs.get(key) if runs is not None else None
-        if run_name is None:
-            run_name = chunks.digest(data)
+        elif name[-1] % RUN != 0:
+            break  # the open run at the end: its elements stay single pieces
+        run_data = run_bytes(first, index)
+        key = _run_key(names, literals, first, index) if runs is not None else b""
+        run_name = runs.get(key, b"") if runs is not None else b""
+        if not run_name:
+            run_name = chunks.digest(run_data)
             if runs is not None:
                 runs[key] = run_name
-        content[run_name] = data
-        items.append((_reference(run_name), run_name[-1] % FANOUT == 0))
-        run = []
-    for part, element in run:
-        if element is None:
-            items.append((_literal(part), False))
-        else:
-            content[element] = part
-            items.append((_reference(element), element[-1] % FANOUT == 0))
+        close(index, run_name, run_data)
+        first = index + 1
+    for index in range(first, last):
+        if index and index in literals:
+            items.append((_literal(literals[index]), False))
+        name = names[index]
+        content[name] = datas[index]
+        items.append((_reference(name), name[-1] % FANOUT == 0))
     parts = [COMPOSED, _literal(prefix + literals.get(0, b""))]
     parts.append(_tree(items, content))
     tail = literals.get(last, b"") + suffix
     if tail:
         parts.append(_literal(tail))
-    return Composed(b"".join(parts), content), cut.memo
+    return Composed(b"".join(parts), content), Memo(split, literals, tuple(closed))
 
 
 class Held(NamedTuple):
@@ -360,7 +423,7 @@ class Composer:
         # bytes objects as the cache's keys, so a thread's record costs about 2 KB of
         # pointers.
         self._hints: OrderedDict[str, tuple[list[bytes], list[bytes]]] = OrderedDict()
-        self._memos: OrderedDict[Hashable, chunks.Memo] = OrderedDict()
+        self._memos: OrderedDict[Hashable, Memo] = OrderedDict()
         self._memo_bytes = 0
         self._held: OrderedDict[str, set[bytes]] = OrderedDict()
         self._max_memos = max_memos
@@ -379,19 +442,19 @@ class Composer:
         with self._lock:
             memo = self._memos.pop(key, None)
             if memo is not None:
-                self._memo_bytes -= len(memo.source)
+                self._memo_bytes -= memo.size
             if len(self._runs) > _MAX_RUNS:
                 self._runs = {}
             runs = self._runs
         composed, memo = compose(prefix, typed, suffix, memo, runs)
         with self._lock:
             self._memos[key] = memo
-            self._memo_bytes += len(memo.source)
+            self._memo_bytes += memo.size
             while self._memos and (
                 len(self._memos) > self._max_memos or self._memo_bytes > self._max_memo_bytes
             ):
                 _, dropped = self._memos.popitem(last=False)
-                self._memo_bytes -= len(dropped.source)
+                self._memo_bytes -= dropped.size
         return composed
 
     def unsent(self, thread_id: str, content: dict[bytes, bytes]) -> dict[bytes, bytes]:

@@ -87,6 +87,48 @@ def test_versions_composed_with_the_memo_rebuild_like_fresh_ones(versions: list[
             assert rebuild(remembered.value, remembered.content) == b"p" + typed[1]
 
 
+_edit = st.one_of(
+    st.tuples(st.just("append"), st.integers(1, 40)),
+    st.tuples(st.sampled_from(["insert", "small", "replace", "delete"]), st.integers(0, 10_000)),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(start=st.integers(0, 120), edits=st.lists(_edit, min_size=1, max_size=8))
+def test_edited_versions_composed_with_the_memo_equal_fresh_ones(
+    start: int, edits: list[tuple[str, int]]
+) -> None:
+    # Versions that share a prefix with the last one (appends, edits anywhere, short
+    # elements that stay literals between pieces):
+    # the memo's closed runs are taken only where every item up to the boundary that
+    # closed them is unchanged. Two memo keys share the cache of run digests, as a
+    # put and a write of one channel do.
+    messages = [f"message {i} " + "m" * (60 + i % 50) for i in range(start)]
+    composer = Composer()
+    made = start
+    for kind, at in edits:
+        if kind == "append":
+            messages += [f"appended {made + i} " + "a" * 70 for i in range(at)]
+            made += at
+        elif kind == "insert":
+            messages.insert(at % (len(messages) + 1), f"inserted {made} " + "i" * 80)
+            made += 1
+        elif kind == "small":  # too short for a piece: a literal between pieces
+            messages.insert(at % (len(messages) + 1), f"s{made}")
+            made += 1
+        elif messages and kind == "replace":
+            messages[at % len(messages)] = f"replaced {made} " + "r" * 90
+            made += 1
+        elif messages:
+            del messages[at % len(messages)]
+        typed = SERDE.dumps_typed(messages)
+        fresh, _ = compose(b"p", typed, b"s")
+        for key in ("put", "write"):
+            assert composer.compose(key, b"p", typed, b"s") == fresh
+        if fresh is not None:
+            assert rebuild(fresh.value, fresh.content) == b"p" + typed[1] + b"s"
+
+
 def test_an_appended_list_adds_little_new_content() -> None:
     messages = [f"message {i:04d} " + "y" * 300 for i in range(400)]
     before, _ = compose(b"", SERDE.dumps_typed(messages[:399]), b"")
@@ -132,10 +174,12 @@ def test_split_types_are_what_compose_cuts() -> None:
 
 
 def test_runs_that_differ_have_different_cache_keys_even_when_their_bytes_align() -> None:
-    digest = chunks.digest(b"element")
-    as_element = [(b"x" * 70, digest)]
-    as_literal = [(digest, None)]  # a literal whose bytes happen to equal that digest
-    assert _run_key(as_element) != _run_key(as_literal)
+    one, two = chunks.digest(b"one"), chunks.digest(b"two")
+    # Piece `two` after a literal whose bytes equal digest `one`, against pieces `one`
+    # and `two`: joined raw, both keys would be one + two.
+    after_literal = _run_key((b"?", two), {1: one}, 1, 1)
+    two_pieces = _run_key((b"?", one, two), {}, 1, 2)
+    assert after_literal != two_pieces
 
 
 @settings(max_examples=300, deadline=None)
