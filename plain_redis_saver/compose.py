@@ -278,6 +278,13 @@ class Memo(NamedTuple):
 _NO_COMPOSE_MEMO = Memo(chunks.Memo(), {}, ())
 
 
+def composable(typed: tuple[str, bytes]) -> bool:
+    """Whether a serialized value may be composed: a type :func:`chunks.split` cuts, of
+    at least :data:`COMPOSE_MIN` bytes. Other types (encrypted, JSON, pickle) are
+    opaque: nothing to share, and their bytes could start like a node."""
+    return typed[0] in chunks.SPLIT_TYPES and len(typed[1]) >= COMPOSE_MIN
+
+
 def _kept_runs(prior: Memo, names: tuple[bytes, ...], literals: dict[int, bytes]) -> int:
     """How many of ``prior``'s closed runs the version of ``names`` and ``literals``
     closes the same way: those whose items, and the item after them (which decided the
@@ -313,9 +320,7 @@ def compose(
     already seen (by another channel's memo) is not hashed again."""
     data = typed[1]
     prior = memo or _NO_COMPOSE_MEMO
-    if typed[0] not in chunks.SPLIT_TYPES or len(data) < COMPOSE_MIN:
-        # Other types (encrypted, JSON, pickle) are opaque: nothing to share, and
-        # their bytes could start like a node.
+    if not composable(typed):
         return None, prior
     cut = chunks.split(typed, prior.split)
     split = cut.memo
@@ -439,6 +444,8 @@ class Composer:
         typed: tuple[str, bytes],
         suffix: bytes = b"",
     ) -> Composed | None:
+        if not composable(typed):
+            return None  # the channel's memo stays for its next version
         with self._lock:
             memo = self._memos.pop(key, None)
             if memo is not None:

@@ -148,6 +148,15 @@ def test_a_piece_that_is_not_msgpack_keeps_the_value_whole() -> None:
     assert compose(b"", ("msgpack", b"\x01" * 400), b"")[0] is None
 
 
+def test_a_short_version_leaves_the_channels_memo_in_place() -> None:
+    composer = Composer()
+    long_version = SERDE.dumps_typed([f"message {i} " + "x" * 80 for i in range(40)])
+    assert composer.compose("k", b"", long_version) is not None
+    memo = composer._memos["k"]
+    assert composer.compose("k", b"", SERDE.dumps_typed(["short"])) is None
+    assert composer._memos["k"] is memo
+
+
 def test_the_composer_forgets_the_oldest_memos_past_its_byte_budget() -> None:
     composer = Composer(max_memo_bytes=100_000)
     value = SERDE.dumps_typed(["z" * 200] * 200)  # ~40 KB
