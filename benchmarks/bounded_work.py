@@ -34,7 +34,7 @@ def build_huge_thread(saver: Any, client: Any, thread_id: str, size: int = HUGE)
         for cid in ids[start : start + 2000]:
             records[ns + cid.encode()] = codec.encode_record(
                 parent_id=None,
-                framed_refs=codec.netstring(ref),
+                refs=codec.json_refs([codec.json_ref(ref)]),
                 meta_index=["run_id", digest],
                 checkpoint=saver.serde.dumps_typed({"id": cid}),
                 metadata=saver.serde.dumps_typed({"run_id": "run-1"}),

@@ -24,8 +24,8 @@ turn floor benchmark measures the CPU:
   and content, with no Lua and no check at all (a transaction cannot refuse missing
   content, and appending to the write index needs a read); ``get_checkpoint`` as the
   lean script, since its reads depend on what it reads. Both bounds keep a record's
-  value references beside it (field ``<record field>\\0r``), where the lean get finds
-  them without parsing the record.
+  value references beside it (field ``<record field>\\0r``, the JSON array this saver's
+  put sends), where the lean get finds them without parsing the record.
 """
 
 from __future__ import annotations
@@ -55,20 +55,30 @@ end
 """
 
 # The reads' helpers: `split` appends to `out` the field `prefix`..payload of each
-# netstring of `s` that `slot` (field -> position in `out`) does not have yet; `hmget`
-# is HMGET of `fields` of `key`, {} for none.
+# netstring of `s` that `slot` (field -> position in `out`) does not have yet, and
+# `refs` those of each string of `s`, a JSON array (the value references this saver's
+# put sends); `hmget` is HMGET of `fields` of `key`, {} for none.
 _READS = r"""
+local function add(field, out, slot)
+  if not slot[field] then
+    out[#out + 1] = field
+    slot[field] = #out
+  end
+end
 local function split(s, prefix, out, slot)
   local pos = 1
   while pos <= #s do
     local colon = string.find(s, ':', pos, true)
     local stop = colon + tonumber(string.sub(s, pos, colon - 1))
-    local field = prefix .. string.sub(s, colon + 1, stop)
-    if not slot[field] then
-      out[#out + 1] = field
-      slot[field] = #out
-    end
+    add(prefix .. string.sub(s, colon + 1, stop), out, slot)
     pos = stop + 1
+  end
+end
+local function refs(s, prefix, out, slot)
+  if s ~= '' then
+    for _, ref in ipairs(cjson.decode(s)) do
+      add(prefix .. ref, out, slot)
+    end
   end
 end
 local function hmget(key, fields)
@@ -197,7 +207,7 @@ if not got[1] then
   return false
 end
 local fields, wfields = {}, {}
-split(got[2] or '', ns, fields, {})
+refs(got[2] or '', ns, fields, {})
 local blobs = hmget(KEYS[3], fields)
 local base = ns .. #cid .. ':' .. cid
 local index = redis.call('HGET', KEYS[4], base)
@@ -233,7 +243,7 @@ end
 local records = redis.call('HMGET', KEYS[1], unpack(fields))
 local blob_fields, blob_slot, bases = {}, {}, {}
 for i, member in ipairs(ids) do
-  split(records[2 * i] or '', ns, blob_fields, blob_slot)
+  refs(records[2 * i] or '', ns, blob_fields, blob_slot)
   local cid = string.sub(member, #ns + 1)
   bases[i] = ns .. #cid .. ':' .. cid
 end

@@ -192,9 +192,9 @@ def _check_version(channel: Any, version: Any, what: str) -> None:
         )
 
 
-def _ref_pair(channel: str, version: str | int | float) -> tuple[bytes, bytes]:
+def _ref_pair(channel: str, version: str | int | float) -> tuple[bytes, bytes, bytes]:
     ref = codec.blob_ref(channel, version)
-    return ref, codec.netstring(ref)
+    return ref, codec.netstring(ref), codec.json_ref(ref)
 
 
 # Unchanged channels keep their version from step to step, so most refs of a put were
@@ -203,11 +203,12 @@ def _ref_pair(channel: str, version: str | int | float) -> tuple[bytes, bytes]:
 _str_ref_pair = functools.lru_cache(maxsize=8192)(_ref_pair)
 
 
-def _refs(versions: Any, what: str) -> dict[str, tuple[bytes, bytes]]:
-    """Checked channel -> version mapping as channel -> (blob ref, framed ref)."""
+def _refs(versions: Any, what: str) -> dict[str, tuple[bytes, bytes, bytes]]:
+    """Checked channel -> version mapping as channel -> (blob ref, its netstring, its
+    JSON string)."""
     if not isinstance(versions, Mapping):
         raise InvalidConfigError(f"{what} must be a dict of channel -> version, got {versions!r}")
-    out: dict[str, tuple[bytes, bytes]] = {}
+    out: dict[str, tuple[bytes, bytes, bytes]] = {}
     for channel, version in versions.items():
         if type(version) is str and type(channel) is str:
             try:
@@ -296,6 +297,10 @@ class Core:
         # The retention argument of the write scripts: "" keeps every checkpoint.
         keep = options.max_checkpoints
         self.keep = "" if keep is None else str(keep)
+        # Records whole-value savers write stay readable by release 0.1 (format 1).
+        self.record_format = (
+            codec.RECORD_FORMAT if options.compose_values else codec.NETSTRING_REFS_FORMAT
+        )
 
     def _write(self, op: Eval | Call) -> Generator[Op, Any, Any]:
         """Run a write; with ``wait_replicas`` the WAIT goes in the same round trip
@@ -494,7 +499,7 @@ class Core:
             meta_index += [_require_str(key, "metadata key"), digest]
         content: dict[bytes, bytes] = {}
         blobs: list[tuple[bytes, bytes]] = []
-        for channel, (ref, _) in new_refs.items():
+        for channel, (ref, _, _) in new_refs.items():
             if channel not in values:
                 blobs.append((ref, codec.EMPTY_BLOB))
                 continue
@@ -503,12 +508,18 @@ class Core:
             prefix = encoded[: len(encoded) - len(typed[1])]
             memo = (target.thread_id, target.checkpoint_ns, "put", channel)
             blobs.append((ref, self._composed(memo, prefix, typed, b"", encoded, content)))
-        framed_refs = b"".join([framed for _, framed in refs.values()])
+        # The script takes the refs as JSON; the record lists them as its format does.
+        listed = codec.json_refs([as_json for _, _, as_json in refs.values()])
+        if self.record_format != codec.RECORD_FORMAT:
+            in_record = b"".join([framed for _, framed, _ in refs.values()])
+        else:
+            in_record = listed
         record = self._sized(
             codec.encode_record(
                 parent_id=target.checkpoint_id,
                 delta_depth=_delta_depth(meta),
-                framed_refs=framed_refs,
+                refs=in_record,
+                record_format=self.record_format,
                 meta_index=meta_index,
                 checkpoint=self._dumps(stored, "checkpoint"),
                 metadata=self._dumps(meta, "metadata"),
@@ -519,7 +530,7 @@ class Core:
             yield from self._write_composed(
                 target.thread_id,
                 (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
-                (target.ns, cid, record, self.keep, framed_refs, target.checkpoint_id or ""),
+                (target.ns, cid, record, self.keep, listed, target.checkpoint_id or ""),
                 blobs,
                 content,
             )

@@ -282,7 +282,7 @@ def test_stats_totals(backend: Backend, cli: CLI, saver: PlainRedisSaver, prefix
     put_chain(saver, "g2", 4)
     stats = cli("stats", "--json").json()
     every = [t for tid in ("g1", "g2") for t in saver.list({"configurable": {"thread_id": tid}})]
-    assert stats["key_prefix"] == prefix and stats["schema_version"] == "2"
+    assert stats["key_prefix"] == prefix and stats["schema_version"] == "3"
     assert stats["threads"] == 2 and stats["checkpoints"] == len(every)
     assert stats["pending_writes"] == sum(len(t.pending_writes) for t in every)
     assert stats["namespaces"] == 3
@@ -455,7 +455,7 @@ def test_export_import_round_trip(
     # Exporting the copy gives the same checkpoints, byte for byte.
     again = cli("export", "g", key_prefix=other).out.splitlines()
     assert again[1:] == exported.out.splitlines()[1:]
-    assert cli("stats", "--json", key_prefix=other).json()["schema_version"] == "2"
+    assert cli("stats", "--json", key_prefix=other).json()["schema_version"] == "3"
 
 
 def test_export_import_of_an_interrupted_graph_resumes(

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plain_redis_saver import CorruptDataError, PlainRedisSaver
+from plain_redis_saver.codec import unpack
 from plain_redis_saver.compose import is_node
 
 from .helpers import checkpoint, config, count_round_trips, metadata, node_items
@@ -331,12 +332,15 @@ def test_a_thread_written_in_schema_1_is_read_and_continued(
     assert_counts_consistent(new, admin, "t")
 
 
-def test_setup_marks_the_prefix_with_schema_2_and_upgrades_schema_1(warm: Any, admin: Any) -> None:
+@pytest.mark.parametrize("older", [b"1", b"2"])
+def test_setup_marks_the_prefix_with_schema_3_and_upgrades_older_ones(
+    warm: Any, admin: Any, older: bytes
+) -> None:
     schema = warm._core.keys.schema
-    assert admin.get(schema) == b"2"
-    admin.set(schema, b"1")
+    assert admin.get(schema) == b"3"
+    admin.set(schema, older)
     warm.setup()
-    assert admin.get(schema) == b"2"
+    assert admin.get(schema) == b"3"
 
 
 def test_setup_with_compose_values_off_leaves_schema_1(
@@ -346,6 +350,18 @@ def test_setup_with_compose_values_off_leaves_schema_1(
     admin.set(old._core.keys.schema, b"1")
     old.setup()
     assert admin.get(old._core.keys.schema) == b"1"
+
+
+@pytest.mark.parametrize(("compose_values", "record_format"), [(True, 2), (False, 1)])
+def test_records_list_their_refs_as_json_unless_values_are_stored_whole(
+    backend: Any, client: Any, prefix: str, admin: Any, compose_values: bool, record_format: int
+) -> None:
+    # Format 2 (JSON refs, which the scripts decode in C); a whole-value saver writes
+    # format 1 (netstring refs), which release 0.1 reads.
+    saver = PlainRedisSaver(client, key_prefix=prefix, compose_values=compose_values)
+    put_versions(saver, "t", [history(n) for n in range(1, 3)])
+    records = admin.hvals(saver._core.keys.thread("t").checkpoints)
+    assert records and {unpack(record)[0] for record in records} == {record_format}
 
 
 def test_copy_thread_copies_composed_values_with_their_counts(warm: Any, admin: Any) -> None:

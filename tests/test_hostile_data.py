@@ -19,6 +19,7 @@ thread finish the healthy ones and then raise one CorruptDataError naming the ot
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import uuid
 from collections.abc import Callable, Iterator
@@ -152,14 +153,19 @@ def test_parse_write_sub_of_any_bytes_returns_a_write_or_raises_corrupt_data(sub
     assert netstring(task) + str(idx).encode() == sub
 
 
-def _record(refs: Any = b"", index: Any = ()) -> bytes:
-    return pack([1, None, refs, 0, list(index), "msgpack", b"\x80", "msgpack", b"\x80"])
+def _record(refs: Any = b"", index: Any = (), record_format: int = 1) -> bytes:
+    return pack([record_format, None, refs, 0, list(index), "msgpack", b"\x80", "msgpack", b"\x80"])
 
 
 @given(
     st.one_of(
         st.binary(max_size=64),
         netstringish.map(lambda refs: _record(refs)),
+        st.one_of(
+            st.binary(max_size=24),
+            st.lists(st.text(max_size=8), max_size=3).map(lambda refs: json.dumps(refs).encode()),
+            st.integers(1, 3000).map(lambda depth: b"[" * depth + b"]" * depth),
+        ).map(lambda refs: _record(refs, record_format=2)),
         st.tuples(st.binary(max_size=64), st.integers(0, 80), st.binary(max_size=4)).map(
             lambda t: (_record(netstring(b"1:a1")) + t[0])[: t[1]] + t[2]
         ),
@@ -232,9 +238,35 @@ def _record_refs(refs: bytes) -> tuple[Callable[[bytes], bytes], str]:
     return _header_item(2, pack(refs))[0], f"blob refs := {refs!r}"
 
 
+def _format_1_refs(refs: bytes) -> tuple[Callable[[bytes], bytes], str]:
+    """A record made format 1 (netstring refs, as whole-value savers write it) whose
+    blob refs are ``refs``."""
+    as_format_1 = _header_item(0, pack(1))[0]
+    with_refs = _header_item(2, pack(refs))[0]
+    return (lambda stored: with_refs(as_format_1(stored))), f"format 1, blob refs := {refs!r}"
+
+
+#: JSON-like blob refs (record format 2): arrays of strings naming nothing stored, of
+#: other types, objects, deep nesting, bytes that are not UTF-8, text that is not JSON.
+jsonish = st.one_of(
+    st.lists(st.text(max_size=12), max_size=4).map(lambda refs: json.dumps(refs).encode()),
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=6)),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)
+        ),
+        max_leaves=8,
+    ).map(lambda value: json.dumps(value).encode()),
+    st.integers(1, 3000).map(lambda depth: b"[" * depth + b"]" * depth),
+    st.binary(max_size=24).map(lambda junk: b'["' + junk + b'"]'),
+    st.binary(max_size=24),
+)
+
+
 DAMAGES = st.one_of(
     st.builds(lambda m: Damage("record", *m), _mutations()),
-    st.builds(lambda refs: Damage("record", *_record_refs(refs)), netstringish),
+    st.builds(lambda refs: Damage("record", *_record_refs(refs)), jsonish),
+    st.builds(lambda refs: Damage("record", *_format_1_refs(refs)), netstringish),
     st.builds(
         lambda pos, raw: Damage("record", *_header_item(pos, raw)),
         st.integers(0, 4),
@@ -350,8 +382,16 @@ KNOWN = [
     _set_to("index", b"99999999999:a"),
     _set_to("index", b"1a:b"),
     _set_to("index", b"12"),  # no colon
-    Damage("record", *_record_refs(b"-1:")),
-    Damage("record", *_record_refs(b"4:1:a1-7:")),
+    Damage("record", *_format_1_refs(b"-1:")),
+    Damage("record", *_format_1_refs(b"4:1:a1-7:")),
+    # Record format 2: blob refs that are not a JSON array of strings.
+    Damage("record", *_record_refs(b"not json")),
+    Damage("record", *_record_refs(b'{"1": "1:a1"}')),
+    Damage("record", *_record_refs(b'["1:a1", 7]')),
+    Damage("record", *_record_refs(b'["1:a1", null]')),
+    Damage("record", *_record_refs(b"[" * 5000 + b"]" * 5000)),
+    Damage("record", *_record_refs(b'["1:a\xff"]')),
+    Damage("record", *_record_refs(b'["1:a9"]')),  # a value never stored
     Damage("record", *_header_item(4, b"\xdd\xff\xff\xff\xf0")),  # a huge array count
     Damage("record", lambda b: b[:6], "truncated msgpack header"),
     _set_to("write", b"\x94\xdb\x7f\xff\xff\xff"),

@@ -588,12 +588,12 @@ def test_record_of_a_newer_format_is_refused(saver: Any, admin: Any) -> None:
 def test_setup_is_idempotent(saver: Any, admin: Any) -> None:
     saver.setup()
     saver.setup()
-    assert admin.get(saver._core.keys.schema) == b"2"
+    assert admin.get(saver._core.keys.schema) == b"3"
 
 
 def test_setup_refuses_data_of_a_newer_schema(saver: Any, admin: Any) -> None:
-    admin.set(saver._core.keys.schema, b"3")
-    with pytest.raises(SchemaVersionError, match="schema 3"):
+    admin.set(saver._core.keys.schema, b"4")
+    with pytest.raises(SchemaVersionError, match="schema 4"):
         saver.setup()
 
 

@@ -5,8 +5,8 @@
 -- ARGV[2]     checkpoint id
 -- ARGV[3]     record
 -- ARGV[4]     retention: keep only the newest N checkpoints of the namespace ("" = all)
--- ARGV[5]     the record's blob refs (netstrings), sent apart so the hot path need
---             not parse the record
+-- ARGV[5]     the record's blob refs (a JSON array of strings, whatever the record's
+--             format), sent apart so the hot path need not parse the record
 -- ARGV[6]     the parent checkpoint id ("" = none), sent apart for the same reason
 -- ARGV[7..]   pairs of blob field (netstring(channel)..version) and blob value, and
 --             of CONTENT..digest and content that composed values reference (see
@@ -61,7 +61,8 @@ end
 if plan then
   apply_refs(plan)
 end
-local created = store_record(ns, cid, ARGV[3], new_blobs, split_netstrings(ARGV[5]))
+local refs = refs_list(JSON_REFS, ARGV[5], 'blob refs', 'the script arguments')
+local created = store_record(ns, cid, ARGV[3], new_blobs, refs)
 if keep ~= '' then
   keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
 end

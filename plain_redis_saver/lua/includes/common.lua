@@ -28,9 +28,11 @@
 -- so no thread id, namespace, channel or task id can make two fields collide.
 --
 -- A record is the msgpack array
---   [format, parent_id|nil, blob refs (netstrings, one bin), DeltaChannel depth,
+--   [format, parent_id|nil, blob refs (one bin), DeltaChannel depth,
 --    [meta key, metadata value digest, ...],
 --    checkpoint type, checkpoint bytes, metadata type, metadata bytes]
+-- Format 2 lists the blob refs as a JSON array of strings, which cjson (in every Redis
+-- and Valkey, and in fakeredis) decodes in C; format 1 as netstrings, joined.
 -- Scripts only read its first five items with the small reader below: Lua in
 -- fakeredis has no cmsgpack, so nothing here may rely on it. The hot paths read only
 -- the first four, which are flat. The DeltaChannel depth is how many ancestors the
@@ -224,24 +226,49 @@ local function parse_header(record, with_index)
   if with_index then
     index, pos = mp_read(record, pos)
   end
-  return parent, refs, depth, index
+  return parent, refs, depth, index, format
 end
 
 local function checked_header(record, field, with_index)
-  local ok, parent, refs, depth, index = pcall(parse_header, record, with_index)
+  local ok, parent, refs, depth, index, format = pcall(parse_header, record, with_index)
   if not ok or type(refs) ~= 'string' or type(depth) ~= 'number'
       or (parent ~= nil and type(parent) ~= 'string')
       or (with_index and (type(index) ~= 'table' or #index % 2 ~= 0)) then
     return corrupt('checkpoint record', field, KEYS[1])
   end
-  return parent, refs, depth, index
+  return parent, refs, depth, index, format
+end
+
+-- The record format whose blob refs are a JSON array of strings (codec.RECORD_FORMAT).
+local JSON_REFS = 2
+
+-- The blob refs listed in `refs` as record format `format` lists them (a JSON array
+-- of strings, or netstrings); raises corrupt naming `field` of `key` otherwise.
+local function refs_list(format, refs, field, key)
+  if format ~= JSON_REFS then
+    return split_netstrings(refs, 'checkpoint record', field, key)
+  end
+  local ok, list = pcall(cjson.decode, refs)
+  if ok and type(list) == 'table' then
+    local n = #list
+    for i = 1, n do
+      if type(list[i]) ~= 'string' then
+        return corrupt('checkpoint record', field, key)
+      end
+    end
+    -- Nothing beyond the array's items (a JSON object decodes to a table too).
+    if next(list, n > 0 and n or nil) == nil then
+      return list
+    end
+  end
+  return corrupt('checkpoint record', field, key)
 end
 
 -- Parent id (or nil), blob refs and DeltaChannel depth of the record stored in
 -- `field` of the checkpoints hash; raises an error naming both if it is not a record.
 local function record_header(record, field)
-  local parent, refs, depth = checked_header(record, field, false)
-  return parent, split_netstrings(refs, 'checkpoint record', field, KEYS[1]), depth
+  local parent, refs, depth, _, format = checked_header(record, field, false)
+  return parent, refs_list(format, refs, field, KEYS[1]), depth
 end
 
 -- Raises when the channel value in `field` of KEYS[3] is gone although a checkpoint
