@@ -24,8 +24,9 @@ from .errors import CorruptDataError, SchemaVersionError
 #: Lua, a third of the work per record. Format 1 (netstrings) is read as before, and
 #: written by savers with ``compose_values=False`` (what release 0.1 reads).
 RECORD_FORMAT = 2
-#: The record format whose blob refs are netstrings, joined.
+#: The record formats whose blob refs are netstrings, joined, and a JSON array.
 NETSTRING_REFS_FORMAT = 1
+JSON_REFS_FORMAT = 2
 #: Storage schema version written to ``<prefix>:schema`` by ``setup()``: 2 since values
 #: may be composed of shared content (compose.py), 3 since records may be format 2.
 #: Schema 1 and 2 data is schema 3 data with every value whole or every record format 1,
@@ -331,7 +332,7 @@ class Record:
                 raise TypeError("blob refs are not bytes")
             self.refs: list[bytes] = (
                 _decode_json_refs(refs)
-                if fmt == RECORD_FORMAT
+                if fmt == JSON_REFS_FORMAT
                 else split_netstrings(refs, f"checkpoint record in {key!r}")
             )
             if not (parent is None or isinstance(parent, str)) or type(depth) is not int:

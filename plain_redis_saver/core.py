@@ -510,7 +510,7 @@ class Core:
             blobs.append((ref, self._composed(memo, prefix, typed, b"", encoded, content)))
         # The script takes the refs as JSON; the record lists them as its format does.
         listed = codec.json_refs([as_json for _, _, as_json in refs.values()])
-        if self.record_format != codec.RECORD_FORMAT:
+        if self.record_format == codec.NETSTRING_REFS_FORMAT:
             in_record = b"".join([framed for _, framed, _ in refs.values()])
         else:
             in_record = listed

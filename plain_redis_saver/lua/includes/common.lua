@@ -239,7 +239,7 @@ local function checked_header(record, field, with_index)
   return parent, refs, depth, index, format
 end
 
--- The record format whose blob refs are a JSON array of strings (codec.RECORD_FORMAT).
+-- The record format whose blob refs are a JSON array of strings (codec.JSON_REFS_FORMAT).
 local JSON_REFS = 2
 
 -- The blob refs listed in `refs` as record format `format` lists them (a JSON array
