@@ -129,6 +129,31 @@ def test_edited_versions_composed_with_the_memo_equal_fresh_ones(
             assert rebuild(fresh.value, fresh.content) == b"p" + typed[1] + b"s"
 
 
+def test_an_appended_version_walks_only_the_runs_it_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The Python work of composing a new version is O(new elements + runs): the runs
+    # the last version closed in the unchanged prefix are taken as they are, so no
+    # run key is built for them (every version used to rebuild every run's key).
+    from plain_redis_saver import compose as compose_module
+
+    messages = [f"message {i:04d} " + "y" * 120 for i in range(600)]
+    composer = Composer()
+    composer.compose("k", b"", SERDE.dumps_typed(messages[:590]))
+    built: list[tuple[int, int]] = []
+    real = compose_module._run_key
+
+    def counted(names: Any, literals: Any, first: int, end: int) -> bytes:
+        built.append((first, end))
+        return real(names, literals, first, end)
+
+    monkeypatch.setattr(compose_module, "_run_key", counted)
+    for n in range(591, 601):
+        assert composer.compose("k", b"", SERDE.dumps_typed(messages[:n])) is not None
+    # Ten versions close a run or two between them, near the end of the list.
+    assert len(built) <= 4 and all(first >= 500 for first, _ in built)
+
+
 def test_an_appended_list_adds_little_new_content() -> None:
     messages = [f"message {i:04d} " + "y" * 300 for i in range(400)]
     before, _ = compose(b"", SERDE.dumps_typed(messages[:399]), b"")
