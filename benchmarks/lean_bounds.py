@@ -24,8 +24,9 @@ turn floor benchmark measures the CPU:
   and content, with no Lua and no check at all (a transaction cannot refuse missing
   content, and appending to the write index needs a read); ``get_checkpoint`` as the
   lean script, since its reads depend on what it reads. Both bounds keep a record's
-  value references beside it (field ``<record field>\\0r``, the JSON array this saver's
-  put sends), where the lean get finds them without parsing the record.
+  value references beside it (field ``<record field>\\0r``, the JSON array of count
+  fields this saver's put sends), where the lean get finds them without parsing the
+  record.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ end
 
 # The reads' helpers: `split` appends to `out` the field `prefix`..payload of each
 # netstring of `s` that `slot` (field -> position in `out`) does not have yet, and
-# `refs` those of each string of `s`, a JSON array (the value references this saver's
-# put sends); `hmget` is HMGET of `fields` of `key`, {} for none.
+# `refs` the value field of each count field ("#"..field) of `s`, a JSON array (what
+# this saver's put sends); `hmget` is HMGET of `fields` of `key`, {} for none.
 _READS = r"""
 local function add(field, out, slot)
   if not slot[field] then
@@ -74,10 +75,10 @@ local function split(s, prefix, out, slot)
     pos = stop + 1
   end
 end
-local function refs(s, prefix, out, slot)
+local function refs(s, out, slot)
   if s ~= '' then
-    for _, ref in ipairs(cjson.decode(s)) do
-      add(prefix .. ref, out, slot)
+    for _, counted in ipairs(cjson.decode(s)) do
+      add(string.sub(counted, 2), out, slot)
     end
   end
 end
@@ -144,11 +145,7 @@ local ns, cid = ARGV[2], ARGV[3]
 local field = ns .. cid
 local rows = {}
 for i = 8, #ARGV - 1, 2 do
-  local f = ARGV[i]
-  if string.byte(f, 1) ~= 42 then
-    f = ns .. f
-  end
-  rows[#rows + 1] = f
+  rows[#rows + 1] = ARGV[i]
   rows[#rows + 1] = ARGV[i + 1]
 end
 redis.call('HSET', KEYS[1], field, ARGV[4], field .. '\0r', ARGV[6])
@@ -207,7 +204,7 @@ if not got[1] then
   return false
 end
 local fields, wfields = {}, {}
-refs(got[2] or '', ns, fields, {})
+refs(got[2] or '', fields, {})
 local blobs = hmget(KEYS[3], fields)
 local base = ns .. #cid .. ':' .. cid
 local index = redis.call('HGET', KEYS[4], base)
@@ -243,7 +240,7 @@ end
 local records = redis.call('HMGET', KEYS[1], unpack(fields))
 local blob_fields, blob_slot, bases = {}, {}, {}
 for i, member in ipairs(ids) do
-  refs(records[2 * i] or '', ns, blob_fields, blob_slot)
+  refs(records[2 * i] or '', blob_fields, blob_slot)
   local cid = string.sub(member, #ns + 1)
   bases[i] = ns .. #cid .. ':' .. cid
 end
@@ -328,8 +325,7 @@ def plain_transaction(
         field = ns + cid
         rows = {}
         for i in range(_PAIRS_FROM[script], len(args) - 1, 2):
-            name = _bytes(args[i])
-            rows[name if name[:1] == b"*" else ns + name] = args[i + 1]
+            rows[_bytes(args[i])] = args[i + 1]
         pipe.hset(keys[0], mapping={field: args[3], field + b"\0r": args[5]})
         pipe.zadd(keys[1], {field: 0})
         if rows:

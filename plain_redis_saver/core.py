@@ -203,6 +203,13 @@ def _ref_pair(channel: str, version: str | int | float) -> tuple[bytes, bytes, b
 _str_ref_pair = functools.lru_cache(maxsize=8192)(_ref_pair)
 
 
+@functools.lru_cache(maxsize=8192)
+def _count_field(ns: bytes, ref: bytes) -> bytes:
+    """The count field of blob ref ``ref`` in namespace ``ns`` ("#"..NS..ref, see
+    ``adjust`` in includes/common.lua) as a JSON string."""
+    return codec.json_ref(b"#" + ns + ref)
+
+
 def _refs(versions: Any, what: str) -> dict[str, tuple[bytes, bytes, bytes]]:
     """Checked channel -> version mapping as channel -> (blob ref, its netstring, its
     JSON string)."""
@@ -508,12 +515,15 @@ class Core:
             prefix = encoded[: len(encoded) - len(typed[1])]
             memo = (target.thread_id, target.checkpoint_ns, "put", channel)
             blobs.append((ref, self._composed(memo, prefix, typed, b"", encoded, content)))
-        # The script takes the refs as JSON; the record lists them as its format does.
-        listed = codec.json_refs([as_json for _, _, as_json in refs.values()])
+        ns = target.ns
+        blobs = [(ns + ref, value) for ref, value in blobs]
+        # The record lists the refs as its format does; the script takes their count
+        # fields, ready made, as JSON.
         if self.record_format == codec.NETSTRING_REFS_FORMAT:
             in_record = b"".join([framed for _, framed, _ in refs.values()])
         else:
-            in_record = listed
+            in_record = codec.json_refs([as_json for _, _, as_json in refs.values()])
+        counted = codec.json_refs([_count_field(ns, ref) for ref, _, _ in refs.values()])
         record = self._sized(
             codec.encode_record(
                 parent_id=target.checkpoint_id,
@@ -530,7 +540,7 @@ class Core:
             yield from self._write_composed(
                 target.thread_id,
                 (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
-                (target.ns, cid, record, self.keep, listed, target.checkpoint_id or ""),
+                (ns, cid, record, self.keep, counted, target.checkpoint_id or ""),
                 blobs,
                 content,
             )

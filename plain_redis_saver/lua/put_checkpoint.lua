@@ -5,10 +5,11 @@
 -- ARGV[2]     checkpoint id
 -- ARGV[3]     record
 -- ARGV[4]     retention: keep only the newest N checkpoints of the namespace ("" = all)
--- ARGV[5]     the record's blob refs (a JSON array of strings, whatever the record's
---             format), sent apart so the hot path need not parse the record
+-- ARGV[5]     the count fields ("#"..NS..ref, see adjust) of the record's blob refs,
+--             as a JSON array of strings whatever the record's format: sent apart so
+--             the hot path need neither parse the record nor build the fields
 -- ARGV[6]     the parent checkpoint id ("" = none), sent apart for the same reason
--- ARGV[7..]   pairs of blob field (netstring(channel)..version) and blob value, and
+-- ARGV[7..]   pairs of blob field (NS..netstring(channel)..version) and blob value, and
 --             of CONTENT..digest and content that composed values reference (see
 --             includes/common.lua), sent when the client does not know it stored
 --
@@ -36,12 +37,10 @@ if parent ~= '' and rcall('HEXISTS', KEYS[1], ns .. parent) == 0
   end
 end
 local sent, rows = take_content(7)
-local new_blobs, composed, values = {}, {}, {}
+local composed, values = {}, {}
 for i = 1, #rows, 2 do
-  new_blobs[i] = ns .. rows[i]
-  new_blobs[i + 1] = rows[i + 1]
   if is_composed(rows[i + 1]) then
-    composed[#composed + 1] = new_blobs[i]
+    composed[#composed + 1] = rows[i]
     values[#values + 1] = rows[i + 1]
   end
 end
@@ -61,8 +60,8 @@ end
 if plan then
   apply_refs(plan)
 end
-local refs = refs_list(JSON_REFS, ARGV[5], 'blob refs', 'the script arguments')
-local created = store_record(ns, cid, ARGV[3], new_blobs, refs)
+local counted = refs_list(JSON_REFS, ARGV[5], 'count fields', 'the script arguments')
+local created = store_record(ns, cid, ARGV[3], rows, counted)
 if keep ~= '' then
   keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
 end

@@ -1082,15 +1082,25 @@ local function bytes_less(a, b)
   return #a < #b
 end
 
--- Adds `delta` to the reference counts of `refs` (a record's channel values) and to
--- the checkpoint count of namespace NS, and stores the blobs of `new_blobs` ({field,
--- value, ...}) that are not stored yet. Frees values whose count drops to zero and keeps
--- the namespace registry (KEYS[5]) in step. One HMGET and one HSET, whatever the
--- number of channels: each call from Lua costs more than the work it does.
-local function adjust(ns, refs, delta, new_blobs)
+-- The count fields ("#"..NS..ref) of a record's blob refs.
+local function count_fields(ns, refs)
+  local out = {}
+  for i, ref in ipairs(refs) do
+    out[i] = '#' .. ns .. ref
+  end
+  return out
+end
+
+-- Adds `delta` to the reference counts in `counted` (count fields of a record's channel
+-- values, see count_fields) and to the checkpoint count of namespace NS, and stores the
+-- blobs of `new_blobs` ({field, value, ...}) that are not stored yet. Frees values whose
+-- count drops to zero and keeps the namespace registry (KEYS[5]) in step. One HMGET and
+-- one HSET, whatever the number of channels: each call from Lua costs more than the
+-- work it does.
+local function adjust(ns, counted, delta, new_blobs)
   local fields = {'=' .. ns}
-  for _, ref in ipairs(refs) do
-    fields[#fields + 1] = '#' .. ns .. ref
+  for i = 1, #counted do
+    fields[i + 1] = counted[i]
   end
   local first_blob = #fields + 1
   for i = 1, #new_blobs, 2 do
@@ -1106,8 +1116,9 @@ local function adjust(ns, refs, delta, new_blobs)
     else
       dead[#dead + 1] = fields[i]
       if i > 1 then
-        dead[#dead + 1] = ns .. refs[i - 1]
-        gone[#gone + 1] = ns .. refs[i - 1]
+        local value = string.sub(fields[i], 2)  -- the value field, NS..ref
+        dead[#dead + 1] = value
+        gone[#gone + 1] = value
       end
     end
   end
@@ -1135,24 +1146,24 @@ local function namespace_size(ns)
 end
 
 -- Stores record at NS..CID (replacing one with the same id), with the not yet stored
--- blobs of `new_blobs`, and keeps the order index, counts and registry right. `refs`
--- are the record's blob refs when the caller has them (read from the record if nil).
--- Returns 1 if the checkpoint is new.
-local function store_record(ns, cid, record, new_blobs, refs)
+-- blobs of `new_blobs`, and keeps the order index, counts and registry right.
+-- `counted` are the count fields of the record's blob refs when the caller has them
+-- (made from the record if nil). Returns 1 if the checkpoint is new.
+local function store_record(ns, cid, record, new_blobs, counted)
   local field = ns .. cid
-  if not refs then
-    local _
-    _, refs = record_header(record, field)
+  if not counted then
+    local _, refs = record_header(record, field)
+    counted = count_fields(ns, refs)
   end
   if rcall('HSETNX', KEYS[1], field, record) == 1 then
-    adjust(ns, refs, 1, new_blobs)
+    adjust(ns, counted, 1, new_blobs)
     rcall('ZADD', KEYS[2], 0, field)
     return 1
   end
   local _, old_refs = record_header(rcall('HGET', KEYS[1], field), field)
   rcall('HSET', KEYS[1], field, record)
-  adjust(ns, refs, 1, new_blobs)
-  adjust(ns, old_refs, -1, {})
+  adjust(ns, counted, 1, new_blobs)
+  adjust(ns, count_fields(ns, old_refs), -1, {})
   return 0
 end
 
@@ -1179,7 +1190,7 @@ local function remove_checkpoint(ns, cid)
   end
   rcall('HDEL', KEYS[1], field)
   rcall('ZREM', KEYS[2], field)
-  adjust(ns, refs, -1, {})
+  adjust(ns, count_fields(ns, refs), -1, {})
   if index then
     release_values(KEYS[4], fields)
     hdel(KEYS[4], fields)
