@@ -21,7 +21,7 @@ from .errors import CorruptDataError, SchemaVersionError
 #: Version of the record layout written by this release (first item of every record):
 #: 2 since a record lists its blob refs as a JSON array of strings, which the scripts
 #: decode in C (``cjson``, in every Redis and Valkey) instead of splitting netstrings in
-#: Lua, a third of the work per record. Format 1 (netstrings) is read as before, and
+#: Lua, about 40 % of the work per record. Format 1 (netstrings) is read as before, and
 #: written by savers with ``compose_values=False`` (what release 0.1 reads).
 RECORD_FORMAT = 2
 #: The record formats whose blob refs are netstrings, joined, and a JSON array.
