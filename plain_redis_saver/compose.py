@@ -360,12 +360,11 @@ def compose(
         elif name[-1] % RUN != 0:
             break  # the open run at the end: its elements stay single pieces
         run_data = run_bytes(first, index)
-        key = _run_key(names, literals, first, index) if runs is not None else b""
-        run_name = runs.get(key, b"") if runs is not None else b""
-        if not run_name:
+        if runs is None:
             run_name = chunks.digest(run_data)
-            if runs is not None:
-                runs[key] = run_name
+        else:
+            key = _run_key(names, literals, first, index)
+            run_name = runs.get(key) or runs.setdefault(key, chunks.digest(run_data))
         close(index, run_name, run_data)
         first = index + 1
     for index in range(first, last):

@@ -505,18 +505,17 @@ class Core:
                 ) from exc
             meta_index += [_require_str(key, "metadata key"), digest]
         content: dict[bytes, bytes] = {}
-        blobs: list[tuple[bytes, bytes]] = []
+        blobs: list[tuple[bytes, bytes]] = []  # (NS..ref, value): the script's rows
+        ns = target.ns
         for channel, (ref, _, _) in new_refs.items():
             if channel not in values:
-                blobs.append((ref, codec.EMPTY_BLOB))
+                blobs.append((ns + ref, codec.EMPTY_BLOB))
                 continue
             typed = self._dumps(values[channel], f"channel {channel!r}")
             encoded = self._sized(codec.encode_blob(typed), f"the value of channel {channel!r}")
             prefix = encoded[: len(encoded) - len(typed[1])]
             memo = (target.thread_id, target.checkpoint_ns, "put", channel)
-            blobs.append((ref, self._composed(memo, prefix, typed, b"", encoded, content)))
-        ns = target.ns
-        blobs = [(ns + ref, value) for ref, value in blobs]
+            blobs.append((ns + ref, self._composed(memo, prefix, typed, b"", encoded, content)))
         # The record lists the refs as its format does; the script takes their count
         # fields, ready made, as JSON.
         if self.record_format == codec.NETSTRING_REFS_FORMAT:
