@@ -164,16 +164,27 @@ def sources_at(rev: str) -> dict[str, str]:
     return out
 
 
+def written_thread(
+    client: Any, thread_id: str, *, refs_beside: bool = False
+) -> tuple[PlainRedisSaver, workload.ThreadLog]:
+    """A saver on ``client`` and the benchmark's thread of 100 checkpoints it wrote
+    (with ``refs_beside``, each record's references kept beside it for the lean
+    scripts, see :func:`.lean_bounds.refs_beside`)."""
+    saver = PlainRedisSaver(client, key_prefix="cg")
+    saver.setup()
+    log = workload.ThreadLog(thread_id)
+    beside = lean_bounds.refs_beside(client) if refs_beside else contextlib.nullcontext()
+    with beside:
+        for _ in range(100):
+            workload.put_next(saver, log)
+    return saver, log
+
+
 def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
     rows: list[tuple[str, float]] = []
     with callgrind_server() as server:
         client = server.client
-        saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix="cg")
-        saver.setup()
-        log = workload.ThreadLog("cg-ours")
-        with lean_bounds.refs_beside(saver.client):
-            for _ in range(100):
-                workload.put_next(saver, log)
+        saver, log = written_thread(redis.Redis.from_url(server.url), "cg-ours", refs_beside=True)
         config = workload.config(log.thread_id)
 
         def listed() -> Any:
@@ -339,41 +350,59 @@ def _call(
     return client.evalsha(sha, numkeys, *make(next(numbers)))
 
 
+def section_calls(
+    saver: PlainRedisSaver, log: workload.ThreadLog
+) -> dict[str, tuple[int, tuple[Any, ...]]]:
+    """The (numkeys, arguments) of one call of each script of :data:`SECTIONS` that
+    ``saver`` makes on ``log``'s thread, in the order to replay them: the writes are made
+    first and the list last, and the list is replayed first, so each replay sees the
+    thread as its call did."""
+    latest = workload.config(log.thread_id, log.latest.checkpoint_id if log.latest else None)
+    task, writes = workload.writes(1)
+    config = workload.config(log.thread_id)
+    found = {
+        "put_writes": script_arguments(saver, lambda: saver.put_writes(latest, writes, task)),
+        "put_checkpoint": script_arguments(saver, lambda: workload.put_next(saver, log)),
+        "list_checkpoints": script_arguments(saver, lambda: list(saver.list(config, limit=10))),
+    }
+    out = {}
+    for name in ("list_checkpoints", "put_writes", "put_checkpoint"):
+        call_args = found[name]
+        assert call_args is not None, name
+        out[name] = call_args
+    return out
+
+
+def replay_sections(
+    client: Any,
+    calls: dict[str, tuple[int, tuple[Any, ...]]],
+    run: Callable[[Callable[[], Any]], float],
+) -> list[tuple[str, str, float]]:
+    """(script, section, ``run(call)``) for each variant of :func:`section_variants`,
+    ``call`` sending it the arguments of ``calls`` (a new id for every write, one
+    numbering for all variants, so no call finds an id an earlier one stored)."""
+    rows: list[tuple[str, str, float]] = []
+    numbers = itertools.count(1)
+    for name, (numkeys, args) in calls.items():
+        make = _fresh(name, numkeys, args)
+        for label, source in section_variants(name, getattr(scripts, name.upper()).source):
+            sha = client.script_load(source)
+            rows.append(
+                (name, label, run(functools.partial(_call, client, sha, numkeys, make, numbers)))
+            )
+    return rows
+
+
 def measure_sections(calls: int) -> list[tuple[str, str, float]]:
     """(script, section, instructions of the script cut after it) for every cut of
     :data:`SECTIONS`, on the benchmark's thread of 100 checkpoints."""
-    rows: list[tuple[str, str, float]] = []
     with callgrind_server() as server:
-        client = server.client
-        saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix="cg")
-        saver.setup()
-        log = workload.ThreadLog("cg-sections")
-        for _ in range(100):
-            workload.put_next(saver, log)
-        config = workload.config(log.thread_id)
-        latest = workload.config(log.thread_id, log.latest.checkpoint_id if log.latest else None)
-        task, writes = workload.writes(1)
-        # The writes are captured first and the list last, and the list's variants run
-        # first: replayed, each sees the thread as it was when its call was made.
-        found = {
-            "put_writes": script_arguments(saver, lambda: saver.put_writes(latest, writes, task)),
-            "put_checkpoint": script_arguments(saver, lambda: workload.put_next(saver, log)),
-            "list_checkpoints": script_arguments(saver, lambda: list(saver.list(config, limit=10))),
-        }
-        captured = {
-            name: found[name] for name in ("list_checkpoints", "put_writes", "put_checkpoint")
-        }
-        # One numbering for every variant: no call finds an id an earlier one stored.
-        numbers = itertools.count(1)
-        for name, call_args in captured.items():
-            assert call_args is not None, name
-            numkeys, args = call_args
-            make = _fresh(name, numkeys, args)
-            for label, source in section_variants(name, getattr(scripts, name.upper()).source):
-                sha = client.script_load(source)
-                call = functools.partial(_call, client, sha, numkeys, make, numbers)
-                rows.append((name, label, server.count(call, calls)))
-    return rows
+        saver, log = written_thread(redis.Redis.from_url(server.url), "cg-sections")
+        return replay_sections(
+            server.client,
+            section_calls(saver, log),
+            lambda call: server.count(call, calls),
+        )
 
 
 def sections_report(rows: list[tuple[str, str, float]], calls: int) -> str:

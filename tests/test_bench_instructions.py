@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import shutil
+from collections.abc import Callable
+from typing import Any
 
 import fakeredis
 import pytest
 
 from benchmarks import instructions, workload
-from benchmarks.cost import script_arguments
-from plain_redis_saver import PlainRedisSaver, scripts
+from plain_redis_saver import scripts
 
 DUMP = """\
 # callgrind format
@@ -70,31 +70,21 @@ def test_every_section_variant_runs_with_the_savers_own_arguments() -> None:
     # On fakeredis (no valgrind): the cuts leave valid scripts, and the fresh ids let
     # each call store what the first one did.
     client = fakeredis.FakeRedis()
-    saver = PlainRedisSaver(client, key_prefix="sections")
-    log = workload.ThreadLog("t")
-    for _ in range(5):
-        workload.put_next(saver, log)
-    latest = workload.config("t", log.latest.checkpoint_id if log.latest else None)
-    task, writes = workload.writes(1)
-    captured = {
-        "list_checkpoints": script_arguments(
-            saver, lambda: list(saver.list(workload.config("t"), limit=10))
-        ),
-        "put_writes": script_arguments(saver, lambda: saver.put_writes(latest, writes, task)),
-        "put_checkpoint": script_arguments(saver, lambda: workload.put_next(saver, log)),
-    }
-    numbers = itertools.count(1)
-    for name, found in captured.items():
-        assert found is not None
-        numkeys, args = found
-        make = instructions._fresh(name, numkeys, args)
-        for _, source in instructions.section_variants(name, getattr(scripts, name.upper()).source):
-            sha = client.script_load(source)
-            for _ in range(2):
-                client.evalsha(sha, numkeys, *make(next(numbers)))
-    # Three put variants store the record (the two cut after storing it, and the whole
-    # script), twice each, and no id repeats.
-    assert len(list(saver.list(workload.config("t")))) == 6 + 3 * 2
+    saver, log = instructions.written_thread(client, "t")
+    stored = len(list(saver.list(workload.config("t"))))
+    calls = instructions.section_calls(saver, log)
+    assert list(calls) == ["list_checkpoints", "put_writes", "put_checkpoint"]
+
+    def twice(call: Callable[[], Any]) -> float:
+        call()
+        call()
+        return 0.0
+
+    rows = instructions.replay_sections(client, calls, twice)
+    assert len(rows) == sum(len(cuts) + 1 for cuts in instructions.SECTIONS.values())
+    # The captured put added one checkpoint; three put variants store the record (the
+    # two cut after storing it, and the whole script), twice each, and no id repeats.
+    assert len(list(saver.list(workload.config("t")))) == stored + 1 + 3 * 2
 
 
 def test_the_sections_report_gives_each_sections_own_cost() -> None:
