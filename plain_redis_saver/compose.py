@@ -25,6 +25,12 @@ live side by side.
 Boundaries are content-defined (an item ends a node when its digest's last byte is a
 multiple of :data:`FANOUT`): inserting an element changes the nodes around it, not
 all those after it, as fixed-size groups would.
+
+A version that only appends to the last one the composer saw, without closing a run,
+is stored as a *delta* (:data:`MAX_DELTAS`): one node naming the content that stood for
+the last version's elements, then the new ones. The server counts the references of
+each new node it stores, so a delta costs it the new elements and one more reference
+instead of the whole right edge of a new tree.
 """
 
 from __future__ import annotations
@@ -70,6 +76,16 @@ FANOUT = 16
 #: twice; each element is stored about twice in all (alone while its run is open, then in
 #: it). Measured with benchmarks/script_profile.py and the cost phase.
 RUN = 16
+#: Versions in a row stored as a *delta* of the one before, at most. A version that only
+#: appends elements, none of which closes a run, is stored as one new node naming the
+#: content that stood for the last version's elements, then the new elements: the
+#: server then counts that node's references (the new elements and one more) rather
+#: than those of every node on the tree's right edge and the open run (about 50 for a
+#: 200-message history). A version that closes a run is a whole tree again, so every
+#: copy of a list (a channel and a write holding it, composed by two memos) is whole at
+#: the same versions and shares its deltas; MAX_DELTAS bounds the nesting deltas add
+#: (well within MAX_NESTING) when no run closes for long.
+MAX_DELTAS = 12
 #: Values shorter than this stay plain: the references and stored entries would cost
 #: more than they save.
 COMPOSE_MIN = 2 * chunks.PIECE_MIN
@@ -263,16 +279,26 @@ class Memo(NamedTuple):
     (:func:`chunks.split`), the literals between its pieces, and its closed runs as
     (index of the run's last piece, the run's digest). A new version that keeps a
     prefix of the pieces (an appended list) takes the runs closed inside it as they
-    are: its Python work is O(new elements + runs), not O(elements)."""
+    are: its Python work is O(new elements + runs), not O(elements).
+
+    And, for a version stored composed: ``elements``, the digest of the content that
+    stands for all its elements (the items between its header and its trailer);
+    ``deltas``, how many versions in a row were stored as a delta of the one before
+    (see :data:`MAX_DELTAS`); and ``content``, all the content its tree reaches, with
+    ``content_bytes``, their size."""
 
     split: chunks.Memo
     literals: dict[int, bytes]
     runs: tuple[tuple[int, bytes], ...]
+    elements: bytes | None = None
+    deltas: int = 0
+    content: Mapping[bytes, bytes] | None = None
+    content_bytes: int = 0
 
     @property
     def size(self) -> int:
-        """Bytes the memo holds (a copy of the version's bytes)."""
-        return len(self.split.source)
+        """Bytes the memo holds (a copy of the version's bytes, and its content)."""
+        return len(self.split.source) + self.content_bytes
 
 
 _NO_COMPOSE_MEMO = Memo(chunks.Memo(), {}, ())
@@ -331,6 +357,9 @@ def compose(
     names, starts, datas = split.digests, split.starts, split.datas
     literals = dict(cut.literals)
     last = len(names)
+    kept = _appended_to(prior, names, literals)
+    if kept:
+        return _delta(prefix, suffix, prior, split, literals, kept)
     content: dict[bytes, bytes] = {}
     items: list[tuple[bytes, bool]] = []
     closed: list[tuple[int, bytes]] = []
@@ -373,12 +402,81 @@ def compose(
         name = names[index]
         content[name] = datas[index]
         items.append((_reference(name), name[-1] % FANOUT == 0))
-    parts = [COMPOSED, _literal(prefix + literals.get(0, b""))]
-    parts.append(_tree(items, content))
+    tree = _tree(items, content)
+    value = _value(prefix, literals, tree, last, suffix)
+    memo = Memo(
+        split, literals, tuple(closed), tree[1:], 0, content, sum(map(len, content.values()))
+    )
+    return Composed(value, content), memo
+
+
+def _value(
+    prefix: bytes, literals: Mapping[int, bytes], tree: bytes, last: int, suffix: bytes
+) -> bytes:
+    """A composed value: its header (the field's prefix and the literal before the first
+    piece), the item ``tree`` standing for its elements, and its trailer."""
+    parts = [COMPOSED, _literal(prefix + literals.get(0, b"")), tree]
     tail = literals.get(last, b"") + suffix
     if tail:
         parts.append(_literal(tail))
-    return Composed(b"".join(parts), content), Memo(split, literals, tuple(closed))
+    return b"".join(parts)
+
+
+def _appended_to(prior: Memo, names: tuple[bytes, ...], literals: Mapping[int, bytes]) -> int:
+    """How many pieces of ``prior``'s version the version of ``names`` and ``literals``
+    keeps as they are, with all that lies between them, when it may be stored as a
+    delta of it (it only appends, or changes only its header and trailer); else 0."""
+    if prior.elements is None or prior.deltas >= MAX_DELTAS:
+        return 0
+    old = prior.split.digests
+    kept = len(old)
+    if not kept or len(names) < kept or names[:kept] != old:
+        return 0
+    if any(name[-1] % RUN == 0 for name in names[kept:]):
+        return 0  # it closes a run: whole, as every copy of the list will be
+    for index in literals.keys() | prior.literals.keys():
+        if 0 < index < kept and literals.get(index) != prior.literals.get(index):
+            return 0
+    return kept
+
+
+def _delta(
+    prefix: bytes,
+    suffix: bytes,
+    prior: Memo,
+    split: chunks.Memo,
+    literals: dict[int, bytes],
+    kept: int,
+) -> tuple[Composed, Memo]:
+    """The version of ``split`` stored as a delta of ``prior``'s, whose first ``kept``
+    pieces it keeps (see :data:`MAX_DELTAS`): one node naming what stood for the prior
+    version's elements, then the literals and pieces after them. Its content is the
+    prior version's and what is new, so a call that must send it all can."""
+    assert prior.elements is not None and prior.content is not None
+    names, datas = split.digests, split.datas
+    last = len(names)
+    content = dict(prior.content)
+    added = prior.content_bytes
+    elements, deltas = prior.elements, prior.deltas
+    if last > kept:
+        items = [_reference(elements)]
+        for index in range(kept, last):
+            if index in literals:
+                items.append(_literal(literals[index]))
+            name = names[index]
+            items.append(_reference(name))
+            if name not in content:
+                content[name] = datas[index]
+                added += len(datas[index])
+        node = b"".join(items)
+        elements = chunks.digest(node)
+        if elements not in content:
+            content[elements] = node
+            added += len(node)
+        deltas += 1
+    value = _value(prefix, literals, _reference(elements), last, suffix)
+    memo = Memo(split, literals, prior.runs, elements, deltas, content, added)
+    return Composed(value, content), memo
 
 
 class Held(NamedTuple):
@@ -578,11 +676,14 @@ class Composer:
             for name in reversed(nodes):
                 if len(names) == _MAX_HINTS:
                     break
+                # A node inside a tree named already is named too: older versions
+                # reference it directly (a delta names the last version's elements).
                 if name not in content:
                     tree = self._tree_of(name, content)
-                    if tree is not None:
-                        content.update(tree)
-                        names.append(name)
+                    if tree is None:
+                        continue
+                    content.update(tree)
+                names.append(name)
             # Pieces those nodes reach are named as well: trees the client does not hold
             # (older versions) reference them too.
             cache = self._cache

@@ -13,7 +13,9 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from plain_redis_saver import chunks
 from plain_redis_saver.compose import (
     COMPOSED,
+    MAX_DELTAS,
     MAX_PARTS,
+    RUN,
     Composer,
     Held,
     _run_key,
@@ -70,21 +72,52 @@ def test_a_composed_value_rebuilds_the_exact_bytes(
         assert expand(composed.value, composed.content, "f") == prefix + typed[1] + suffix
 
 
+def nesting(value: bytes, content: dict[bytes, bytes]) -> int:
+    """How deep the composed ``value``'s references nest; every digest it reaches must
+    be in ``content`` (what a put sends when the server holds none of it)."""
+
+    def depth(node: bytes, start: int) -> int:
+        deepest = 0
+        for is_reference, item in node_items(node, start):
+            if is_reference:
+                child = content[item]  # KeyError: the content is not all there
+                deepest = max(deepest, 1 + (depth(child, 0) if is_node(child) else 0))
+        return deepest
+
+    return depth(value, 1)
+
+
+def check_remembered(remembered: Any, fresh: Any, data: bytes) -> bool:
+    """Asserts what holds of a version composed with the memo: it rebuilds exactly, its
+    content is all there, and it is either what a fresh compose makes or a delta (no
+    deeper than MAX_DELTAS levels more). Returns whether it is a delta."""
+    assert (remembered is None) == (fresh is None)
+    if remembered is None:
+        return False
+    assert rebuild(remembered.value, remembered.content) == data
+    assert expand(remembered.value, remembered.content, "f") == data
+    if remembered == fresh:
+        return False
+    assert nesting(remembered.value, remembered.content) <= (
+        nesting(fresh.value, fresh.content) + MAX_DELTAS
+    )
+    return True
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     versions=st.lists(
-        st.lists(st.text(min_size=60, max_size=200), max_size=60), min_size=1, max_size=6
+        st.lists(st.text(min_size=60, max_size=200), max_size=60), min_size=1, max_size=12
     )
 )
-def test_versions_composed_with_the_memo_rebuild_like_fresh_ones(versions: list[list[str]]) -> None:
+def test_versions_composed_with_the_memo_rebuild_exactly_with_all_their_content(
+    versions: list[list[str]],
+) -> None:
     composer = Composer()
     for value in versions:
         typed = SERDE.dumps_typed(value)
-        remembered = composer.compose("k", b"p", typed)
         fresh, _ = compose(b"p", typed, b"")
-        assert remembered == fresh
-        if remembered is not None:
-            assert rebuild(remembered.value, remembered.content) == b"p" + typed[1]
+        check_remembered(composer.compose("k", b"p", typed), fresh, b"p" + typed[1])
 
 
 _edit = st.one_of(
@@ -94,15 +127,16 @@ _edit = st.one_of(
 
 
 @settings(max_examples=80, deadline=None)
-@given(start=st.integers(0, 120), edits=st.lists(_edit, min_size=1, max_size=8))
-def test_edited_versions_composed_with_the_memo_equal_fresh_ones(
+@given(start=st.integers(0, 120), edits=st.lists(_edit, min_size=1, max_size=14))
+def test_edited_versions_composed_with_the_memo_are_fresh_ones_or_deltas(
     start: int, edits: list[tuple[str, int]]
 ) -> None:
     # Versions that share a prefix with the last one (appends, edits anywhere, short
-    # elements that stay literals between pieces):
-    # the memo's closed runs are taken only where every item up to the boundary that
-    # closed them is unchanged. Two memo keys share the cache of run digests, as a
-    # put and a write of one channel do.
+    # elements that stay literals between pieces): the memo's closed runs are taken
+    # only where every item up to the boundary that closed them is unchanged, and a
+    # version that only appends may be stored as a delta of the last. Two memo keys
+    # share the cache of run digests, as a put and a write of one channel do, and
+    # compose every version alike, so they share its content on the server.
     messages = [f"message {i} " + "m" * (60 + i % 50) for i in range(start)]
     composer = Composer()
     made = start
@@ -123,10 +157,61 @@ def test_edited_versions_composed_with_the_memo_equal_fresh_ones(
             del messages[at % len(messages)]
         typed = SERDE.dumps_typed(messages)
         fresh, _ = compose(b"p", typed, b"s")
-        for key in ("put", "write"):
-            assert composer.compose(key, b"p", typed, b"s") == fresh
-        if fresh is not None:
-            assert rebuild(fresh.value, fresh.content) == b"p" + typed[1] + b"s"
+        put, write = (composer.compose(key, b"p", typed, b"s") for key in ("put", "write"))
+        assert put == write
+        # A delta that took a version for an append when it was not one would not
+        # rebuild its bytes.
+        check_remembered(put, fresh, b"p" + typed[1] + b"s")
+
+
+def appended(messages: list[str], *, closes_a_run: bool) -> list[str]:
+    """``messages`` and one more, whose piece closes a run or does not."""
+    for n in range(1000):
+        candidate = [*messages, f"appended {len(messages)}.{n} " + "z" * 120]
+        last = chunks.split(SERDE.dumps_typed(candidate), chunks.Memo()).memo.digests[-1]
+        if (last[-1] % RUN == 0) == closes_a_run:
+            return candidate
+    raise AssertionError("no such message")
+
+
+def test_appended_versions_are_deltas_until_one_closes_a_run_or_max_deltas_in_a_row() -> None:
+    messages = [f"message {i:04d} " + "y" * 120 for i in range(200)]
+    composer = Composer()
+    assert composer.compose("k", b"", SERDE.dumps_typed(messages)) is not None
+    closing = [False] * 3 + [True] + [False] * (MAX_DELTAS + 2)
+    kinds = []
+    for closes in closing:
+        messages = appended(messages, closes_a_run=closes)
+        typed = SERDE.dumps_typed(messages)
+        fresh, _ = compose(b"", typed, b"")
+        kinds.append(check_remembered(composer.compose("k", b"", typed), fresh, typed[1]))
+    whole = False
+    assert kinds == [True] * 3 + [whole] + [True] * MAX_DELTAS + [whole, True]
+
+
+def test_a_delta_adds_the_new_elements_and_one_small_node() -> None:
+    messages = [f"message {i:04d} " + "y" * 300 for i in range(400)]
+    composer = Composer()
+    before = composer.compose("k", b"", SERDE.dumps_typed(messages))
+    messages.append("appended " + "z" * 300)
+    after = composer.compose("k", b"", SERDE.dumps_typed(messages))
+    assert before is not None and after is not None
+    new = {name: data for name, data in after.content.items() if name not in before.content}
+    (node,) = [data for data in new.values() if is_node(data)]
+    # The node names the last version's elements and the new message: two references.
+    assert len(references(node, 0, "node")) == 2 and len(new) == 2
+
+
+def test_a_version_that_only_changes_its_header_keeps_the_last_ones_elements() -> None:
+    # A short element (a literal, not a piece) appended after the last piece only
+    # changes the value's header and trailer: no new node at all.
+    messages = [f"message {i:04d} " + "y" * 120 for i in range(50)]
+    composer = Composer()
+    before = composer.compose("k", b"", SERDE.dumps_typed(messages))
+    after = composer.compose("k", b"", SERDE.dumps_typed([*messages, "tiny"]))
+    assert before is not None and after is not None
+    assert after.content == before.content
+    assert [r for r in references(after.value, 1, "v")] == references(before.value, 1, "v")
 
 
 def test_an_appended_version_walks_only_the_runs_it_closes(
