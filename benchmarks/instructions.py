@@ -257,12 +257,16 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
     "put_checkpoint": [
         ("the request and the shared helpers", "local RETENTION_BUDGET = 100", "return 1"),
         ("the parent check", "local sent, rows = take_content(7)", "return 1"),
-        ("the rows", "local plan\nif #composed > 0 then", "return 1"),
-        ("checking and counting composed values", "-- Counted before the record is", "return 1"),
-        ("applying the content counts", "local counted = refs_list(JSON_REFS", "return 1"),
-        ("decoding the count fields", "local created = store_record(", "return 1"),
-        ("storing the record and counting its values", "if keep ~= '' then", "return 1"),
-        ("retention and the generation", "touch()\nreturn created", "return 1"),
+        (
+            "the rows and the count fields",
+            "local composed, values, fields = {}, {}, {}",
+            "return 1",
+        ),
+        ("naming what to read", "local current = hmget(KEYS[3], fields)", "return 1"),
+        ("the one read of the values hash", "local plan\nif reads then", "return 1"),
+        ("planning the content counts", "local field, created = ns .. cid, 1", "return 1"),
+        ("storing the record, its content and its counts", "if keep ~= '' then", "return 1"),
+        ("retention", "touch()\nreturn created", "return 1"),
     ],
     "put_writes": [
         ("the request and the shared helpers", "local ORPHAN_TTL_MS", "return 1"),

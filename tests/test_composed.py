@@ -475,3 +475,30 @@ def test_delta_channel_history_reads_composed_writes_and_seeds(warm: Any) -> Non
     found = warm.get_delta_channel_history(config=config("t"), channels=["m"])["m"]
     assert found["seed"] == history(30)
     assert [value for _, _, value in found["writes"]] == [history(35)]
+
+
+def test_appended_versions_stored_as_deltas_read_back_and_free_their_content(
+    backend: Any, client: Any, admin: Any, prefix: str
+) -> None:
+    # One message per version: most versions are deltas of the last (compose.MAX_DELTAS),
+    # nested in the ones before. Retention frees the deltas of removed checkpoints and
+    # nothing the kept ones reach; another process rebuilds them from the server alone.
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=2)
+    lists = [history(n) for n in range(1, 61)]
+    configs = put_versions(saver, "t", lists)
+    for value, stored in zip(lists[-2:], configs[-2:], strict=True):
+        assert cold(saver).get_tuple(stored).checkpoint["channel_values"]["m"] == value
+    assert_counts_consistent(saver, admin, "t")
+
+
+def test_a_put_onto_a_damaged_write_generation_raises_and_writes_nothing(
+    warm: Any, admin: Any
+) -> None:
+    [stored] = put_versions(warm, "t", [history(3)])
+    keys = warm._core.keys.thread("t")
+    admin.hset(keys.blobs, "=g", "not a number")
+    before = {key: admin.hgetall(key) for key in (keys.checkpoints, keys.blobs)}
+    cp = checkpoint({"m": history(4)}, versions={"m": 2})
+    with pytest.raises(CorruptDataError, match=keys.blobs):
+        warm.put(stored, cp, metadata(step=1), {"m": 2})
+    assert {key: admin.hgetall(key) for key in (keys.checkpoints, keys.blobs)} == before

@@ -37,34 +37,70 @@ if parent ~= '' and rcall('HEXISTS', KEYS[1], ns .. parent) == 0
   end
 end
 local sent, rows = take_content(7)
-local composed, values = {}, {}
+local counted = refs_list(JSON_REFS, ARGV[5], 'count fields', 'the script arguments')
+-- One read of KEYS[3] serves every decision: which composed values are stored already
+-- (they count no references), the counts of the content the others and the sent nodes
+-- reference, the namespace's checkpoint count, the values' counts, which blobs are
+-- stored, and the write generation. Each call from Lua costs more than the fields it
+-- reads.
+local composed, values, fields = {}, {}, {}
 for i = 1, #rows, 2 do
   if is_composed(rows[i + 1]) then
     composed[#composed + 1] = rows[i]
     values[#values + 1] = rows[i + 1]
+    fields[#fields + 1] = rows[i]
   end
 end
-local plan
+local at_adjust = #fields
+adjust_fields(ns, counted, rows, fields)
+fields[#fields + 1] = GENERATION
+local at_generation = #fields
+local reads, refs
 if #composed > 0 then
-  -- Only values not stored yet count their references (adjust stores exactly those).
-  local stored = hmget(KEYS[3], composed)
+  refs = composed_refs(values, #values, composed, 'the script arguments')
+  reads = plan_reads(refs, sent)
+  for _, name in ipairs(reads.names) do
+    fields[#fields + 1] = name
+  end
+end
+local current = hmget(KEYS[3], fields)
+local generation = current[at_generation]
+generation = generation and (tonumber(generation) or corrupt('write generation', GENERATION,
+  KEYS[3])) or 0
+local plan
+if reads then
+  local some_stored = false
   for i = 1, #composed do
-    if stored[i] then
+    if current[i] then
       values[i] = false
+      some_stored = true
     end
   end
-  plan = plan_refs(composed_refs(values, #values, composed, 'the script arguments'), sent)
+  if some_stored then
+    refs = composed_refs(values, #values, composed, 'the script arguments')
+  end
+  plan = plan_counts(refs, sent, reads, current, at_generation)
 end
--- Counted before the record is stored: replacing a record releases its old values,
--- and content they share with the new ones must not be freed in between.
-if plan then
-  apply_refs(plan)
+local field, created = ns .. cid, 1
+if rcall('HSETNX', KEYS[1], field, ARGV[3]) == 1 then
+  -- A new record: its content, counts, blobs and the generation in one HSET.
+  local updates = plan and plan_rows(plan, {}) or {}
+  adjust_rows(ns, counted, 1, rows, fields, current, at_adjust, updates, {}, {})
+  updates[#updates + 1] = GENERATION
+  updates[#updates + 1] = generation + 1
+  hset(KEYS[3], updates)
+  rcall('ZADD', KEYS[2], 0, field)
+else
+  -- A record replaced (a put repeated): the new references are counted before the old
+  -- record's are released, so content both share is not freed in between.
+  if plan then
+    apply_refs(plan)
+  end
+  created = store_record(ns, cid, ARGV[3], rows, counted)
+  bump_generation(true)  -- the record just stored keeps KEYS[1] alive
 end
-local counted = refs_list(JSON_REFS, ARGV[5], 'count fields', 'the script arguments')
-local created = store_record(ns, cid, ARGV[3], rows, counted)
 if keep ~= '' then
   keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
 end
-bump_generation(true)  -- the record just stored keeps KEYS[1] alive
 touch()
 return created

@@ -727,11 +727,14 @@ end
 -- stored yet will be stored, and its own references count in turn. It raises
 -- "plain_redis_saver: missing content" when some is neither (the client's record of
 -- what the server holds was stale: it resends everything). apply_refs writes the plan.
-local function plan_refs(refs, sent)
-  -- One HMGET reads every count the call may need: those of the values' references
+-- A caller that reads and writes KEYS[3] once for everything it does takes the steps
+-- apart: plan_reads names the counts to read, plan_counts plans from them, and
+-- plan_rows gives the plan's writes.
+local function plan_reads(refs, sent)
+  -- The counts a plan of `refs` and `sent` may need: those of the values' references
   -- and of everything the sent nodes reference (whether each sent node is new, and so
   -- counts its references, is only known from its own count). Each count's field name
-  -- is made once (`named`), for the HMGET and again for apply_refs.
+  -- is made once (`named`), for the read and again for the plan's rows.
   local names, named, wanted, children = {}, {}, {}, {}
   local function want(d)
     if not named[d] then
@@ -753,8 +756,15 @@ local function plan_refs(refs, sent)
       end
     end
   end
-  local stored = {}
-  for j, count in ipairs(hmget(KEYS[3], names)) do
+  return {names = names, named = named, wanted = wanted, children = children}
+end
+
+-- The plan of `refs` (a subset of those `reads` was made for) from the counts read for
+-- reads.names, at counts[offset + 1 ..].
+local function plan_counts(refs, sent, reads, counts, offset)
+  local stored, names, wanted = {}, reads.names, reads.wanted
+  for j = 1, #names do
+    local count = counts[offset + j]
     if count then
       stored[wanted[j]] = tonumber(count) or corrupt('content count', names[j], KEYS[3])
     end
@@ -762,6 +772,7 @@ local function plan_refs(refs, sent)
   -- Each digest's first reference decides: stored content keeps its count as the base,
   -- sent content is new (base 0) and its own references count in turn; every reference
   -- adds one (repeats included).
+  local children = reads.children
   local delta, base, order, new = {}, {}, {}, {}
   local queue = refs
   while #queue > 0 do
@@ -789,11 +800,17 @@ local function plan_refs(refs, sent)
     end
     queue = later
   end
-  return {delta = delta, base = base, order = order, new = new, sent = sent, named = named}
+  return {delta = delta, base = base, order = order, new = new, sent = sent, named = reads.named}
 end
 
-local function apply_refs(plan)
-  local rows = {}
+-- One HMGET reads every count the plan may need.
+local function plan_refs(refs, sent)
+  local reads = plan_reads(refs, sent)
+  return plan_counts(refs, sent, reads, hmget(KEYS[3], reads.names), 0)
+end
+
+-- Appends the plan's writes to `rows` (field, value, ...: an HSET of KEYS[3]).
+local function plan_rows(plan, rows)
   local sent, named, base, delta = plan.sent, plan.named, plan.base, plan.delta
   for _, d in ipairs(plan.new) do
     rows[#rows + 1] = CONTENT .. d
@@ -803,7 +820,11 @@ local function apply_refs(plan)
     rows[#rows + 1] = named[d]
     rows[#rows + 1] = base[d] + delta[d]
   end
-  hset(KEYS[3], rows)
+  return rows
+end
+
+local function apply_refs(plan)
+  hset(KEYS[3], plan_rows(plan, {}))
 end
 
 -- Adds one reference to each of `refs`, whether the content is stored yet or not
@@ -1091,6 +1112,56 @@ local function count_fields(ns, refs)
   return out
 end
 
+-- The fields adjust reads from KEYS[3], appended to `fields`: the checkpoint count of
+-- namespace NS, the count fields in `counted` (of a record's channel values, see
+-- count_fields), and the fields of `new_blobs` ({field, value, ...}).
+local function adjust_fields(ns, counted, new_blobs, fields)
+  fields[#fields + 1] = '=' .. ns
+  for i = 1, #counted do
+    fields[#fields + 1] = counted[i]
+  end
+  for i = 1, #new_blobs, 2 do
+    fields[#fields + 1] = new_blobs[i]
+  end
+  return fields
+end
+
+-- What adjust writes, from the values `current` of adjust_fields for `counted` and
+-- `new_blobs` (at fields[offset + 1] and current[offset + 1] on): appends the counts
+-- that stay above zero and the blobs not stored yet to `updates` (field, value, ...),
+-- the count and value fields to delete to `dead`, and the freed value fields to `gone`;
+-- keeps the namespace registry (KEYS[5]) in step.
+local function adjust_rows(ns, counted, delta, new_blobs, fields, current, offset, updates, dead,
+                           gone)
+  local first_blob = offset + #counted + 2
+  for i = offset + 1, first_blob - 1 do
+    local n = (tonumber(current[i]) or 0) + delta
+    if n > 0 then
+      updates[#updates + 1] = fields[i]
+      updates[#updates + 1] = n
+    else
+      dead[#dead + 1] = fields[i]
+      if i > offset + 1 then
+        local value = string.sub(fields[i], 2)  -- the value field, NS..ref
+        dead[#dead + 1] = value
+        gone[#gone + 1] = value
+      end
+    end
+  end
+  for i = first_blob, first_blob + #new_blobs / 2 - 1 do
+    if not current[i] then
+      updates[#updates + 1] = fields[i]
+      updates[#updates + 1] = new_blobs[2 * (i - first_blob) + 2]
+    end
+  end
+  local before = tonumber(current[offset + 1]) or 0
+  if before <= 0 and before + delta > 0 then
+    rcall('HSET', KEYS[5], ns, 1)
+  elseif before > 0 and before + delta <= 0 then
+    rcall('HDEL', KEYS[5], ns)
+  end
+end
+
 -- Adds `delta` to the reference counts in `counted` (count fields of a record's channel
 -- values, see count_fields) and to the checkpoint count of namespace NS, and stores the
 -- blobs of `new_blobs` ({field, value, ...}) that are not stored yet. Frees values whose
@@ -1098,45 +1169,13 @@ end
 -- one HSET, whatever the number of channels: each call from Lua costs more than the
 -- work it does.
 local function adjust(ns, counted, delta, new_blobs)
-  local fields = {'=' .. ns}
-  for i = 1, #counted do
-    fields[i + 1] = counted[i]
-  end
-  local first_blob = #fields + 1
-  for i = 1, #new_blobs, 2 do
-    fields[#fields + 1] = new_blobs[i]
-  end
-  local current = hmget(KEYS[3], fields)
+  local fields = adjust_fields(ns, counted, new_blobs, {})
   local updates, dead, gone = {}, {}, {}
-  for i = 1, first_blob - 1 do
-    local n = (tonumber(current[i]) or 0) + delta
-    if n > 0 then
-      updates[#updates + 1] = fields[i]
-      updates[#updates + 1] = n
-    else
-      dead[#dead + 1] = fields[i]
-      if i > 1 then
-        local value = string.sub(fields[i], 2)  -- the value field, NS..ref
-        dead[#dead + 1] = value
-        gone[#gone + 1] = value
-      end
-    end
-  end
-  for i = first_blob, #fields do
-    if not current[i] then
-      updates[#updates + 1] = fields[i]
-      updates[#updates + 1] = new_blobs[2 * (i - first_blob) + 2]
-    end
-  end
+  adjust_rows(ns, counted, delta, new_blobs, fields, hmget(KEYS[3], fields), 0, updates, dead,
+    gone)
   hset(KEYS[3], updates)
   release_values(KEYS[3], gone)
   hdel(KEYS[3], dead)
-  local before = tonumber(current[1]) or 0
-  if before <= 0 and before + delta > 0 then
-    rcall('HSET', KEYS[5], ns, 1)
-  elseif before > 0 and before + delta <= 0 then
-    rcall('HDEL', KEYS[5], ns)
-  end
 end
 
 -- Number of checkpoints of namespace NS.
