@@ -40,67 +40,87 @@ if keep ~= '' then
   end
 end
 local sent, rows = take_content(4)
--- Composed values count their references when stored: a regular write only if it is
--- new, a special one always (the value it replaces releases its own). Planned before
--- anything is written, so a call refused for missing content changes nothing.
--- The references of replaced values are released last, after the new ones are
--- counted: content both share must not be freed in between.
-local fields, replaced, values = {}, {}, {}
-local look = false
+-- One read of KEYS[4] serves every decision on the writes: which are stored already (a
+-- regular write never replaces one) and the head of the checkpoint's write index. The
+-- client sends each field once (of a special channel, its last write).
+local fields = {}
 for i = 1, #rows, 2 do
   fields[#fields + 1] = base .. task .. rows[i]
-  look = look or is_composed(rows[i + 1]) or tonumber(rows[i]) < 0
 end
-local plan, old_refs
-if look then
-  local current = hmget(KEYS[4], fields)
-  local any = false
-  for j = 1, #fields do
-    local special = tonumber(rows[2 * j - 1]) < 0
-    if special and is_composed(current[j]) then
-      replaced[#replaced + 1] = current[j]
+local n = #fields
+fields[n + 1] = base
+local current = hmget(KEYS[4], fields)
+local head = current[n + 1]
+local stores, added, values, replaced = {}, {}, {}, {}
+local changed, any = false, false
+for j = 1, n do
+  local special = tonumber(rows[2 * j - 1]) < 0
+  if special or not current[j] then
+    local value = rows[2 * j]
+    stores[#stores + 1] = fields[j]
+    stores[#stores + 1] = value
+    values[j] = value
+    any = any or is_composed(value)
+    if not current[j] then
+      added[#added + 1] = netstring(task .. rows[2 * j - 1])
     end
-    values[j] = (special or not current[j]) and rows[2 * j]
-    any = any or is_composed(values[j])
-  end
-  if any then
-    plan = plan_refs(composed_refs(values, #fields, fields, 'the script arguments'), sent)
-  end
-  if #replaced > 0 then
-    local ok, refs = pcall(composed_refs, replaced, #replaced, nil, KEYS[4])
-    old_refs = ok and refs or nil
-  end
-end
-if plan then
-  apply_refs(plan)
-end
-local added = {}
-local changed = false
-for i = 1, #rows, 2 do
-  local sub = task .. rows[i]
-  local stored
-  if tonumber(rows[i]) < 0 then
-    stored = rcall('HSET', KEYS[4], base .. sub, rows[i + 1])
-    changed = true
+    if special then
+      changed = true
+      if is_composed(current[j]) then
+        replaced[#replaced + 1] = current[j]
+      end
+    end
   else
-    stored = rcall('HSETNX', KEYS[4], base .. sub, rows[i + 1])
+    values[j] = false
   end
-  if stored == 1 then
-    added[#added + 1] = netstring(sub)
+end
+-- Composed values count their references when stored: a regular write only if it is
+-- new, a special one always (the value it replaces releases its own). Planned before
+-- anything is written, so a call refused for missing content changes nothing; the
+-- counts are read with the write generation, and written with it.
+-- The references of replaced values are released last, after the new ones are
+-- counted: content both share must not be freed in between.
+local plan, generation, old_refs
+if any then
+  local refs = composed_refs(values, n, fields, 'the script arguments')
+  local reads = plan_reads(refs, sent)
+  local names = {}
+  for i, name in ipairs(reads.names) do
+    names[i] = name
   end
+  names[#names + 1] = GENERATION
+  local counts = hmget(KEYS[3], names)
+  generation = counts[#names]
+  generation = generation and (tonumber(generation) or corrupt('write generation', GENERATION,
+    KEYS[3])) or 0
+  plan = plan_counts(refs, sent, reads, counts, 0)
+end
+if #replaced > 0 then
+  local ok, refs = pcall(composed_refs, replaced, #replaced, nil, KEYS[4])
+  old_refs = ok and refs or nil
+end
+if #added > 0 then
+  index_rows(base, head, table.concat(added), stores)
+end
+hset(KEYS[4], stores)
+local bump = changed or #added > 0
+local updates = plan and plan_rows(plan, {}) or {}
+if #added > 0 and not head then
+  -- An index already there means its writes set the mark (a lost mark is damage that
+  -- reads report).
+  updates[#updates + 1] = WRITES_MARK
+  updates[#updates + 1] = 1
+end
+if bump and plan then
+  updates[#updates + 1] = GENERATION
+  updates[#updates + 1] = generation + 1
+end
+hset(KEYS[3], updates)
+if bump and not plan then
+  bump_generation(true)  -- the writes just stored keep KEYS[4] alive
 end
 if old_refs then
   release_refs(old_refs)
-end
-if #added > 0 then
-  -- An index already there means its writes set the mark (a lost mark is damage that
-  -- reads report).
-  if append_index(base, table.concat(added)) then
-    rcall('HSET', KEYS[3], WRITES_MARK, 1)
-  end
-end
-if changed or #added > 0 then
-  bump_generation(true)  -- the writes just stored keep KEYS[4] alive
 end
 touch()
 if TTL == '0' and not exists(KEYS[1]) then

@@ -967,21 +967,33 @@ local function full_index(base, head)
   return table.concat(parts)
 end
 
--- Appends `added` (netstrings of subs) to the index at `base`: O(INDEX_SEGMENT), however
--- long the index already is. Returns whether the index is new.
-local function append_index(base, added)
-  local stored = rcall('HGET', KEYS[4], base)
+-- Appends to `rows` (field, value, ...: an HSET of KEYS[4]) what adds `added`
+-- (netstrings of subs) to the index at `base` whose head is `stored` (false or nil: no
+-- index yet): O(INDEX_SEGMENT), however long the index already is.
+local function index_rows(base, stored, added, rows)
   local head = stored or ''
   local k, start = index_segments(head, base)
   local rest = string.sub(head, start) .. added
   if #rest > INDEX_SEGMENT then
     k = k + 1
-    rcall('HSET', KEYS[4], base .. '+' .. k, rest, base, '+' .. k .. ':')
+    rows[#rows + 1] = base .. '+' .. k
+    rows[#rows + 1] = rest
+    rows[#rows + 1] = base
+    rows[#rows + 1] = '+' .. k .. ':'
   elseif k > 0 then
-    rcall('HSET', KEYS[4], base, '+' .. k .. ':' .. rest)
+    rows[#rows + 1] = base
+    rows[#rows + 1] = '+' .. k .. ':' .. rest
   else
-    rcall('HSET', KEYS[4], base, rest)
+    rows[#rows + 1] = base
+    rows[#rows + 1] = rest
   end
+  return rows
+end
+
+-- Appends `added` to the index at `base`; returns whether it is new.
+local function append_index(base, added)
+  local stored = rcall('HGET', KEYS[4], base)
+  hset(KEYS[4], index_rows(base, stored, added, {}))
   return not stored
 end
 
