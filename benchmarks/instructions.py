@@ -15,6 +15,11 @@ the same arguments; the AWS saver's ``put``, ``get_tuple`` and ``list(limit=10)`
 cut after each of their sections (:data:`SECTIONS`), sent the arguments the saver sent:
 where a script's work goes, a row less the row before.
 
+``--turns`` counts instead every script call of the cost phase's two chatbots over turns
+61-100 (``--first``, ``--last``), one call at a time with the Lua collector stopped, the
+messages' ids fixed so that the content (and so where runs close) is the same in every
+run: what a turn costs the server, by script.
+
 ``--rev REV`` adds an A/B of a script change: the read scripts (``get_checkpoint``,
 ``list_checkpoints``) as they are now and as of git revision ``REV`` (its Lua files,
 assembled by today's :func:`plain_redis_saver.scripts._pruned`), each sent the same
@@ -42,17 +47,22 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 
 from plain_redis_saver import PlainRedisSaver, scripts
 from plain_redis_saver.embedded import _binary, _free_port, _ping
 
 from . import lean_bounds, workload
-from .cost import script_arguments
+from .cost import STYLES as COST_STYLES
+from .cost import USER_CHARS, script_arguments
+from .e2e import StandInChatModel, reply_text, user_text
 from .savers import AwsValkeyAdapter
 
 #: The read scripts ``--rev`` compares, by the name of their Lua file.
@@ -427,6 +437,97 @@ def sections_report(rows: list[tuple[str, str, float]], calls: int) -> str:
     return "\n".join(lines)
 
 
+class FixedIdModel(StandInChatModel):
+    """The stand-in model, with replies whose ids depend on the conversation only."""
+
+    def _result(self, messages: list[Any]) -> Any:
+        reply = AIMessage(
+            content=reply_text(len(messages), self.reply_chars), id=f"ai-{len(messages):05d}"
+        )
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+def chatbot_turns(
+    saver: PlainRedisSaver,
+    style: str,
+    first: int,
+    last: int,
+    count: Callable[[Callable[[], Any]], float],
+) -> dict[str, list[float]]:
+    """Runs the cost phase's chatbot of ``style`` on ``saver`` to turn ``last``, and
+    returns ``count(call)`` of every script call it makes in turns ``first`` to ``last``,
+    by script name. Calls are counted one at a time (the sync savers put in background
+    threads); the user's messages and the model's replies have fixed ids."""
+    names = {script.sha: script.name for script in scripts.ALL_SCRIPTS}
+    bot = next(s for s in COST_STYLES if s.key == style).target(saver, FixedIdModel())
+    config = {"configurable": {"thread_id": f"turns-{style}"}}
+
+    def turn(n: int) -> None:
+        bot.invoke([HumanMessage(content=user_text(n, USER_CHARS), id=f"user-{n:05d}")], config)
+
+    for n in range(1, first):
+        turn(n)
+    per: dict[str, list[float]] = {}
+    client: Any = saver.client
+    lock = threading.Lock()
+    real = client.evalsha
+
+    def counted(sha: str, numkeys: int, *args: Any) -> Any:
+        reply: list[Any] = []
+        with lock:
+            found = count(lambda: reply.append(real(sha, numkeys, *args)))
+        per.setdefault(names.get(sha, sha), []).append(found)
+        return reply[0]
+
+    client.evalsha = counted
+    try:
+        for n in range(first, last + 1):
+            turn(n)
+    finally:
+        del client.evalsha
+    return per
+
+
+def measure_turns(first: int, last: int) -> dict[str, dict[str, list[float]]]:
+    """:func:`chatbot_turns` of both chatbots, counted under callgrind."""
+    out = {}
+    with callgrind_server() as server:
+        admin = server.client
+
+        def one(call: Callable[[], Any]) -> float:
+            admin.eval("collectgarbage('collect') collectgarbage('stop') return 0", 0)
+            try:
+                return server.count(call, 1)
+            finally:
+                admin.eval("collectgarbage('restart') return 0", 0)
+
+        for style in ("functional", "stategraph"):
+            saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix=f"cg-{style}")
+            out[style] = chatbot_turns(saver, style, first, last, one)
+    return out
+
+
+def turns_report(found: dict[str, dict[str, list[float]]], first: int, last: int) -> str:
+    turns = last - first + 1
+    lines = [
+        f"Server instructions of every script call of the chatbots' turns {first}-{last} "
+        "(callgrind, one call at a time, the Lua collector stopped, fixed message ids):",
+        "",
+        "| chatbot | script | calls per turn | instructions per call | per turn |",
+        "|---|---|---|---|---|",
+    ]
+    for style, per in found.items():
+        total = 0.0
+        for name, counts in sorted(per.items()):
+            total += sum(counts)
+            lines.append(
+                f"| {style} | {name} | {len(counts) / turns:.1f} | "
+                f"{sum(counts) / len(counts):,.0f} | {sum(counts) / turns:,.0f} |"
+            )
+        lines.append(f"| {style} | all | | | **{total / turns:,.0f}** |")
+    return "\n".join(lines)
+
+
 def report(rows: list[tuple[str, float]], calls: int) -> str:
     lines = [
         f"Server instructions per call (callgrind, {calls} calls each, the benchmark's "
@@ -448,10 +549,21 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="count put, put_writes and list cut after each of their sections instead",
     )
+    parser.add_argument(
+        "--turns",
+        action="store_true",
+        help="count every script call of the chatbots' turns --first to --last instead",
+    )
+    parser.add_argument("--first", type=int, default=61)
+    parser.add_argument("--last", type=int, default=100)
     args = parser.parse_args(argv)
     why = missing()
     if why is not None:
         raise SystemExit(f"benchmarks.instructions: {why}")
+    if args.turns:
+        found = measure_turns(args.first, args.last)
+        print(turns_report(found, args.first, args.last))
+        return
     if args.sections:
         print(sections_report(measure_sections(args.calls), args.calls))
         return

@@ -93,3 +93,50 @@ def test_the_sections_report_gives_each_sections_own_cost() -> None:
     )
     assert "| put | b | 250 | +150 |" in text
     assert "| list | a | 40 | +40 |" in text
+
+
+def _counted_turns(style: str, first: int = 2, last: int = 4) -> tuple[Any, dict[str, list[float]]]:
+    client = fakeredis.FakeRedis()
+    saver = instructions.PlainRedisSaver(client, key_prefix="turns")
+
+    def one(call: Callable[[], Any]) -> float:
+        call()
+        return 1.0
+
+    return client, instructions.chatbot_turns(saver, style, first, last, one)
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        ("functional", {"get_checkpoint": 3, "put_checkpoint": 6, "put_writes": 6}),
+        ("stategraph", {"get_checkpoint": 3, "put_checkpoint": 9, "put_writes": 6}),
+    ],
+)
+def test_the_turns_count_every_script_call_of_the_counted_turns(
+    style: str, expected: dict[str, int]
+) -> None:
+    _, per = _counted_turns(style)
+    assert {name: len(counts) for name, counts in per.items()} == expected
+
+
+def test_the_turns_store_the_same_content_in_every_run() -> None:
+    # Fixed message ids: the same content, so runs close at the same messages.
+    def content(client: Any) -> set[bytes]:
+        return {
+            f
+            for key in client.keys("turns:*")
+            if key.endswith(b":b")
+            for f in client.hkeys(key)
+            if f.startswith(b"*")
+        }
+
+    first, _ = _counted_turns("functional")
+    second, _ = _counted_turns("functional")
+    assert content(first) == content(second) != set()
+
+
+def test_the_turns_report_gives_calls_and_instructions_per_turn() -> None:
+    text = instructions.turns_report({"functional": {"put": [10.0, 30.0], "get": [5.0]}}, 1, 2)
+    assert "| functional | put | 1.0 | 20 | 20 |" in text
+    assert "| functional | all | | | **22** |" in text
