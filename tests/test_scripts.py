@@ -32,5 +32,5 @@ def test_a_statement_marked_always_is_kept_though_nothing_names_it() -> None:
 
 def test_the_read_scripts_carry_no_write_helpers() -> None:
     for script in (scripts.GET_CHECKPOINT, scripts.LIST_CHECKPOINTS):
-        for helper in ("append_index", "bump_generation", "plan_refs", "expand_values"):
+        for helper in ("append_index", "bump_generation", "plan_counts", "expand_values"):
             assert f"local function {helper}(" not in script.source, (script.name, helper)

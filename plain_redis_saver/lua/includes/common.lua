@@ -721,15 +721,15 @@ local function tally(refs, delta, order)
   return fresh, names
 end
 
--- Counting references to content, in two steps so that a refused call writes nothing:
--- plan_refs (reads only) finds what `refs` (digests, repeats counting) need: each must
--- be stored already or be sent in this call (`sent`: digest -> bytes); sent content not
+-- Counting references to content, planned before anything is written so that a refused
+-- call writes nothing. plan_reads names the counts that `refs` (digests, repeats
+-- counting) and the content sent in this call (`sent`: digest -> bytes) may need; the
+-- caller reads them with the rest of what it reads from KEYS[3]. plan_counts then finds
+-- what each reference needs: it must be stored already or be sent; sent content not
 -- stored yet will be stored, and its own references count in turn. It raises
 -- "plain_redis_saver: missing content" when some is neither (the client's record of
--- what the server holds was stale: it resends everything). apply_refs writes the plan.
--- A caller that reads and writes KEYS[3] once for everything it does takes the steps
--- apart: plan_reads names the counts to read, plan_counts plans from them, and
--- plan_rows gives the plan's writes.
+-- what the server holds was stale: it resends everything). plan_rows gives the plan's
+-- writes, for the caller's HSET of KEYS[3]; apply_refs writes them alone.
 local function plan_reads(refs, sent)
   -- The counts a plan of `refs` and `sent` may need: those of the values' references
   -- and of everything the sent nodes reference (whether each sent node is new, and so
@@ -801,12 +801,6 @@ local function plan_counts(refs, sent, reads, counts, offset)
     queue = later
   end
   return {delta = delta, base = base, order = order, new = new, sent = sent, named = reads.named}
-end
-
--- One HMGET reads every count the plan may need.
-local function plan_refs(refs, sent)
-  local reads = plan_reads(refs, sent)
-  return plan_counts(refs, sent, reads, hmget(KEYS[3], reads.names), 0)
 end
 
 -- Appends the plan's writes to `rows` (field, value, ...: an HSET of KEYS[3]).
