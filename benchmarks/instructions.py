@@ -53,16 +53,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
-from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import HumanMessage
 
 from plain_redis_saver import PlainRedisSaver, scripts
 from plain_redis_saver.embedded import _binary, _free_port, _ping
 
 from . import lean_bounds, workload
-from .cost import STYLES as COST_STYLES
-from .cost import USER_CHARS, script_arguments
-from .e2e import StandInChatModel, reply_text, user_text
+from .cost import USER_CHARS, chatbot, script_arguments
+from .e2e import StandInChatModel, user_text
 from .savers import AwsValkeyAdapter
 
 #: The read scripts ``--rev`` compares, by the name of their Lua file.
@@ -269,7 +267,7 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ("the parent check", "local sent, rows = take_content(7)", "return 1"),
         (
             "the rows and the count fields",
-            "local composed, values, fields = {}, {}, {}",
+            "local fields, first_blob = adjust_fields(",
             "return 1",
         ),
         ("naming what to read", "local current = hmget(KEYS[3], fields)", "return 1"),
@@ -437,16 +435,6 @@ def sections_report(rows: list[tuple[str, str, float]], calls: int) -> str:
     return "\n".join(lines)
 
 
-class FixedIdModel(StandInChatModel):
-    """The stand-in model, with replies whose ids depend on the conversation only."""
-
-    def _result(self, messages: list[Any]) -> Any:
-        reply = AIMessage(
-            content=reply_text(len(messages), self.reply_chars), id=f"ai-{len(messages):05d}"
-        )
-        return ChatResult(generations=[ChatGeneration(message=reply)])
-
-
 def chatbot_turns(
     saver: PlainRedisSaver,
     style: str,
@@ -459,7 +447,7 @@ def chatbot_turns(
     by script name. Calls are counted one at a time (the sync savers put in background
     threads); the user's messages and the model's replies have fixed ids."""
     names = {script.sha: script.name for script in scripts.ALL_SCRIPTS}
-    bot = next(s for s in COST_STYLES if s.key == style).target(saver, FixedIdModel())
+    bot = chatbot(style, saver, StandInChatModel(fixed_ids=True))
     config = {"configurable": {"thread_id": f"turns-{style}"}}
 
     def turn(n: int) -> None:

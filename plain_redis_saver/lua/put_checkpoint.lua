@@ -43,35 +43,30 @@ local counted = refs_list(JSON_REFS, ARGV[5], 'count fields', 'the script argume
 -- reference, the namespace's checkpoint count, the values' counts, which blobs are
 -- stored, and the write generation. Each call from Lua costs more than the fields it
 -- reads.
-local composed, values, fields = {}, {}, {}
+local fields, first_blob = adjust_fields(ns, counted, rows, {})
+fields[#fields + 1] = GENERATION
+local at_generation = #fields
+-- The composed values among the rows, with the places of their fields.
+local composed, values, at = {}, {}, {}
 for i = 1, #rows, 2 do
   if is_composed(rows[i + 1]) then
     composed[#composed + 1] = rows[i]
     values[#values + 1] = rows[i + 1]
-    fields[#fields + 1] = rows[i]
+    at[#at + 1] = first_blob + (i - 1) / 2
   end
 end
-local at_adjust = #fields
-adjust_fields(ns, counted, rows, fields)
-fields[#fields + 1] = GENERATION
-local at_generation = #fields
 local reads, refs
 if #composed > 0 then
   refs = composed_refs(values, #values, composed, 'the script arguments')
-  reads = plan_reads(refs, sent)
-  for _, name in ipairs(reads.names) do
-    fields[#fields + 1] = name
-  end
+  reads = plan_reads(refs, sent, fields)
 end
 local current = hmget(KEYS[3], fields)
-local generation = current[at_generation]
-generation = generation and (tonumber(generation) or corrupt('write generation', GENERATION,
-  KEYS[3])) or 0
+local generation = next_generation(current[at_generation])
 local plan
 if reads then
   local some_stored = false
   for i = 1, #composed do
-    if current[i] then
+    if current[at[i]] then
       values[i] = false
       some_stored = true
     end
@@ -79,15 +74,15 @@ if reads then
   if some_stored then
     refs = composed_refs(values, #values, composed, 'the script arguments')
   end
-  plan = plan_counts(refs, sent, reads, current, at_generation)
+  plan = plan_counts(refs, sent, reads, current)
 end
 local field, created = ns .. cid, 1
 if rcall('HSETNX', KEYS[1], field, ARGV[3]) == 1 then
   -- A new record: its content, counts, blobs and the generation in one HSET.
   local updates = plan and plan_rows(plan, {}) or {}
-  adjust_rows(ns, counted, 1, rows, fields, current, at_adjust, updates, {}, {})
+  adjust_rows(ns, counted, 1, rows, fields, current, 0, updates, {}, {})
   updates[#updates + 1] = GENERATION
-  updates[#updates + 1] = generation + 1
+  updates[#updates + 1] = generation
   hset(KEYS[3], updates)
   rcall('ZADD', KEYS[2], 0, field)
 else

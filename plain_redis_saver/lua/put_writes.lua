@@ -83,17 +83,11 @@ end
 local plan, generation, old_refs
 if any then
   local refs = composed_refs(values, n, fields, 'the script arguments')
-  local reads = plan_reads(refs, sent)
-  local names = {}
-  for i, name in ipairs(reads.names) do
-    names[i] = name
-  end
-  names[#names + 1] = GENERATION
+  local names = {GENERATION}
+  local reads = plan_reads(refs, sent, names)
   local counts = hmget(KEYS[3], names)
-  generation = counts[#names]
-  generation = generation and (tonumber(generation) or corrupt('write generation', GENERATION,
-    KEYS[3])) or 0
-  plan = plan_counts(refs, sent, reads, counts, 0)
+  generation = next_generation(counts[1])
+  plan = plan_counts(refs, sent, reads, counts)
 end
 if #replaced > 0 then
   local ok, refs = pcall(composed_refs, replaced, #replaced, nil, KEYS[4])
@@ -113,7 +107,7 @@ if #added > 0 and not head then
 end
 if bump and plan then
   updates[#updates + 1] = GENERATION
-  updates[#updates + 1] = generation + 1
+  updates[#updates + 1] = generation
 end
 hset(KEYS[3], updates)
 if bump and not plan then

@@ -730,12 +730,13 @@ end
 -- "plain_redis_saver: missing content" when some is neither (the client's record of
 -- what the server holds was stale: it resends everything). plan_rows gives the plan's
 -- writes, for the caller's HSET of KEYS[3]; apply_refs writes them alone.
-local function plan_reads(refs, sent)
-  -- The counts a plan of `refs` and `sent` may need: those of the values' references
-  -- and of everything the sent nodes reference (whether each sent node is new, and so
-  -- counts its references, is only known from its own count). Each count's field name
-  -- is made once (`named`), for the read and again for the plan's rows.
-  local names, named, wanted, children = {}, {}, {}, {}
+local function plan_reads(refs, sent, names)
+  -- The counts a plan of `refs` and `sent` may need, appended to `names` (the fields
+  -- the caller reads from KEYS[3]): those of the values' references and of everything
+  -- the sent nodes reference (whether each sent node is new, and so counts its
+  -- references, is only known from its own count). Each count's field name is made once
+  -- (`named`), for the read and again for the plan's rows.
+  local first, named, wanted, children = #names, {}, {}, {}
   local function want(d)
     if not named[d] then
       local name = CONTENT_COUNT .. d
@@ -756,17 +757,18 @@ local function plan_reads(refs, sent)
       end
     end
   end
-  return {names = names, named = named, wanted = wanted, children = children}
+  return {first = first, named = named, wanted = wanted, children = children}
 end
 
--- The plan of `refs` (a subset of those `reads` was made for) from the counts read for
--- reads.names, at counts[offset + 1 ..].
-local function plan_counts(refs, sent, reads, counts, offset)
-  local stored, names, wanted = {}, reads.names, reads.wanted
-  for j = 1, #names do
-    local count = counts[offset + j]
+-- The plan of `refs` (a subset of those `reads` was made for) from `counts`, the values
+-- read for the fields plan_reads appended (at the same places).
+local function plan_counts(refs, sent, reads, counts)
+  local stored, named, wanted, first = {}, reads.named, reads.wanted, reads.first
+  for j = 1, #wanted do
+    local count = counts[first + j]
     if count then
-      stored[wanted[j]] = tonumber(count) or corrupt('content count', names[j], KEYS[3])
+      local d = wanted[j]
+      stored[d] = tonumber(count) or corrupt('content count', named[d], KEYS[3])
     end
   end
   -- Each digest's first reference decides: stored content keeps its count as the base,
@@ -1120,16 +1122,18 @@ end
 
 -- The fields adjust reads from KEYS[3], appended to `fields`: the checkpoint count of
 -- namespace NS, the count fields in `counted` (of a record's channel values, see
--- count_fields), and the fields of `new_blobs` ({field, value, ...}).
+-- count_fields), and the fields of `new_blobs` ({field, value, ...}). Returns `fields`
+-- and the place of the first blob field in it.
 local function adjust_fields(ns, counted, new_blobs, fields)
   fields[#fields + 1] = '=' .. ns
   for i = 1, #counted do
     fields[#fields + 1] = counted[i]
   end
+  local first_blob = #fields + 1
   for i = 1, #new_blobs, 2 do
     fields[#fields + 1] = new_blobs[i]
   end
-  return fields
+  return fields, first_blob
 end
 
 -- What adjust writes, from the values `current` of adjust_fields for `counted` and
@@ -1297,6 +1301,14 @@ end
 -- again counts from 1 again: a reader is misled only if that happens, with exactly as
 -- many writes as before, between its two looks; scripts may not read the clock.)
 local GENERATION = '=g'
+
+-- The write generation that follows `stored` (its field's value, false if none).
+local function next_generation(stored)
+  if not stored then
+    return 1
+  end
+  return (tonumber(stored) or corrupt('write generation', GENERATION, KEYS[3])) + 1
+end
 
 local function bump_generation(live)
   if not live and not exists(KEYS[1]) and not exists(KEYS[4]) then
