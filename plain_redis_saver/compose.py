@@ -311,12 +311,9 @@ def composable(typed: tuple[str, bytes]) -> bool:
     return typed[0] in chunks.SPLIT_TYPES and len(typed[1]) >= COMPOSE_MIN
 
 
-def _kept_runs(prior: Memo, names: tuple[bytes, ...], literals: dict[int, bytes]) -> int:
-    """How many of ``prior``'s closed runs the version of ``names`` and ``literals``
-    closes the same way: those whose items, and the item after them (which decided the
-    boundary), are unchanged."""
-    if not prior.runs:
-        return 0
+def _unchanged(prior: Memo, names: tuple[bytes, ...], literals: Mapping[int, bytes]) -> int:
+    """How many leading pieces the version of ``names`` and ``literals`` shares with
+    ``prior``'s, with the literals between them."""
     old = prior.split.digests
     same = min(len(old), len(names))
     if names[:same] != old[:same]:
@@ -324,6 +321,13 @@ def _kept_runs(prior: Memo, names: tuple[bytes, ...], literals: dict[int, bytes]
     for index in literals.keys() | prior.literals.keys():
         if 0 < index < same and literals.get(index) != prior.literals.get(index):
             same = index
+    return same
+
+
+def _kept_runs(prior: Memo, same: int) -> int:
+    """How many of ``prior``'s closed runs a version that shares its first ``same``
+    pieces (:func:`_unchanged`) closes the same way: those whose items, and the item
+    after them (which decided the boundary), are unchanged."""
     kept = 0
     for last, _ in prior.runs:
         if last + 1 >= same:
@@ -357,7 +361,8 @@ def compose(
     names, starts, datas = split.digests, split.starts, split.datas
     literals = dict(cut.literals)
     last = len(names)
-    kept = _appended_to(prior, names, literals)
+    same = _unchanged(prior, names, literals)
+    kept = _appended_to(prior, names, same)
     if kept:
         return _delta(prefix, suffix, prior, split, literals, kept)
     content: dict[bytes, bytes] = {}
@@ -376,7 +381,7 @@ def compose(
         closed.append((end, run_name))
 
     first = 0
-    for end, run_name in prior.runs[: _kept_runs(prior, names, literals)]:
+    for end, run_name in prior.runs[: _kept_runs(prior, same)]:
         close(end, run_name, run_bytes(first, end))
         first = end + 1
     for index in range(first, last):
@@ -422,21 +427,15 @@ def _value(
     return b"".join(parts)
 
 
-def _appended_to(prior: Memo, names: tuple[bytes, ...], literals: Mapping[int, bytes]) -> int:
-    """How many pieces of ``prior``'s version the version of ``names`` and ``literals``
-    keeps as they are, with all that lies between them, when it may be stored as a
-    delta of it (it only appends, or changes only its header and trailer); else 0."""
-    if prior.elements is None or prior.deltas >= MAX_DELTAS:
-        return 0
-    old = prior.split.digests
-    kept = len(old)
-    if not kept or len(names) < kept or names[:kept] != old:
+def _appended_to(prior: Memo, names: tuple[bytes, ...], same: int) -> int:
+    """How many pieces of ``prior``'s version the version of ``names``, which shares its
+    first ``same`` (:func:`_unchanged`), keeps when it may be stored as a delta of it
+    (it only appends, or changes only its header and trailer); else 0."""
+    kept = len(prior.split.digests)
+    if prior.elements is None or prior.deltas >= MAX_DELTAS or not kept or same != kept:
         return 0
     if any(name[-1] % RUN == 0 for name in names[kept:]):
         return 0  # it closes a run: whole, as every copy of the list will be
-    for index in literals.keys() | prior.literals.keys():
-        if 0 < index < kept and literals.get(index) != prior.literals.get(index):
-            return 0
     return kept
 
 
