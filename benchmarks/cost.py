@@ -119,6 +119,12 @@ STYLES = (
 )
 
 
+def chatbot(style: str, saver: Any, model: Any) -> Any:
+    """The chatbot of ``style`` (a key of :data:`STYLES`) on ``saver``: ``invoke`` takes
+    the new messages, whichever the graph style."""
+    return next(s for s in STYLES if s.key == style).target(saver, model)
+
+
 def _measurement(window: ServerWindow, wire: WireCounter, calls: int) -> dict[str, Any]:
     """Per call: the server's work (None where not measured) and what the client sent."""
     per: dict[str, Any] = {

@@ -59,13 +59,19 @@ class StandInChatModel(BaseChatModel):
     """Offline model: a fixed-length reply naming how many messages it was given."""
 
     reply_chars: int = REPLY_CHARS
+    #: Give each reply an id that depends on the conversation only (LangGraph gives
+    #: random ones), so that a conversation's content is the same in every run.
+    fixed_ids: bool = False
 
     @property
     def _llm_type(self) -> str:
         return "bench-stand-in"
 
     def _result(self, messages: list[BaseMessage]) -> ChatResult:
-        message = AIMessage(content=reply_text(len(messages), self.reply_chars))
+        message = AIMessage(
+            content=reply_text(len(messages), self.reply_chars),
+            id=f"ai-{len(messages):05d}" if self.fixed_ids else None,
+        )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(

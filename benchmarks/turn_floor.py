@@ -53,8 +53,7 @@ from plain_redis_saver import PlainRedisSaver, scripts
 from plain_redis_saver.embedded import EmbeddedServer
 
 from . import lean_bounds
-from .cost import STYLES as COST_STYLES
-from .cost import USER_CHARS
+from .cost import USER_CHARS, chatbot
 from .e2e import StandInChatModel, user_text
 from .measure import ServerWindow
 from .savers import AwsValkeyAdapter
@@ -166,12 +165,6 @@ def ratios(values: dict[str, list[float]], reference: str) -> dict[str, list[flo
     }
 
 
-def _chatbot(style: str, saver: Any, model: Any) -> Any:
-    """The cost phase's chatbot of ``style`` on ``saver``: ``invoke`` takes the new
-    messages, whichever the graph style."""
-    return next(s for s in COST_STYLES if s.key == style).target(saver, model)
-
-
 def _turn(bot: Any, turn: int, config: dict[str, Any]) -> None:
     bot.invoke([HumanMessage(content=user_text(turn, USER_CHARS))], config)
 
@@ -276,7 +269,7 @@ def measure(turns: int, rounds: int, with_aws: bool) -> dict[str, Any]:
         for style in STYLES:
             saver = ours(other.url)
             spy = RequestSizes(saver.client)
-            _turns_per_second(_chatbot(style, saver, model), turns)
+            _turns_per_second(chatbot(style, saver, model), turns)
             sizes[style] = spy.medians()
         for round_no in range(rounds + 1):
             for i, style in enumerate(STYLES):
@@ -288,12 +281,12 @@ def measure(turns: int, rounds: int, with_aws: bool) -> dict[str, Any]:
                     **with_aws_saver,
                 }
                 for key in rotated(list(cpu_savers), round_no + i):
-                    bot = _chatbot(style, cpu_savers[key](), model)
+                    bot = chatbot(style, cpu_savers[key](), model)
                     for lo, value in _cpu_windows(bot, admin, turns).items():
                         if round_no:
                             cpu[style][lo][key].append(value)
                 for key in rotated(list(rate_savers), round_no + i):
-                    bot = _chatbot(style, rate_savers[key](), model)
+                    bot = chatbot(style, rate_savers[key](), model)
                     value = _turns_per_second(bot, turns)
                     if round_no:
                         rate[style][key].append(value)
