@@ -285,7 +285,7 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ("reading and planning the content counts", "if #replaced > 0 then", "return 1"),
         ("the index", "hset(KEYS[4], stores)", "return 1"),
         ("storing the writes and the index", "local bump = changed", "return 1"),
-        ("the counts, the mark and the generation", "if old_refs then\n  release", "return 1"),
+        ("the counts, the mark and the generation", "if old_refs then\n", "return 1"),
     ],
     "list_checkpoints": [
         ("the request and the shared helpers", "local only_ns, before, before_ns", "return 1"),

@@ -28,16 +28,24 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 # A comment: "--" at the start of a line or after a space, to the end of the line (the
 # scripts write no "--" inside strings or expressions).
 _COMMENT = re.compile(r"(?:^|(?<=\s))--[^\n]*", re.MULTILINE)
+# A script's own cold helpers: "-- cold: name name ..." on a line of its file.
+_COLD_LIST = re.compile(r"^-- cold: (.+)$", re.MULTILINE)
+# What a rewrite must step over (comments and string literals) and the names it may
+# rewrite: a name not reached through "." or ":" (a field), though ".." (concatenation)
+# may stand before it.
+_TOKEN = re.compile(
+    r"""--[^\n]*|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|(?<!(?<!\.)\.)(?<!:)\b[A-Za-z_]\w*"""
+)
+# Code (comments and strings blanked) that declares a name: locals, loop variables and
+# function parameters.
+_DECLARES = re.compile(
+    r"\b(?:local|for)\s+([\w\s,]+?)\s*(?:=|\bin\b|\n)|\bfunction\b[^(]*\(([^)]*)\)"
+)
 
 
-def _pruned(helpers: str, uses: str) -> str:
-    """``helpers`` (an include of top-level ``local`` statements) without the statements
-    that ``uses`` does not need, directly or through the statements it does need.
-
-    A script runs its whole text on every call, so each helper it carries is created
-    anew each time: carrying only those it uses saves server CPU on every call. A
-    statement that defines no name used elsewhere but has an effect (the expiry taken
-    off ARGV) is marked ``-- always`` and kept."""
+def _blocks(helpers: str) -> list[tuple[list[str], str]]:
+    """``helpers`` cut into its top-level statements, each with the names it defines
+    and the comments before it; block 0 is the text before the first statement."""
     blocks: list[tuple[list[str], str]] = [([], "")]
     pending_comments: list[str] = []
     for line in helpers.splitlines(keepends=True):
@@ -52,18 +60,115 @@ def _pruned(helpers: str, uses: str) -> str:
             names, text = blocks[-1]
             blocks[-1] = (names, text + "".join(pending_comments) + line)
             pending_comments = []
+    return blocks
+
+
+def _reached(blocks: list[tuple[list[str], str]], roots: list[str], stop: set[int]) -> set[int]:
+    """The blocks the texts ``roots`` use, directly or through the blocks they use,
+    not entering those in ``stop``. Names in comments do not count."""
     defined = {name: i for i, (names, _) in enumerate(blocks) for name in names}
-    needed: set[int] = {0}
-    queue = [uses] + [text for _, text in blocks if "-- always" in text]
-    needed |= {i for i, (_, text) in enumerate(blocks) if "-- always" in text}
+    reached: set[int] = set()
+    queue = list(roots)
     while queue:
-        # Names in comments do not count: a helper mentioned in a comment is not used.
         for word in set(_NAME.findall(_COMMENT.sub("", queue.pop()))):
             i = defined.get(word)
-            if i is not None and i not in needed:
-                needed.add(i)
+            if i is not None and i not in reached and i not in stop:
+                reached.add(i)
                 queue.append(blocks[i][1])
+    return reached
+
+
+def _needed(blocks: list[tuple[list[str], str]], uses: str) -> tuple[set[int], set[int]]:
+    """The blocks a script whose own text is ``uses`` needs, and among them those marked
+    ``-- always``: a statement that defines no name used elsewhere but has an effect
+    (the expiry taken off ARGV) is kept."""
+    always = {i for i, (_, text) in enumerate(blocks) if "-- always" in text}
+    roots = [uses] + [blocks[i][1] for i in always]
+    return {0} | always | _reached(blocks, roots, set()), always
+
+
+def _pruned(helpers: str, uses: str) -> str:
+    """``helpers`` (an include of top-level ``local`` statements) without the statements
+    that ``uses`` does not need, directly or through the statements it does need.
+
+    A script runs its whole text on every call, so each helper it carries is created
+    anew each time: carrying only those it uses saves server CPU on every call."""
+    blocks = _blocks(helpers)
+    needed, _ = _needed(blocks, uses)
     return "".join(text for i, (_, text) in enumerate(blocks) if i in needed)
+
+
+def _prelude(helpers: str, uses: str, cold: frozenset[str]) -> tuple[str, frozenset[str]]:
+    """``helpers`` pruned to what ``uses`` needs (see :func:`_pruned`), with the helpers
+    only a ``cold`` helper reaches (those named, those marked ``-- cold`` on their first
+    line, and whatever only they use) created on first use; and the names of those
+    that code outside them must reach as ``cold().name``.
+
+    Creating a function costs the server about 1.4 k instructions per call of the
+    script, whether or not the call runs it; error reports and rare paths (retention,
+    a repeated put) are most of a script's helpers. Those go, in their order, into one
+    function that creates them all the first time a call needs one of them."""
+    blocks = _blocks(helpers)
+    unknown = cold - {name for names, _ in blocks for name in names}
+    if unknown:
+        raise ValueError(f"no helper is named {', '.join(sorted(unknown))} (a '-- cold:' line)")
+    needed, always = _needed(blocks, uses)
+    marked = {
+        i for i in needed - always if set(blocks[i][0]) & cold or _first_line_cold(blocks[i][1])
+    }
+    hot = {0} | always | _reached(blocks, [uses] + [blocks[i][1] for i in always], marked)
+    lazy = sorted(needed - hot)
+    if not lazy:
+        return "".join(text for i, (_, text) in enumerate(blocks) if i in needed), frozenset()
+    lazy_names = [name for i in lazy for name in blocks[i][0]]
+    outside = "\n".join([uses] + [blocks[i][1] for i in sorted(hot)])
+    exported = frozenset(
+        name for name in lazy_names if re.search(rf"\b{name}\b", _COMMENT.sub("", outside))
+    )
+    head = (
+        "-- Helpers created on first use (see plain_redis_saver.scripts._prelude).\n"
+        "local make_cold, COLD\n"
+        "local function cold()\n"
+        "  if not COLD then\n"
+        "    COLD = make_cold()\n"
+        "  end\n"
+        "  return COLD\n"
+        "end\n"
+    )
+    body = [blocks[0][1], head]
+    body += [_rewritten(text, exported) for i, (_, text) in enumerate(blocks) if i in hot and i]
+    fields = ", ".join(f"{name} = {name}" for name in sorted(exported))
+    body.append("\nmake_cold = function()\n")
+    body += [blocks[i][1] for i in lazy]
+    body.append(f"  return {{{fields}}}\nend\n")
+    return "".join(body), exported
+
+
+def _first_line_cold(text: str) -> bool:
+    """Whether the statement in ``text`` (after its comments) is marked ``-- cold``."""
+    for line in text.splitlines():
+        if _STATEMENT.match(line):
+            return line.rstrip().endswith("-- cold")
+    return False
+
+
+def _rewritten(text: str, names: frozenset[str]) -> str:
+    """``text`` with each use of a helper in ``names`` made ``cold().name``; raises
+    ValueError where ``text`` declares such a name itself (a local or a parameter would
+    be rewritten with it)."""
+    if not names:
+        return text
+    code = _TOKEN.sub(lambda m: " " * len(m.group()) if m.group()[0] in "-'\"" else m.group(), text)
+    for match in _DECLARES.finditer(code):
+        declared = set(_NAME.findall(match.group(1) or match.group(2) or ""))
+        if declared & names:
+            raise ValueError(f"a cold helper's name is declared again: {sorted(declared & names)}")
+
+    def rewrite(match: re.Match[str]) -> str:
+        token = match.group()
+        return f"cold().{token}" if token in names else token
+
+    return _TOKEN.sub(rewrite, text)
 
 
 def _load(name: str, includes: tuple[str, ...] = ("common",), *, staged: bool = False) -> LuaScript:
@@ -84,9 +189,14 @@ def _load(name: str, includes: tuple[str, ...] = ("common",), *, staged: bool = 
 
 def _assembled(name: str, texts: list[str], body: str, *, prune: bool) -> str:
     """The source of script ``name``: the include ``texts`` (the first pruned to what the
-    rest and ``body`` use, with ``prune``: common.lua), then ``body``."""
+    rest and ``body`` use, with ``prune``: common.lua, its cold helpers created on first
+    use, see :func:`_prelude`), then ``body``."""
     if prune:
-        texts = [_pruned(texts[0], "\n".join([*texts[1:], body])), *texts[1:]]
+        cold = frozenset(word for line in _COLD_LIST.findall(body) for word in line.split())
+        rest = [*texts[1:], body]
+        prelude, lazy = _prelude(texts[0], "\n".join(rest), cold)
+        *others, body = [_rewritten(text, lazy) for text in rest]
+        texts = [prelude, *others]
     prelude = "\n".join(texts)
     return f"{prelude}\n-- {name}.lua\n{body}"
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fakeredis
+import pytest
+import redis
+
 from plain_redis_saver import scripts
 from plain_redis_saver.scripts import _pruned
 
@@ -34,3 +38,89 @@ def test_the_read_scripts_carry_no_write_helpers() -> None:
     for script in (scripts.GET_CHECKPOINT, scripts.LIST_CHECKPOINTS):
         for helper in ("append_index", "bump_generation", "plan_counts", "expand_values"):
             assert f"local function {helper}(" not in script.source, (script.name, helper)
+
+
+COLD_HELPERS = """\
+local rcall = redis.call
+
+local function fail(message) -- cold
+  return error(message)
+end
+
+local function describe(x)
+  return 'key ' .. x
+end
+
+local function rare(x)
+  return fail('rare: ' .. describe(x))
+end
+
+local function common_path(x)
+  if x == 'bad' then
+    return fail('bad input; fail names it')
+  end
+  return rcall('ECHO', x)
+end
+"""
+
+COLD_BODY = """\
+-- cold: rare
+if ARGV[1] == 'rare' then
+  return rare(ARGV[2])
+end
+local s = 'the word fail, quoted'..common_path(ARGV[1])
+return s
+"""
+
+
+def _cold_script() -> str:
+    return scripts._assembled("demo", [COLD_HELPERS], COLD_BODY, prune=True)
+
+
+def test_helpers_marked_or_listed_cold_are_created_inside_the_factory() -> None:
+    source = _cold_script()
+    hot, cold = source.split("make_cold = function()")
+    assert "local function common_path" in hot
+    for helper in ("fail", "rare", "describe"):  # describe: only a cold helper uses it
+        assert f"local function {helper}(" in cold and f"local function {helper}(" not in hot
+
+
+def test_uses_of_cold_helpers_outside_the_factory_go_through_cold() -> None:
+    source = _cold_script()
+    assert "return cold().fail('bad input; fail names it')" in source
+    assert "return cold().rare(ARGV[2])" in source
+    assert "'the word fail, quoted'..common_path" in source  # strings are not code
+
+
+def test_a_local_named_like_a_cold_helper_is_refused() -> None:
+    with pytest.raises(ValueError, match="rare"):
+        scripts._assembled("demo", [COLD_HELPERS], COLD_BODY + "local rare = 1\n", prune=True)
+
+
+def test_a_cold_list_naming_no_helper_is_refused() -> None:
+    with pytest.raises(ValueError, match="no helper is named rarely"):
+        scripts._assembled("demo", [COLD_HELPERS], "-- cold: rarely\nreturn 1\n", prune=True)
+
+
+def test_a_script_with_cold_helpers_runs_both_paths() -> None:
+    server = fakeredis.FakeRedis()
+    source = _cold_script()
+    assert server.eval(source, 0, "hello") == b"the word fail, quotedhello"
+    with pytest.raises(redis.ResponseError, match="rare: key x"):
+        server.eval(source, 0, "rare", "x")
+    with pytest.raises(redis.ResponseError, match="bad input"):
+        server.eval(source, 0, "bad")
+
+
+def test_the_hot_scripts_create_their_rare_helpers_only_when_called() -> None:
+    rare = {
+        scripts.PUT_CHECKPOINT: ("keep_newest", "store_record", "fail", "corrupt"),
+        scripts.PUT_WRITES: ("release_refs", "fail"),
+        scripts.GET_CHECKPOINT: ("check_thread_intact", "content_missing", "full_index"),
+        scripts.LIST_CHECKPOINTS: ("check_thread_intact", "full_index"),
+    }
+    for script, helpers in rare.items():
+        hot = script.source.split("make_cold = function()")[0]
+        for helper in helpers:
+            assert f"local function {helper}(" not in hot, (script.name, helper)
+            assert f"local function {helper}(" in script.source, (script.name, helper)

@@ -9,6 +9,9 @@
 -- load_records: each of the record's values once, in the order it references them) or
 -- nil when absent.
 
+-- Created only when a call needs them (see plain_redis_saver.scripts).
+-- cold: in_order full_index
+
 local ns, cid, held = ARGV[1], ARGV[2], held_digests(ARGV[3])
 local latest = cid == ''
 if latest then

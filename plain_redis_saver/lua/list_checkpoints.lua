@@ -15,6 +15,9 @@
 -- order the page first references it); done is 1 when no older checkpoint remains.
 -- Every-namespace order is id descending, then NS descending.
 
+-- Created only when a call needs them (see plain_redis_saver.scripts).
+-- cold: full_index
+
 local only_ns, before, before_ns = ARGV[1], ARGV[2], ARGV[3]
 local page, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local held = held_digests(ARGV[6])

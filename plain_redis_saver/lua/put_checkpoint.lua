@@ -27,6 +27,11 @@
 -- Retention removes at most RETENTION_BUDGET old checkpoints per call, so a put stays
 -- short even when the limit was just lowered on a long thread (the next puts continue).
 
+-- Created only when a call needs them (see plain_redis_saver.scripts): the parent
+-- check's, the replace path's, retention's and the older record format's helpers.
+-- cold: latest_id bytes_less apply_refs store_record bump_generation keep_newest
+-- cold: split_netstrings
+
 local RETENTION_BUDGET = 100
 local ns, cid, keep, parent = ARGV[1], ARGV[2], ARGV[4], ARGV[6]
 if parent ~= '' and rcall('HEXISTS', KEYS[1], ns .. parent) == 0

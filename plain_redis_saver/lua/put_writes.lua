@@ -24,6 +24,10 @@
 -- newer checkpoint means this one's put has completed); were its put still to come,
 -- retention would remove it at once. Stored, such writes would never be removed.
 
+-- Created only when a call needs them (see plain_redis_saver.scripts): the release of
+-- replaced values.
+-- cold: release_refs
+
 local ORPHAN_TTL_MS = 24 * 3600 * 1000
 
 local base, task, keep = ARGV[1], ARGV[2], ARGV[3]

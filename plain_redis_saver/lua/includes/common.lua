@@ -52,7 +52,7 @@ local TTL = table.remove(ARGV, 1) -- always
 
 -- Raises `message`, with control bytes written as \xNN: messages quote stored field
 -- names, which may hold any byte, and the server cuts an error reply at a NUL.
-local function fail(message)
+local function fail(message) -- cold
   return error((string.gsub(message, '[%z\1-\31\127]', function(c)
     return string.format('\\x%02x', string.byte(c))
   end)))
@@ -88,7 +88,7 @@ local function netstring(s)
 end
 
 -- Raises the error drive.py turns into CorruptDataError: `what` in `field` of `key`.
-local function corrupt(what, field, key)
+local function corrupt(what, field, key) -- cold
   return fail('plain_redis_saver: corrupt ' .. (what or 'value') .. ' in field '
     .. (field or '?') .. ' of ' .. (key or 'the script arguments'))
 end
@@ -275,7 +275,7 @@ end
 -- references it: a value never stored is legitimately absent, but then its reference
 -- count exists; when both are gone the thread's data was evicted or deleted by hand,
 -- or the reference in the record (`record`, a field of KEYS[1]) was damaged.
-local function check_value_present(field, record)
+local function check_value_present(field, record) -- cold
   if rcall('HEXISTS', KEYS[3], '#' .. field) == 0 then
     return fail('plain_redis_saver: corrupt thread: channel value ' .. field
       .. ' of ' .. KEYS[3] .. ', referenced by checkpoint ' .. record .. ' of ' .. KEYS[1]
@@ -286,7 +286,7 @@ end
 -- Raises when the order index (KEYS[2]) lists checkpoint `field` but its record is gone
 -- from KEYS[1]: the scripts add and remove both together, so only an eviction or a
 -- deletion by hand separates them.
-local function record_missing(field)
+local function record_missing(field) -- cold
   return fail('plain_redis_saver: corrupt thread: checkpoint ' .. field .. ' is in '
     .. KEYS[2] .. ' but its record is missing from ' .. KEYS[1]
     .. ' (evicted, or deleted by hand)')
@@ -309,7 +309,7 @@ end
 
 -- Raises when key KEYS[i] (what: its role) is gone although the thread still has data
 -- that needs it: Redis evicts (and users delete) one key at a time.
-local function key_missing(i, what, evidence)
+local function key_missing(i, what, evidence) -- cold
   return fail('plain_redis_saver: corrupt thread: the ' .. what .. ' key ' .. KEYS[i]
     .. ' is missing although ' .. evidence .. ' (evicted, or deleted by hand)')
 end
@@ -343,7 +343,7 @@ end
 -- values of an interrupted copy or large put without any count: invisible, not damage.)
 -- Returns whether the thread has checkpoints. Up to seven commands, so it runs only
 -- where a read found something absent, never on the healthy hot path.
-local function check_thread_intact()
+local function check_thread_intact() -- cold
   local has = {}
   for i = 1, 5 do
     has[i] = exists(KEYS[i])
@@ -556,7 +556,7 @@ end
 -- of the composed values[1..n] (fields, key: as expand_values takes them) or of the nodes
 -- read so far (`content`) that does. Only a failing read searches, so the healthy path
 -- keeps no record of who referenced what.
-local function content_missing(digest, values, n, fields, key, content)
+local function content_missing(digest, values, n, fields, key, content) -- cold
   local by = 'a stored value'
   for i = 1, n do
     if is_composed(values[i]) then
