@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from importlib import resources
+from typing import Any
+
 import fakeredis
+import msgpack
 import pytest
 import redis
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from plain_redis_saver import scripts
 from plain_redis_saver.scripts import _pruned
@@ -124,3 +130,51 @@ def test_the_hot_scripts_create_their_rare_helpers_only_when_called() -> None:
         for helper in helpers:
             assert f"local function {helper}(" not in hot, (script.name, helper)
             assert f"local function {helper}(" in script.source, (script.name, helper)
+
+
+def _header_reader(general_only: bool) -> str:
+    """A script that reads the record header in ARGV[1] (after the expiry) as the
+    saver's scripts do: with the quick reader of the usual encodings, or (general_only)
+    with the general msgpack reader alone."""
+    common = resources.files("plain_redis_saver").joinpath("lua/includes/common.lua").read_text()
+    body = (
+        "local ok, parent, refs, depth, index, format = pcall(parse_header, ARGV[1], true)\n"
+        "if not ok then return {'error'} end\n"
+        "return {'ok', parent or '-', refs, depth, format, #index}\n"
+    )
+    source = scripts._assembled("header", [common], body, prune=True)
+    if general_only:
+        quick = "local parent, refs, depth, pos, format = plain_header(record)"
+        assert quick in source
+        source = source.replace(quick, "local parent, refs, depth, pos, format")
+    return source
+
+
+HEADER_ITEMS = st.tuples(
+    st.sampled_from([1, 2, 127, 128, 300]),
+    st.one_of(st.none(), st.text(max_size=300), st.binary(max_size=40)),
+    st.one_of(
+        st.binary(max_size=300),
+        st.integers(0, 70_000).map(lambda n: b"r" * n),  # bin8, bin16 and bin32
+        st.text(max_size=40),
+        st.integers(0, 300),
+    ),
+    st.one_of(st.integers(-3, 70_000), st.none(), st.binary(max_size=3)),
+    st.lists(st.binary(max_size=5), max_size=4),
+)
+
+
+@given(HEADER_ITEMS, st.integers(0, 12))
+@example((2, "1f1ee33c-9f8e-66d8-8074-9774b5fe843a", b"[]" * 350, 0, []), 0)
+@settings(max_examples=150, deadline=None)
+def test_the_quick_header_reader_reads_what_the_general_one_reads(
+    items: tuple[Any, ...], cut: int
+) -> None:
+    """Records as the client writes them, with other encodings of each item, and cut
+    short: both readers return the same items, or both raise."""
+    record = msgpack.packb(list(items), use_bin_type=True)
+    if cut:
+        record = record[: max(1, len(record) - cut)]
+    server = fakeredis.FakeRedis()
+    both = [server.eval(_header_reader(general), 0, "", record) for general in (False, True)]
+    assert both[0] == both[1]

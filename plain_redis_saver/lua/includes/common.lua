@@ -212,17 +212,55 @@ local function mp_read(s, pos)
   return arr, pos
 end
 
-local function parse_header(record, with_index)
-  local b = string.byte(record, 1)
-  if not b or b < 0x95 or b > 0x9f then
-    return error('not a record')
+-- The header as the client writes it (format a fixint; parent nil or a str8; blob refs
+-- a bin8 or bin16; DeltaChannel depth a fixint), read with three string.byte calls:
+-- parent, refs, depth, the position after them and format, or nothing when the bytes
+-- differ in any way (the general reader below then reads them, or raises).
+local function plain_header(record)
+  local b, format, tag, len = string.byte(record, 1, 4)
+  if not (b and b >= 0x95 and b <= 0x9f and format and format <= 0x7f) then
+    return
   end
-  local pos = 2
-  local format, parent, refs, depth, index
-  format, pos = mp_scalar(record, pos)
-  parent, pos = mp_scalar(record, pos)
-  refs, pos = mp_scalar(record, pos)
-  depth, pos = mp_scalar(record, pos)
+  local parent, pos = nil, 4
+  if tag == 0xd9 and len then
+    pos = 5 + len
+    if pos - 1 > #record then
+      return
+    end
+    parent = string.sub(record, 5, pos - 1)
+  elseif tag ~= 0xc0 then
+    return
+  end
+  local kind, x, y = string.byte(record, pos, pos + 2)
+  local start
+  if kind == 0xc4 and x then
+    start, len = pos + 2, x
+  elseif kind == 0xc5 and y then
+    start, len = pos + 3, x * 256 + y
+  else
+    return
+  end
+  local stop = start + len - 1
+  local depth = string.byte(record, stop + 1)
+  if not depth or depth > 0x7f then
+    return
+  end
+  return parent, string.sub(record, start, stop), depth, stop + 2, format
+end
+
+local function parse_header(record, with_index)
+  local parent, refs, depth, pos, format = plain_header(record)
+  if not pos then
+    local b = string.byte(record, 1)
+    if not b or b < 0x95 or b > 0x9f then
+      return error('not a record')
+    end
+    format, pos = mp_scalar(record, 2)
+    parent, pos = mp_scalar(record, pos)
+    refs, pos = mp_scalar(record, pos)
+    depth, pos = mp_scalar(record, pos)
+  end
+  local index
   if with_index then
     index, pos = mp_read(record, pos)
   end
@@ -425,10 +463,15 @@ local function write_channel(value, field)
   return channel
 end
 
--- HMGET in slices: Lua's stack limits how many values unpack may spread.
+-- HMGET in slices: Lua's stack limits how many values unpack may spread. A missing
+-- field reads as false (the server's conversion of a nil reply), so a reply of one
+-- slice is the answer as it is.
 local function hmget(key, fields)
-  local out = {}
   local n = #fields
+  if n <= 1000 then
+    return n > 0 and rcall('HMGET', key, unpack(fields, 1, n)) or {}
+  end
+  local out = {}
   local i = 1
   while i <= n do
     local j = math.min(i + 999, n)
