@@ -301,7 +301,11 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
             "return {}, {}, {}",
         ),
         ("the values", "  local indexes = hmget(KEYS[4], index_fields)", "return {}, {}, {}"),
-        ("the write indexes", "  local write_fields, write_span = {}, {}", "return {}, {}, {}"),
+        (
+            "the write indexes",
+            "  local write_fields, write_span, nw = {}, {}, 0",
+            "return {}, {}, {}",
+        ),
         (
             "the writes",
             "  -- The content of composed values and writes is gathered together",
@@ -309,7 +313,7 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ),
         (
             "gathering content",
-            "  local out = {}\n  for i, entry in ipairs(found)",
+            "  local out = {}\n  for i = 1, #found do",
             "return {}, {}, {}",
         ),
         ("the page's output", "touch()\nlocal done", "return 1"),

@@ -282,19 +282,19 @@ local JSON_REFS = 2
 
 -- The blob refs listed in `refs` as record format `format` lists them (a JSON array
 -- of strings, or netstrings); raises corrupt naming `field` of `key` otherwise.
+-- One table.concat checks the items (it raises on a table, a boolean or JSON null)
+-- for less than a type() per item costs. It lets a number through: such an item
+-- names, as a decimal string, a value no put stores (every value field holds a ':'),
+-- so a read finds it missing and reports the record damaged, and a removal frees
+-- nothing by it.
 local function refs_list(format, refs, field, key)
   if format ~= JSON_REFS then
     return split_netstrings(refs, 'checkpoint record', field, key)
   end
   local ok, list = pcall(cjson.decode, refs)
-  if ok and type(list) == 'table' then
-    local n = #list
-    for i = 1, n do
-      if type(list[i]) ~= 'string' then
-        return corrupt('checkpoint record', field, key)
-      end
-    end
+  if ok and type(list) == 'table' and pcall(table.concat, list) then
     -- Nothing beyond the array's items (a JSON object decodes to a table too).
+    local n = #list
     if next(list, n > 0 and n or nil) == nil then
       return list
     end
@@ -662,7 +662,8 @@ local function gather_content(values, n, fields, key, held)
   local content, flat, pending, seen = {}, {}, {}, {}
   -- Each digest is looked up in `held` once, however many values reference it.
   local function want(refs)
-    for _, d in ipairs(refs) do
+    for i = 1, #refs do
+      local d = refs[i]
       if not seen[d] then
         seen[d] = true
         if held == '' or not holds(held, d) then
@@ -680,12 +681,12 @@ local function gather_content(values, n, fields, key, held)
     end
     local wanted, names = pending, {}
     pending = {}
-    for j, d in ipairs(wanted) do
-      names[j] = CONTENT .. d
+    for j = 1, #wanted do
+      names[j] = CONTENT .. wanted[j]
     end
     local got = hmget(KEYS[3], names)
-    for j, d in ipairs(wanted) do
-      local c = got[j]
+    for j = 1, #wanted do
+      local d, c = wanted[j], got[j]
       if not c or c == '' then
         content_missing(d, values, n, fields, key, content)
       end
@@ -788,15 +789,15 @@ local function plan_reads(refs, sent, names)
       names[#names + 1] = name
     end
   end
-  for _, d in ipairs(refs) do
-    want(d)
+  for i = 1, #refs do
+    want(refs[i])
   end
   for d, c in pairs(sent or {}) do
     if is_node(c) then
       local mine = node_refs(c, 1, CONTENT .. d, 'the script arguments')
       children[d] = mine
-      for _, r in ipairs(mine) do
-        want(r)
+      for i = 1, #mine do
+        want(mine[i])
       end
     end
   end
@@ -822,7 +823,8 @@ local function plan_counts(refs, sent, reads, counts)
   local queue = refs
   while #queue > 0 do
     local later = {}
-    for _, d in ipairs(queue) do
+    for i = 1, #queue do
+      local d = queue[i]
       local n = delta[d]
       if n then
         delta[d] = n + 1
@@ -851,13 +853,18 @@ end
 -- Appends the plan's writes to `rows` (field, value, ...: an HSET of KEYS[3]).
 local function plan_rows(plan, rows)
   local sent, named, base, delta = plan.sent, plan.named, plan.base, plan.delta
-  for _, d in ipairs(plan.new) do
-    rows[#rows + 1] = CONTENT .. d
-    rows[#rows + 1] = sent[d]
+  local new, order, n = plan.new, plan.order, #rows
+  for i = 1, #new do
+    local d = new[i]
+    rows[n + 1] = CONTENT .. d
+    rows[n + 2] = sent[d]
+    n = n + 2
   end
-  for _, d in ipairs(plan.order) do
-    rows[#rows + 1] = named[d]
-    rows[#rows + 1] = base[d] + delta[d]
+  for i = 1, #order do
+    local d = order[i]
+    rows[n + 1] = named[d]
+    rows[n + 2] = base[d] + delta[d]
+    n = n + 2
   end
   return rows
 end
@@ -1048,9 +1055,10 @@ end
 -- and one per level of composed content, however many checkpoints: a channel value
 -- shared by several of them is asked for once.
 local function load_records(found, held)
-  local blob_fields, listed, blob_owner = {}, {}, {}
+  local blob_fields, listed, blob_owner, nb = {}, {}, {}, 0
   local index_fields = {}
-  for i, entry in ipairs(found) do
+  for i = 1, #found do
+    local entry = found[i]
     local ns = entry[1]
     local field = ns .. entry[2]
     local _, refs = record_header(entry[3], field)
@@ -1061,18 +1069,20 @@ local function load_records(found, held)
       seen = {}
       listed[ns] = seen
     end
-    for _, ref in ipairs(refs) do
+    for k = 1, #refs do
+      local ref = refs[k]
       if not seen[ref] then
         seen[ref] = true
-        blob_fields[#blob_fields + 1] = ns .. ref
-        blob_owner[#blob_fields] = field
+        nb = nb + 1
+        blob_fields[nb] = ns .. ref
+        blob_owner[nb] = field
       end
     end
     index_fields[i] = ns .. netstring(entry[2])
   end
   local blobs = hmget(KEYS[3], blob_fields)
-  for slot, blob in ipairs(blobs) do
-    if not blob then
+  for slot = 1, nb do
+    if not blobs[slot] then
       check_value_present(blob_fields[slot], blob_owner[slot])
     end
   end
@@ -1089,31 +1099,33 @@ local function load_records(found, held)
       indexes[i] = full_index(index_fields[i], index)
     end
   end
-  local write_fields, write_span = {}, {}
+  local write_fields, write_span, nw = {}, {}, 0
   for i = 1, #found do
     local base = index_fields[i]
-    local first = #write_fields + 1
-    for _, sub in ipairs(split_netstrings(indexes[i] or nil, 'write index', base, KEYS[4])) do
-      write_fields[#write_fields + 1] = base .. sub
+    local first = nw + 1
+    local subs = split_netstrings(indexes[i] or nil, 'write index', base, KEYS[4])
+    for k = 1, #subs do
+      nw = nw + 1
+      write_fields[nw] = base .. subs[k]
     end
-    write_span[i] = {first, #write_fields}
+    write_span[i] = {first, nw}
   end
   local writes = hmget(KEYS[4], write_fields)
   -- The content of composed values and writes is gathered together: one HMGET per
   -- level of nesting for both.
-  local values, fields, keys, nb = {}, {}, {}, #blob_fields
+  local values, fields, keys = {}, {}, {}
   for i = 1, nb do
     values[i], fields[i], keys[i] = blobs[i], blob_fields[i], KEYS[3]
   end
-  for i = 1, #write_fields do
+  for i = 1, nw do
     values[nb + i], fields[nb + i], keys[nb + i] = writes[i], write_fields[i], KEYS[4]
   end
-  local _, flat = gather_content(values, #values, fields, keys, held)
+  local _, flat = gather_content(values, nb + nw, fields, keys, held)
   local out = {}
-  for i, entry in ipairs(found) do
-    local own_writes = {}
-    for k = write_span[i][1], write_span[i][2] do
-      own_writes[#own_writes + 1] = writes[k]
+  for i = 1, #found do
+    local entry, span, own_writes = found[i], write_span[i], {}
+    for k = span[1], span[2] do
+      own_writes[k - span[1] + 1] = writes[k]
     end
     out[i] = {entry[1], entry[2], entry[3], indexes[i] or '', own_writes}
   end
