@@ -48,7 +48,7 @@ local function matches(record, field)
   return true
 end
 
--- Candidates: {ns, cid} newest first, at most `budget` + 1 of them.
+-- Candidates: {ns, cid, ns..cid} newest first, at most `budget` + 1 of them.
 local candidates = {}
 local listed
 if only_ns ~= '' then
@@ -67,8 +67,10 @@ for _, ns in ipairs(listed) do
     max = '(' .. ns .. before
   end
   local ids = rcall('ZREVRANGEBYLEX', KEYS[2], max, '(' .. ns, 'LIMIT', 0, budget + 1)
-  for _, member in ipairs(ids) do
-    candidates[#candidates + 1] = {ns, string.sub(member, #ns + 1)}
+  local n = #candidates
+  for i = 1, #ids do
+    local member = ids[i]
+    candidates[n + i] = {ns, string.sub(member, #ns + 1), member}
   end
 end
 -- (An empty namespaces() has checked the thread already.)
@@ -95,18 +97,19 @@ while #found < page and examined < budget and next_candidate <= #candidates do
   local last = math.min(#candidates, next_candidate + (page - #found) - 1,
     next_candidate + (budget - examined) - 1)
   for i = next_candidate, last do
-    batch[#batch + 1] = candidates[i][1] .. candidates[i][2]
+    batch[#batch + 1] = candidates[i][3]
   end
   local records = hmget(KEYS[1], batch)
-  for k, record in ipairs(records) do
-    local cand = candidates[next_candidate + k - 1]
+  for k = 1, #records do
+    local record, cand = records[k], candidates[next_candidate + k - 1]
     examined = examined + 1
     cursor_ns, cursor_id = cand[1], cand[2]
     if not record then
       record_missing(batch[k])
     end
     if matches(record, batch[k]) then
-      found[#found + 1] = {cand[1], cand[2], record}
+      cand[3] = record  -- {ns, cid, record}, as load_records takes them
+      found[#found + 1] = cand
     end
   end
   next_candidate = last + 1

@@ -588,7 +588,7 @@ local function composed_refs(values, n, fields, key)
   local refs = {}
   for i = 1, n do
     local value = values[i]
-    if is_composed(value) then
+    if value and string.byte(value, 1) == COMPOSED then  -- is_composed, inline: per value
       node_walk(value, 2, fields and fields[i], type(key) == 'table' and key[i] or key, refs)
     end
   end
