@@ -11,9 +11,9 @@ dumps them after): ``PING``; ``EVALSHA`` of ``return 1``; this saver's ``put``,
 ``get_tuple`` (latest) and ``list(limit=10)``; the lean list of :mod:`.lean_bounds` on
 the same arguments; the AWS saver's ``put``, ``get_tuple`` and ``list(limit=10)``.
 
-``--sections`` counts instead ``list_checkpoints``, ``put_writes`` and ``put_checkpoint``
-cut after each of their sections (:data:`SECTIONS`), sent the arguments the saver sent:
-where a script's work goes, a row less the row before.
+``--sections`` counts instead ``get_checkpoint``, ``list_checkpoints``, ``put_writes`` and
+``put_checkpoint`` cut after each of their sections (:data:`SECTIONS`), sent the arguments
+the saver sent: where a script's work goes, a row less the row before.
 
 ``--turns`` counts instead every script call of the cost phase's two chatbots over turns
 61-100 (``--first``, ``--last``), one call at a time with the Lua collector stopped, the
@@ -262,6 +262,32 @@ def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
 #: which the variant returns, and what it returns there). A cut inside a helper returns
 #: from the helper with empty results, and the script runs on to its end with them.
 SECTIONS: dict[str, list[tuple[str, str, str]]] = {
+    "get_checkpoint": [
+        ("the request and the shared helpers", "local ns, cid, held = ARGV[1]", "return 1"),
+        ("the newest id", "local found = load_checkpoint(ns, cid, held)", "return 1"),
+        (
+            "reading the record",
+            "  local out, blobs, content = load_records({{ns, cid, record}}, held)",
+            "return {}",
+        ),
+        (
+            "its header and references, listed",
+            "  local blobs = hmget(KEYS[3], blob_fields)",
+            "return {{}}, {}, {}",
+        ),
+        ("the values", "  local indexes = hmget(KEYS[4], index_fields)", "return {{}}, {}, {}"),
+        (
+            "the write index",
+            "  local write_fields, write_span, nw = {}, {}, 0",
+            "return {{}}, {}, {}",
+        ),
+        (
+            "the writes",
+            "  -- The content of composed values and writes is gathered together",
+            "return {{}}, {}, {}",
+        ),
+        ("gathering content", "  local out = {}\n  for i = 1, #found do", "return {{}}, {}, {}"),
+    ],
     "put_checkpoint": [
         ("the request and the shared helpers", "local RETENTION_BUDGET = 100", "return 1"),
         ("the parent check", "local sent, rows = take_content(7)", "return 1"),
@@ -372,7 +398,7 @@ def section_calls(
 ) -> dict[str, tuple[int, tuple[Any, ...]]]:
     """The (numkeys, arguments) of one call of each script of :data:`SECTIONS` that
     ``saver`` makes on ``log``'s thread, in the order to replay them: the writes are made
-    first and the list last, and the list is replayed first, so each replay sees the
+    first and the reads last, and the reads are replayed first, so each replay sees the
     thread as its call did."""
     latest = workload.config(log.thread_id, log.latest.checkpoint_id if log.latest else None)
     task, writes = workload.writes(1)
@@ -381,9 +407,10 @@ def section_calls(
         "put_writes": script_arguments(saver, lambda: saver.put_writes(latest, writes, task)),
         "put_checkpoint": script_arguments(saver, lambda: workload.put_next(saver, log)),
         "list_checkpoints": script_arguments(saver, lambda: list(saver.list(config, limit=10))),
+        "get_checkpoint": script_arguments(saver, lambda: saver.get_tuple(config)),
     }
     out = {}
-    for name in ("list_checkpoints", "put_writes", "put_checkpoint"):
+    for name in ("get_checkpoint", "list_checkpoints", "put_writes", "put_checkpoint"):
         call_args = found[name]
         assert call_args is not None, name
         out[name] = call_args

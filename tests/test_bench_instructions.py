@@ -73,7 +73,7 @@ def test_every_section_variant_runs_with_the_savers_own_arguments() -> None:
     saver, log = instructions.written_thread(client, "t")
     stored = len(list(saver.list(workload.config("t"))))
     calls = instructions.section_calls(saver, log)
-    assert list(calls) == ["list_checkpoints", "put_writes", "put_checkpoint"]
+    assert list(calls) == ["get_checkpoint", "list_checkpoints", "put_writes", "put_checkpoint"]
 
     def twice(call: Callable[[], Any]) -> float:
         call()
