@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from importlib import resources
 from typing import Final
@@ -63,14 +64,21 @@ def _blocks(helpers: str) -> list[tuple[list[str], str]]:
     return blocks
 
 
-def _reached(blocks: list[tuple[list[str], str]], roots: list[str], stop: set[int]) -> set[int]:
+def _words(text: str) -> set[str]:
+    """The names ``text`` uses outside its comments."""
+    return set(_NAME.findall(_COMMENT.sub("", text)))
+
+
+def _reached(
+    blocks: list[tuple[list[str], str]], roots: list[str], stop: AbstractSet[int]
+) -> set[int]:
     """The blocks the texts ``roots`` use, directly or through the blocks they use,
     not entering those in ``stop``. Names in comments do not count."""
     defined = {name: i for i, (names, _) in enumerate(blocks) for name in names}
     reached: set[int] = set()
     queue = list(roots)
     while queue:
-        for word in set(_NAME.findall(_COMMENT.sub("", queue.pop()))):
+        for word in _words(queue.pop()):
             i = defined.get(word)
             if i is not None and i not in reached and i not in stop:
                 reached.add(i)
@@ -78,13 +86,15 @@ def _reached(blocks: list[tuple[list[str], str]], roots: list[str], stop: set[in
     return reached
 
 
-def _needed(blocks: list[tuple[list[str], str]], uses: str) -> tuple[set[int], set[int]]:
-    """The blocks a script whose own text is ``uses`` needs, and among them those marked
-    ``-- always``: a statement that defines no name used elsewhere but has an effect
-    (the expiry taken off ARGV) is kept."""
+def _needed(
+    blocks: list[tuple[list[str], str]], uses: str, stop: AbstractSet[int] = frozenset()
+) -> tuple[set[int], set[int]]:
+    """The blocks a script whose own text is ``uses`` needs (not entering those in
+    ``stop``), and among them those marked ``-- always``: a statement that defines no
+    name used elsewhere but has an effect (the expiry taken off ARGV) is kept."""
     always = {i for i, (_, text) in enumerate(blocks) if "-- always" in text}
     roots = [uses] + [blocks[i][1] for i in always]
-    return {0} | always | _reached(blocks, roots, set()), always
+    return {0} | always | _reached(blocks, roots, stop), always
 
 
 def _pruned(helpers: str, uses: str) -> str:
@@ -116,15 +126,12 @@ def _prelude(helpers: str, uses: str, cold: frozenset[str]) -> tuple[str, frozen
     marked = {
         i for i in needed - always if set(blocks[i][0]) & cold or _first_line_cold(blocks[i][1])
     }
-    hot = {0} | always | _reached(blocks, [uses] + [blocks[i][1] for i in always], marked)
+    hot, _ = _needed(blocks, uses, marked)
     lazy = sorted(needed - hot)
     if not lazy:
         return "".join(text for i, (_, text) in enumerate(blocks) if i in needed), frozenset()
-    lazy_names = [name for i in lazy for name in blocks[i][0]]
-    outside = "\n".join([uses] + [blocks[i][1] for i in sorted(hot)])
-    exported = frozenset(
-        name for name in lazy_names if re.search(rf"\b{name}\b", _COMMENT.sub("", outside))
-    )
+    used_outside = _words("\n".join([uses] + [blocks[i][1] for i in sorted(hot)]))
+    exported = frozenset(name for i in lazy for name in blocks[i][0] if name in used_outside)
     head = (
         "-- Helpers created on first use (see plain_redis_saver.scripts._prelude).\n"
         "local make_cold, COLD\n"
