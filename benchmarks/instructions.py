@@ -258,9 +258,6 @@ def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
     return rows
 
 
-#: Where ``--sections`` cuts each script: (what the rows up to here did, the text before
-#: which the variant returns, and what it returns there). A cut inside a helper returns
-#: from the helper with empty results, and the script runs on to its end with them.
 # Cuts inside load_records, which get_checkpoint and list_checkpoints share: the read
 # record(s) come back as one empty entry, so each script runs on to its reply.
 _LOADED = "return {{}}, {}, {}"
@@ -271,6 +268,9 @@ _LOAD_RECORDS: list[tuple[str, str, str]] = [
     ("the writes", "  -- The content of composed values and writes is gathered together", _LOADED),
     ("gathering content", "  local out = {}\n  for i = 1, #found do", _LOADED),
 ]
+#: Where ``--sections`` cuts each script: (what the rows up to here did, the text before
+#: which the variant returns, and what it returns there). A cut inside a helper returns
+#: from the helper with empty results, and the script runs on to its end with them.
 SECTIONS: dict[str, list[tuple[str, str, str]]] = {
     "get_checkpoint": [
         ("the request and the shared helpers", "local ns, cid, held = ARGV[1]", "return 1"),
