@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from .aio import AsyncPlainRedisSaver
+from .audit import ThreadAudit
 from .base import BaseRedisSaver
 from .cache import PlainRedisCache
 from .errors import (
@@ -56,6 +57,7 @@ __all__ = [
     "SchemaVersionError",
     "SerializationError",
     "ShallowRedisSaver",
+    "ThreadAudit",
     "ValueTooLargeError",
     "__version__",
 ]

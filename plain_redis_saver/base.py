@@ -27,6 +27,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from . import clients
+from .audit import ThreadAudit
 from .core import Core
 from .errors import InvalidConfigError
 from .keys import DEFAULT_KEY_PREFIX, Keyspace
@@ -442,6 +443,23 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
     async def acheck_thread(self, thread_id: str) -> None:
         """Async :meth:`check_thread`."""
         await self._arun(self._plans.check_thread(thread_id))
+
+    def audit_thread(self, thread_id: str) -> ThreadAudit:
+        """Check a thread's reference counts against what it stores: a count that is too
+        low would let a removal free a value still in use, one too high keep a value for
+        good. Also lists the values and content no checkpoint or pending write reaches
+        (left by damage, or by a copy or large put interrupted before it completed) and
+        referenced values that are missing. Reads the thread as stored at one moment, in
+        HSCAN pages (no expiry refresh); raises ConcurrentWriteError when it keeps being
+        written, and CorruptDataError naming the key when some of its keys are gone or a
+        record cannot be parsed."""
+        result: ThreadAudit = self._run(self._plans.audit_thread(thread_id), "audit_thread")
+        return result
+
+    async def aaudit_thread(self, thread_id: str) -> ThreadAudit:
+        """Async :meth:`audit_thread`."""
+        result: ThreadAudit = await self._arun(self._plans.audit_thread(thread_id))
+        return result
 
     def thread_snapshot(self, thread_id: str) -> builtins.list[CheckpointTuple]:
         """Every checkpoint of a thread (every namespace, newest first) as stored at one

@@ -31,7 +31,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from . import chunks, codec, compose
+from . import audit, chunks, codec, compose
 from .errors import (
     CheckpointRemovedError,
     ConcurrentWriteError,
@@ -1213,6 +1213,21 @@ class Core:
         raise ConcurrentWriteError(
             f"thread {thread_id!r} was written while it was read, {READ_ATTEMPTS} times in "
             "a row. Read it again when its writes pause."
+        )
+
+    def audit_thread(self, thread_id: str) -> Plan:
+        """Emits the :class:`~plain_redis_saver.audit.ThreadAudit` of a thread as stored at
+        one moment (see :meth:`_read_thread`); reads only, in HSCAN pages."""
+        keys = self.keys.thread(_require_str(thread_id, "thread_id"))
+        yield from self._check_thread(keys)
+        for _ in range(READ_ATTEMPTS):
+            rows = yield from self._read_thread(keys)
+            if rows is not None:
+                yield Emit(audit.audit_rows(keys, rows.records, rows.blobs, rows.writes))
+                return
+        raise ConcurrentWriteError(
+            f"thread {thread_id!r} was written while audit_thread read it, {READ_ATTEMPTS} "
+            "times in a row. Audit it again when its writes pause."
         )
 
     def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:

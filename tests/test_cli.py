@@ -323,6 +323,32 @@ def test_check_reports_a_thread_with_an_evicted_key_and_exits_1(
     assert bad["thread_id"] == "bad" and key in bad["problem"]
 
 
+def test_check_reports_a_reference_count_changed_by_hand_and_exits_1(
+    cli: CLI, saver: PlainRedisSaver, admin: Any
+) -> None:
+    put_chain(saver, "ok", 2)
+    put_chain(saver, "bad", 2)
+    blobs = saver._plans.keys.thread("bad").blobs
+    count = next(f for f in admin.hkeys(blobs) if f.startswith(b"#"))
+    admin.hincrby(blobs, count, 1)
+    run = cli("check", "--json")
+    [bad] = [r for r in json.loads(run.out)["results"] if r["problem"] is not None]
+    assert run.code == 1 and bad["thread_id"] == "bad"
+    assert "reference count" in bad["problem"] and repr(count) in bad["problem"]
+
+
+def test_check_passes_a_thread_holding_a_value_nothing_references_and_says_so(
+    cli: CLI, saver: PlainRedisSaver, admin: Any
+) -> None:
+    put_chain(saver, "t", 2)
+    admin.hset(saver._plans.keys.thread("t").blobs, b"0:1:x9", b"left over")
+    report = cli("check", "--json")
+    [row] = report.json()["results"]
+    assert report.code == 0 and row["problem"] is None
+    assert (row["unreferenced"], row["unreferenced_bytes"]) == (1, 9)
+    assert "1 stored value(s) or piece(s) of content (9 B)" in cli("check").out
+
+
 def test_check_of_named_threads(cli: CLI, saver: PlainRedisSaver) -> None:
     put_chain(saver, "one", 2)
     put_chain(saver, "two", 1)

@@ -70,6 +70,9 @@ def assert_counts_consistent(saver: Any, admin: Any, thread_id: str) -> None:
     stored = {f[1:] for f in blobs if f.startswith(CONTENT)}
     assert counts == expected
     assert stored == set(expected)
+    # The saver's own audit agrees: counts right, nothing unreachable, nothing missing.
+    found = saver.audit_thread(thread_id)
+    assert (found.wrong_counts, found.unreferenced, found.missing) == ([], [], [])
 
 
 @pytest.fixture

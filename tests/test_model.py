@@ -241,6 +241,10 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
                 expected = self.oracle.expected_list(listed, filter=None, before=None, limit=None)
                 actual = self.h.call(use_async, "list", listed)
                 assert [view(t) for t in actual] == expected
+            # And their reference counts are exactly what they store references to.
+            for tid in THREADS if thread_ids is None else set(thread_ids):
+                found = self.h.sync.audit_thread(tid)
+                assert (found.wrong_counts, found.unreferenced, found.missing) == ([], [], [])
 
         def place(self, data: Any) -> tuple[str, str]:
             """A (thread, namespace), usually one that holds checkpoints."""

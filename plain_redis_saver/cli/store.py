@@ -13,6 +13,7 @@ from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from .. import clients, codec
+from ..audit import ThreadAudit
 from ..errors import InvalidConfigError, PlainRedisSaverError
 from ..keys import Keyspace, ThreadKeys
 from ..saver import PlainRedisSaver
@@ -267,6 +268,22 @@ class Store:
         except (PlainRedisSaverError, redis.exceptions.ResponseError) as exc:
             reading.failed(exc)
         return reading
+
+    def audit(self, thread_id: str, reading: ThreadReading) -> ThreadAudit | None:
+        """Audits the reference counts of a thread that read back whole (see
+        :meth:`~plain_redis_saver.PlainRedisSaver.audit_thread`); a problem found marks
+        ``reading`` damaged. None when the reading had failed, or the audit did."""
+        if reading.status != OK:
+            return None
+        try:
+            found = self.saver.audit_thread(thread_id)
+        except (PlainRedisSaverError, redis.exceptions.ResponseError) as exc:
+            reading.failed(exc)
+            return None
+        problem = found.problem()
+        if problem:
+            reading.status, reading.problem = DAMAGED, problem
+        return found
 
     def summary(self, thread_id: str) -> ThreadSummary:
         reading = self.read_thread(thread_id)

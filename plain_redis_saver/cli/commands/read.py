@@ -266,6 +266,17 @@ def _check_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("threads", metavar="THREAD", nargs="*")
 
 
+def _check_status(row: Mapping[str, Any]) -> str:
+    if row["problem"]:
+        return str(row["problem"])
+    if row.get("unreferenced"):
+        return (
+            f"{OK}; {row['unreferenced']} stored value(s) or piece(s) of content "
+            f"({human_bytes(row['unreferenced_bytes'])}) no checkpoint or write references"
+        )
+    return OK
+
+
 def run_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
     threads = list(dict.fromkeys(args.threads)) or sorted(store.all_threads())
     rows = []
@@ -275,11 +286,14 @@ def run_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
             row["problem"] = f"not found under key prefix {store.prefix!r}"
         else:
             reading = store.read_thread(thread_id)
+            audit = store.audit(thread_id, reading)
             row = {
                 "thread_id": thread_id,
                 "checkpoints_read": reading.checkpoints,
                 "status": reading.status,
                 "problem": reading.problem,
+                "unreferenced": len(audit.unreferenced) if audit else None,
+                "unreferenced_bytes": audit.unreferenced_bytes if audit else None,
             }
         rows.append(row)
     statuses = [(r["thread_id"], r["status"]) for r in rows]
@@ -290,7 +304,7 @@ def run_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
         table(
             out,
             ["THREAD", "CHECKPOINTS", "STATUS"],
-            ((r["thread_id"], r["checkpoints_read"], r["problem"] or OK) for r in rows),
+            ((r["thread_id"], r["checkpoints_read"], _check_status(r)) for r in rows),
         )
     if not rows and store.schema_version() is None:
         _nothing_stored(store)
@@ -313,8 +327,8 @@ COMMANDS = (
     Command(
         "check",
         "read every checkpoint of the threads (default: all under the prefix) with its "
-        "values and pending writes, and report each one's state (exit 1 if any is damaged, "
-        "missing or needs --serde)",
+        "values and pending writes, check their reference counts against what they store, "
+        "and report each one's state (exit 1 if any is damaged, missing or needs --serde)",
         run_check,
         _check_arguments,
     ),

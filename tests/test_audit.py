@@ -1,0 +1,146 @@
+"""audit_thread: a thread's reference counts checked against what it stores, on every
+backend. Healthy threads written every way audit clean; each kind of damage made by
+hand is reported as what it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from plain_redis_saver import CorruptDataError, PlainRedisSaver, ThreadAudit
+
+from .helpers import checkpoint, config, metadata, put_chain
+from .test_composed import history, put_versions
+
+COUNT = b"#"
+
+
+def assert_clean(found: ThreadAudit) -> None:
+    assert (found.wrong_counts, found.unreferenced, found.missing) == ([], [], [])
+    assert found.counts_ok and found.problem() is None
+
+
+def blobs_key(saver: Any, thread_id: str) -> str:
+    return saver._plans.keys.thread(thread_id).blobs
+
+
+def fields(admin: Any, key: str, start: bytes) -> list[bytes]:
+    return sorted(f for f in admin.hkeys(key) if f.startswith(start))
+
+
+@pytest.fixture
+def written(saver: PlainRedisSaver) -> PlainRedisSaver:
+    """Thread "t": twelve versions of a growing list, with pending writes on the last."""
+    saver.setup()
+    configs = put_versions(saver, "t", [history(n) for n in range(1, 13)])
+    saver.put_writes(configs[-1], [("m", history(14)), ("n", "plain")], "task")
+    return saver
+
+
+def test_a_written_thread_audits_clean_and_is_counted(written: PlainRedisSaver) -> None:
+    found = written.audit_thread("t")
+    assert_clean(found)
+    assert (found.checkpoints, found.values) == (12, 12)
+    assert found.content > 0
+
+
+def test_threads_after_retention_prune_removal_and_copy_audit_clean(
+    saver: PlainRedisSaver,
+) -> None:
+    saver.setup()
+    kept = PlainRedisSaver(saver.client, key_prefix=saver.key_prefix, max_checkpoints=2)
+    put_versions(kept, "kept", [history(n) for n in range(1, 9)])
+    configs = put_versions(saver, "pruned", [history(n) for n in range(1, 9)])
+    saver.put_writes(configs[-1], [("m", history(10))], "task")
+    saver.prune(["pruned"])
+    put_chain(saver, "runs", 3, run_id="r1")
+    put_chain(saver, "runs", 2, run_id="r2")
+    saver.delete_for_runs(["r1"])
+    saver.copy_thread("kept", "copied")
+    for thread_id in ("kept", "pruned", "runs", "copied"):
+        assert_clean(saver.audit_thread(thread_id))
+
+
+def test_a_repeated_put_and_a_replaced_special_write_audit_clean(
+    written: PlainRedisSaver,
+) -> None:
+    [stored] = put_versions(written, "r", [history(3)])
+    again = checkpoint({"m": history(5)}, versions={"m": 1})
+    again["id"] = stored["configurable"]["checkpoint_id"]
+    written.put(config("r"), again, metadata(step=0), {"m": 1})
+    written.put_writes(stored, [("__error__", history(4))], "task")
+    written.put_writes(stored, [("__error__", history(6))], "task")
+    assert_clean(written.audit_thread("r"))
+
+
+def test_an_absent_thread_audits_empty(saver: PlainRedisSaver) -> None:
+    found = saver.audit_thread("nobody")
+    assert_clean(found)
+    assert (found.checkpoints, found.values, found.content) == (0, 0, 0)
+
+
+async def test_the_async_audit_reads_what_the_sync_one_does(
+    written: PlainRedisSaver, asaver: Any
+) -> None:
+    assert await asaver.aaudit_thread("t") == written.audit_thread("t")
+
+
+def test_a_value_count_raised_by_hand_is_reported_with_both_numbers(
+    written: PlainRedisSaver, admin: Any
+) -> None:
+    key = blobs_key(written, "t")
+    count = next(f for f in fields(admin, key, COUNT) if not f.startswith(b"#*"))
+    admin.hincrby(key, count, 2)
+    found = written.audit_thread("t")
+    assert found.wrong_counts == [(count, 3, 1)]
+    assert repr(count) in (found.problem() or "")
+
+
+def test_a_count_deleted_by_hand_is_reported_absent(written: PlainRedisSaver, admin: Any) -> None:
+    key = blobs_key(written, "t")
+    count = fields(admin, key, b"#*")[0]
+    expected = int(admin.hget(key, count))
+    admin.hdel(key, count)
+    assert written.audit_thread("t").wrong_counts == [(count, None, expected)]
+
+
+def test_a_checkpoint_count_changed_by_hand_is_reported(
+    written: PlainRedisSaver, admin: Any
+) -> None:
+    key = blobs_key(written, "t")
+    admin.hset(key, b"=0:", 11)
+    assert written.audit_thread("t").wrong_counts == [(b"=0:", 11, 12)]
+
+
+def test_a_value_nothing_references_is_listed_with_its_bytes_and_counts_stay_right(
+    written: PlainRedisSaver, admin: Any
+) -> None:
+    admin.hset(blobs_key(written, "t"), b"0:1:x9", b"left over")
+    found = written.audit_thread("t")
+    assert (found.unreferenced, found.unreferenced_bytes) == ([b"0:1:x9"], 9)
+    assert found.counts_ok and found.problem() is None
+
+
+def test_a_value_deleted_by_hand_is_reported_missing(written: PlainRedisSaver, admin: Any) -> None:
+    key = blobs_key(written, "t")
+    value = next(f for f in fields(admin, key, b"0:") if f != b"0:")
+    admin.hdel(key, value)
+    found = written.audit_thread("t")
+    assert value in found.missing
+    assert "missing" in (found.problem() or "")
+
+
+def test_a_count_that_is_no_number_raises_naming_it(written: PlainRedisSaver, admin: Any) -> None:
+    key = blobs_key(written, "t")
+    count = fields(admin, key, b"#*")[0]
+    admin.hset(key, count, b"many")
+    with pytest.raises(CorruptDataError, match="not a number"):
+        written.audit_thread("t")
+
+
+def test_an_evicted_key_raises_naming_it(written: PlainRedisSaver, admin: Any) -> None:
+    lost = written._plans.keys.thread("t").checkpoints
+    admin.unlink(lost)
+    with pytest.raises(CorruptDataError, match=lost):
+        written.audit_thread("t")
