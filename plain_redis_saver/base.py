@@ -461,6 +461,22 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
         result: ThreadAudit = await self._arun(self._plans.audit_thread(thread_id))
         return result
 
+    def repair_thread(self, thread_id: str) -> ThreadAudit:
+        """Audit a thread (see :meth:`audit_thread`), then set every wrong count to the
+        references it stands for and delete the values and content nothing reaches;
+        returns the audit acted on. Applied only while the thread is not written
+        between the audit and the repair (else it audits again; ConcurrentWriteError
+        after five attempts). Values found missing cannot be restored: the returned
+        audit still lists them. Refuses, with CorruptDataError naming the key, a thread
+        that lost one of its keys, whose values would all look unreferenced."""
+        result: ThreadAudit = self._run(self._plans.repair_thread(thread_id), "repair_thread")
+        return result
+
+    async def arepair_thread(self, thread_id: str) -> ThreadAudit:
+        """Async :meth:`repair_thread`."""
+        result: ThreadAudit = await self._arun(self._plans.repair_thread(thread_id))
+        return result
+
     def thread_snapshot(self, thread_id: str) -> builtins.list[CheckpointTuple]:
         """Every checkpoint of a thread (every namespace, newest first) as stored at one
         moment, unlike a ``list()`` of a thread being written, whose pages are read

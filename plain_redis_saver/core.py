@@ -59,6 +59,7 @@ from .scripts import (
     PUT_CHECKPOINT_STAGED,
     PUT_WRITES,
     PUT_WRITES_STAGED,
+    REPAIR_THREAD,
     LuaScript,
 )
 
@@ -1229,6 +1230,54 @@ class Core:
             f"thread {thread_id!r} was written while audit_thread read it, {READ_ATTEMPTS} "
             "times in a row. Audit it again when its writes pause."
         )
+
+    def repair_thread(self, thread_id: str) -> Plan:
+        """Audits a thread (see :meth:`audit_thread`), then sets every wrong count to the
+        references it stands for and deletes the values and content nothing reaches, in
+        REPAIR_THREAD calls that apply only while the thread's write generation is the
+        one the audit read (else it audits again). Emits the audit acted on."""
+        keys = self.keys.thread(_require_str(thread_id, "thread_id"))
+        yield from self._check_thread(keys)
+        for _ in range(READ_ATTEMPTS):
+            rows = yield from self._read_thread(keys)
+            if rows is None:
+                continue
+            found = audit.audit_rows(keys, rows.records, rows.blobs, rows.writes)
+            counts = [(name, want) for name, _, want in found.wrong_counts if want]
+            dead = [name for name, _, want in found.wrong_counts if not want]
+            dead += found.unreferenced
+            if (yield from self._repair(keys, rows.generation or b"", counts, dead)):
+                if dead:
+                    self.composer.forget(thread_id)
+                yield Emit(found)
+                return
+        raise ConcurrentWriteError(
+            f"thread {thread_id!r} was written while repair_thread read it, {READ_ATTEMPTS} "
+            "times in a row; what was repaired before it moved stays repaired. Repair it "
+            "again when its writes pause."
+        )
+
+    def _repair(
+        self,
+        keys: ThreadKeys,
+        generation: bytes,
+        counts: Sequence[tuple[bytes, int]],
+        dead: Sequence[bytes],
+    ) -> Generator[Op, Any, bool]:
+        """REPAIR_THREAD calls carrying ``counts`` and ``dead``, each below the argument
+        limit; False as soon as one finds the thread written since ``generation``. Each
+        call applied leaves the thread right as of the audit, so one that stops early
+        leaves nothing half done."""
+        per_call = MAX_ARGS_PER_CALL - 2  # even: count pairs are never split
+        count_args: list[Arg] = [x for pair in counts for x in pair]
+        rest = list(dead)
+        while count_args or rest:
+            head, count_args = count_args[:per_call], count_args[per_call:]
+            tail, rest = rest[: per_call - len(head)], rest[per_call - len(head) :]
+            args = (generation, len(head) // 2, *head, *tail)
+            if not int((yield Eval(REPAIR_THREAD, keys, args, ""))):
+                return False
+        return True
 
     def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:
         target = parse_config(config)

@@ -219,6 +219,7 @@ CHECK_THREAD: Final = _load("check_thread")
 PUT_CHECKPOINT_STAGED: Final = _load("put_checkpoint", staged=True)
 PUT_WRITES_STAGED: Final = _load("put_writes", staged=True)
 COMMIT_COPY: Final = _load("commit_copy")
+REPAIR_THREAD: Final = _load("repair_thread")
 CACHE_SET: Final = _load("cache_set", includes=())
 STORE_BATCH: Final = _load(
     "store_batch",
@@ -237,6 +238,7 @@ ALL_SCRIPTS: Final = (
     PUT_CHECKPOINT_STAGED,
     PUT_WRITES_STAGED,
     COMMIT_COPY,
+    REPAIR_THREAD,
     CACHE_SET,
     STORE_BATCH,
 )

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from plain_redis_saver import CorruptDataError, PlainRedisSaver, ThreadAudit
+from plain_redis_saver import CorruptDataError, PlainRedisSaver, ThreadAudit, scripts
+from plain_redis_saver.drive import drive
+from plain_redis_saver.ops import Eval
 
 from .helpers import checkpoint, config, metadata, put_chain
 from .test_composed import history, put_versions
@@ -144,3 +146,74 @@ def test_an_evicted_key_raises_naming_it(written: PlainRedisSaver, admin: Any) -
     admin.unlink(lost)
     with pytest.raises(CorruptDataError, match=lost):
         written.audit_thread("t")
+
+
+def test_a_repair_sets_wrong_counts_right_and_frees_what_nothing_reaches(
+    written: PlainRedisSaver, admin: Any
+) -> None:
+    key = blobs_key(written, "t")
+    raised = fields(admin, key, b"#0:")[0]
+    dropped = fields(admin, key, b"#*")[0]
+    expected = int(admin.hget(key, dropped))
+    admin.hincrby(key, raised, 5)
+    admin.hdel(key, dropped)
+    admin.hset(key, b"0:1:x9", b"left over")
+    read_before = written.get_tuple(config("t"))
+    found = written.repair_thread("t")
+    assert [(name, want) for name, _, want in found.wrong_counts] == [
+        (dropped, expected),
+        (raised, 1),
+    ]
+    assert found.unreferenced == [b"0:1:x9"]
+    assert_clean(written.audit_thread("t"))
+    assert written.get_tuple(config("t")) == read_before
+
+
+def test_a_repair_of_a_healthy_thread_changes_nothing(written: PlainRedisSaver, admin: Any) -> None:
+    keys = written._plans.keys.thread("t")
+    before = [admin.hgetall(k) for k in (keys.checkpoints, keys.blobs, keys.writes)]
+    assert_clean(written.repair_thread("t"))
+    assert [admin.hgetall(k) for k in (keys.checkpoints, keys.blobs, keys.writes)] == before
+
+
+def test_a_repair_refuses_a_thread_that_lost_a_key_and_deletes_nothing(
+    written: PlainRedisSaver, admin: Any
+) -> None:
+    keys = written._plans.keys.thread("t")
+    admin.unlink(keys.checkpoints)  # every value would look unreferenced
+    before = admin.hgetall(keys.blobs)
+    with pytest.raises(CorruptDataError, match=keys.checkpoints):
+        written.repair_thread("t")
+    assert admin.hgetall(keys.blobs) == before
+
+
+def test_a_repair_applies_only_to_the_thread_it_audited(
+    written: PlainRedisSaver, admin: Any
+) -> None:
+    """The thread is written between the audit's read and the repair: that repair call
+    changes nothing, and the repair audits again and applies to what it reads then."""
+    key = blobs_key(written, "t")
+    admin.hset(key, b"0:1:x9", b"left over")
+    [latest] = written.list(config("t"), limit=1)
+    calls: list[Any] = []
+
+    def execute(op: Any) -> Any:
+        if isinstance(op, Eval) and op.script is scripts.REPAIR_THREAD:
+            calls.append(admin.hget(key, b"0:1:x9"))
+            if len(calls) == 1:  # a write lands between the audit and the repair
+                written.put_writes(latest.config, [("n", "late")], "late-task")
+        return written._runner(op)
+
+    [found] = drive(written._plans.repair_thread("t"), execute)
+    assert calls == [b"left over", b"left over"]  # the first call applied nothing
+    assert found.unreferenced == [b"0:1:x9"] and admin.hget(key, b"0:1:x9") is None
+    assert_clean(written.audit_thread("t"))
+
+
+async def test_the_async_repair_frees_what_the_sync_audit_found(
+    written: PlainRedisSaver, asaver: Any, admin: Any
+) -> None:
+    admin.hset(blobs_key(written, "t"), b"0:1:x9", b"left over")
+    found = await asaver.arepair_thread("t")
+    assert found.unreferenced == [b"0:1:x9"]
+    assert_clean(written.audit_thread("t"))

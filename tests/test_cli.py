@@ -349,6 +349,25 @@ def test_check_passes_a_thread_holding_a_value_nothing_references_and_says_so(
     assert "1 stored value(s) or piece(s) of content (9 B)" in cli("check").out
 
 
+def test_check_repair_sets_counts_right_frees_leftovers_and_leaves_lost_keys(
+    cli: CLI, saver: PlainRedisSaver, admin: Any
+) -> None:
+    put_chain(saver, "counts", 2)
+    put_chain(saver, "lost", 2)
+    keys = saver._plans.keys.thread("counts")
+    count = next(f for f in admin.hkeys(keys.blobs) if f.startswith(b"#"))
+    admin.hincrby(keys.blobs, count, 1)
+    admin.hset(keys.blobs, b"0:1:x9", b"left over")
+    admin.unlink(saver._plans.keys.thread("lost").checkpoints)
+    run = cli("check", "--repair", "--json")
+    rows = {r["thread_id"]: r for r in json.loads(run.out)["results"]}
+    assert run.code == 1 and "'lost'" in run.err  # the lost key is still reported
+    assert rows["counts"]["problem"] is None
+    assert rows["counts"]["repaired"] == {"counts": 1, "deleted": 1, "bytes": 9}
+    assert admin.hget(keys.blobs, b"0:1:x9") is None
+    assert cli("check", "counts").code == 0
+
+
 def test_check_of_named_threads(cli: CLI, saver: PlainRedisSaver) -> None:
     put_chain(saver, "one", 2)
     put_chain(saver, "two", 1)

@@ -285,6 +285,22 @@ class Store:
             reading.status, reading.problem = DAMAGED, problem
         return found
 
+    def repair(self, thread_id: str, reading: ThreadReading) -> ThreadAudit | None:
+        """Repairs the counts and frees the unreferenced values of a thread that read
+        back whole (see :meth:`~plain_redis_saver.PlainRedisSaver.repair_thread`); the
+        reading is ok again unless values are missing. None when the repair failed
+        (``reading`` then says why)."""
+        try:
+            found = self.saver.repair_thread(thread_id)
+        except (PlainRedisSaverError, redis.exceptions.ResponseError) as exc:
+            reading.failed(exc)
+            return None
+        reading.status, reading.problem = OK, None
+        if found.missing:
+            reading.status = DAMAGED
+            reading.problem = f"repaired, but {found.problem()}"
+        return found
+
     def summary(self, thread_id: str) -> ThreadSummary:
         reading = self.read_thread(thread_id)
         _, pttls, sizes = self.key_facts(thread_id)

@@ -264,11 +264,22 @@ def _stats_table(out: IO[str], totals: Mapping[str, Any]) -> None:
 
 def _check_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("threads", metavar="THREAD", nargs="*")
+    cmd.add_argument(
+        "--repair",
+        action="store_true",
+        help="set wrong reference counts right and delete the values nothing references "
+        "(a thread that lost a key is left as it is)",
+    )
 
 
 def _check_status(row: Mapping[str, Any]) -> str:
     if row["problem"]:
         return str(row["problem"])
+    if repaired := row.get("repaired"):
+        return (
+            f"{OK}: repaired {repaired['counts']} count(s), deleted {repaired['deleted']} "
+            f"unreferenced value(s) or piece(s) of content ({human_bytes(repaired['bytes'])})"
+        )
     if row.get("unreferenced"):
         return (
             f"{OK}; {row['unreferenced']} stored value(s) or piece(s) of content "
@@ -287,6 +298,9 @@ def run_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
         else:
             reading = store.read_thread(thread_id)
             audit = store.audit(thread_id, reading)
+            repaired = None
+            if args.repair and audit and (audit.wrong_counts or audit.unreferenced):
+                audit = repaired = store.repair(thread_id, reading)
             row = {
                 "thread_id": thread_id,
                 "checkpoints_read": reading.checkpoints,
@@ -295,6 +309,13 @@ def run_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
                 "unreferenced": len(audit.unreferenced) if audit else None,
                 "unreferenced_bytes": audit.unreferenced_bytes if audit else None,
             }
+            if repaired:
+                row["unreferenced"] = row["unreferenced_bytes"] = 0  # deleted just now
+                row["repaired"] = {
+                    "counts": len(repaired.wrong_counts),
+                    "deleted": len(repaired.unreferenced),
+                    "bytes": repaired.unreferenced_bytes,
+                }
         rows.append(row)
     statuses = [(r["thread_id"], r["status"]) for r in rows]
     if args.json:
