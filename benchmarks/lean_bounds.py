@@ -157,22 +157,33 @@ return 1
 """
 )
 
-LEAN_WRITES = (
-    _PRELUDE
-    + _CHECK_REFS
-    + r"""
+# A put_writes call's arguments: the content sent (`content`: field, bytes, ...) and
+# the writes (`subs`: index as sent, `values`), for the task `task` of checkpoint `base`.
+_WRITE_ARGS = r"""
 local base, task = ARGV[2], ARGV[3]
-local rows, content, added = {}, {}, {}
+local content, subs, values = {}, {}, {}
 for i = 5, #ARGV - 1, 2 do
   local f = ARGV[i]
   if string.byte(f, 1) == 42 then
     content[#content + 1] = f
     content[#content + 1] = ARGV[i + 1]
   else
-    rows[#rows + 1] = base .. task .. f
-    rows[#rows + 1] = ARGV[i + 1]
-    added[#added + 1] = (#task + #f) .. ':' .. task .. f
+    subs[#subs + 1] = f
+    values[#values + 1] = ARGV[i + 1]
   end
+end
+"""
+
+LEAN_WRITES = (
+    _PRELUDE
+    + _CHECK_REFS
+    + _WRITE_ARGS
+    + r"""
+local rows, added = {}, {}
+for j = 1, #subs do
+  rows[#rows + 1] = base .. task .. subs[j]
+  rows[#rows + 1] = values[j]
+  added[#added + 1] = (#task + #subs[j]) .. ':' .. task .. subs[j]
 end
 if #content > 0 then
   redis.call('HSET', KEYS[3], unpack(content))
@@ -262,8 +273,144 @@ return {out, blobs, indexes, writes, flat}
 """
 )
 
+# The writes of the uncounted design (benchmarks/COLLECTION.md): the lean writes plus
+# every check that design keeps, and no reference count. ARGV as this saver's scripts
+# (expiry first), plus the digests referenced unsent (16 bytes each) as the last one.
+# One HMGET of KEYS[3] reads the new values (a stored one is never replaced), the content
+# referenced unsent (it must be there), the generation and the namespace's checkpoint
+# count; the record is stored with HSETNX (a repeated put keeps the first), its value
+# references beside it (for the lean reads), and a thread whose keys had no expiry is
+# looked at with PTTL, as the real scripts do when sent "0".
+UNCOUNTED_PUT = (
+    _PRELUDE
+    + r"""
+local ns, cid, record, counted, parent = ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7]
+local field = ns .. cid
+if parent ~= '' and redis.call('HEXISTS', KEYS[1], ns .. parent) == 0
+    and redis.call('HEXISTS', KEYS[1], field) == 0 then
+  local top = redis.call('ZREVRANGEBYLEX', KEYS[2], '(' .. ns .. '­', '(' .. ns,
+    'LIMIT', 0, 1)
+  if #top == 1 and top[1] > ns .. parent then
+    return redis.error_reply('parent removed')
+  end
+end
+local names, nvalues = {}, 0
+for i = 8, #ARGV - 1, 2 do
+  if string.byte(ARGV[i], 1) ~= 42 then
+    nvalues = nvalues + 1
+    names[nvalues] = ARGV[i]
+  end
+end
+local refs = ARGV[#ARGV]
+for i = 1, #refs, 16 do
+  names[#names + 1] = '*' .. string.sub(refs, i, i + 15)
+end
+local at_generation = #names + 1
+names[at_generation] = '=g'
+names[at_generation + 1] = '=' .. ns
+local got = redis.call('HMGET', KEYS[3], unpack(names))
+for i = nvalues + 1, at_generation - 1 do
+  if not got[i] then
+    return redis.error_reply('missing content')
+  end
+end
+local rows, k = {}, 0
+for i = 8, #ARGV - 1, 2 do
+  local f = ARGV[i]
+  local is_value = string.byte(f, 1) ~= 42
+  if is_value then
+    k = k + 1
+  end
+  if not (is_value and got[k]) then
+    rows[#rows + 1] = f
+    rows[#rows + 1] = ARGV[i + 1]
+  end
+end
+local created = redis.call('HSETNX', KEYS[1], field, record)
+if created == 1 then
+  redis.call('HSET', KEYS[1], field .. '\0r', counted)
+  redis.call('ZADD', KEYS[2], 0, field)
+  local count = tonumber(got[at_generation + 1]) or 0
+  if count == 0 then
+    redis.call('HSET', KEYS[5], ns, 1)
+  end
+  rows[#rows + 1] = '=' .. ns
+  rows[#rows + 1] = count + 1
+end
+rows[#rows + 1] = '=g'
+rows[#rows + 1] = (tonumber(got[at_generation]) or 0) + 1
+redis.call('HSET', KEYS[3], unpack(rows))
+if ARGV[1] == '0' then
+  redis.call('PTTL', KEYS[3])
+end
+return created
+"""
+)
+
+UNCOUNTED_WRITES = (
+    _PRELUDE
+    + _WRITE_ARGS
+    + r"""
+local fields = {}
+for j = 1, #subs do
+  fields[j] = base .. task .. subs[j]
+end
+local n = #fields
+fields[n + 1] = base
+local current = redis.call('HMGET', KEYS[4], unpack(fields))
+local rows, added = {}, {}
+for j = 1, n do
+  local special = tonumber(subs[j]) < 0
+  if special or not current[j] then
+    rows[#rows + 1] = fields[j]
+    rows[#rows + 1] = values[j]
+    if not current[j] then
+      added[#added + 1] = (#task + #subs[j]) .. ':' .. task .. subs[j]
+    end
+  end
+end
+local names = {}
+local refs = ARGV[#ARGV]
+for i = 1, #refs, 16 do
+  names[#names + 1] = '*' .. string.sub(refs, i, i + 15)
+end
+names[#names + 1] = '=g'
+local got = redis.call('HMGET', KEYS[3], unpack(names))
+for i = 1, #names - 1 do
+  if not got[i] then
+    return redis.error_reply('missing content')
+  end
+end
+if #added > 0 then
+  rows[#rows + 1] = base
+  rows[#rows + 1] = (current[n + 1] or '') .. table.concat(added)
+end
+if #rows > 0 then
+  redis.call('HSET', KEYS[4], unpack(rows))
+end
+content[#content + 1] = '=g'
+content[#content + 1] = (tonumber(got[#names]) or 0) + 1
+if #added > 0 and not current[n + 1] then
+  content[#content + 1] = '=w'
+  content[#content + 1] = 1
+end
+redis.call('HSET', KEYS[3], unpack(content))
+if ARGV[1] == '0' then
+  redis.call('PTTL', KEYS[3])
+  redis.call('PTTL', KEYS[1])
+end
+return #added
+"""
+)
+
 #: The lean script standing in for each of this saver's scripts, by script name.
 LEAN = {"put_checkpoint": LEAN_PUT, "put_writes": LEAN_WRITES, "get_checkpoint": LEAN_GET}
+#: The uncounted design's scripts (its reads are the lean ones), by script name.
+UNCOUNTED = {
+    "put_checkpoint": UNCOUNTED_PUT,
+    "put_writes": UNCOUNTED_WRITES,
+    "get_checkpoint": LEAN_GET,
+}
 
 #: Where the field/value pairs start among the arguments (0-based, expiry included).
 _PAIRS_FROM = {"put_checkpoint": 7, "put_writes": 4}

@@ -20,6 +20,10 @@ time), for
 - ``lean scripts`` and ``plain-command writes``: the same mirror, sending the lower
   bounds of :mod:`.lean_bounds` instead: scripts that do only the essential writes and
   reads, and writes as transactions of plain commands with no Lua at all.
+- ``uncounted scripts``: the same mirror, sending the writes of the design in
+  ``benchmarks/COLLECTION.md``: the lean writes with every check that design keeps
+  (the parent check, never replacing a value or write, the generation, the writes mark,
+  the namespace's checkpoint count, the expiry look) and no reference count.
 - ``aws``: the AWS saver on the measured server.
 
 **Turns per second** (sync, one turn at a time, whole conversations of ``--turns``), for
@@ -65,6 +69,7 @@ OURS = "ours"
 FLOOR = "requests only"
 LEAN = "lean scripts"
 PLAIN = "plain-command writes"
+UNCOUNTED = "uncounted scripts"
 PING_SAVER = "InMemorySaver + 1 PING per call"
 NOOP_SAVER = "InMemorySaver + 1 no-op script per call"
 MEMORY = "InMemorySaver"
@@ -84,10 +89,14 @@ class Mirror:
     - :data:`LEAN`: the lean script of :mod:`.lean_bounds` for a put, put_writes or get
       (a put or put_writes gets one more argument: the digests it references unsent);
     - :data:`PLAIN`: a put or put_writes as a transaction of plain writes, a get as the
-      lean script.
+      lean script;
+    - :data:`UNCOUNTED`: the uncounted design's script of :mod:`.lean_bounds` (the lean
+      writes with every check that design keeps; its get is the lean one), arguments as
+      for LEAN.
 
     Calls of other scripts get the no-op. ``shas`` holds the SHA1s of ``return 1``
-    (``"noop"``) and of the lean scripts (by script name) on ``shadow``."""
+    (``"noop"``), of the lean scripts (by script name) and of the uncounted ones
+    (``"uncounted:"`` and the name) on ``shadow``."""
 
     def __init__(self, client: Any, shadow: Any, mode: str, shas: dict[str, str]) -> None:
         self.sent = 0
@@ -102,10 +111,11 @@ class Mirror:
                 pipe = shadow.pipeline(transaction=True)
                 lean_bounds.plain_transaction(pipe, name, keys, argv, self.indexes)
                 pipe.execute()
-            elif mode in (LEAN, PLAIN) and name in lean_bounds.LEAN:
+            elif mode in (LEAN, PLAIN, UNCOUNTED) and name in lean_bounds.LEAN:
                 if name != "get_checkpoint":
                     argv.append(lean_bounds.unsent_references(name, argv))
-                shadow.evalsha(shas[name], numkeys, *keys, *argv)
+                sha = shas[f"uncounted:{name}" if mode == UNCOUNTED else name]
+                shadow.evalsha(sha, numkeys, *keys, *argv)
             else:
                 shadow.evalsha(shas["noop"], numkeys, *args)
             self.sent += 1
@@ -244,6 +254,12 @@ def measure(turns: int, rounds: int, with_aws: bool) -> dict[str, Any]:
         noop_sha = admin.script_load(NOOP)
         shas = {"noop": noop_sha}
         shas.update({name: admin.script_load(src) for name, src in lean_bounds.LEAN.items()})
+        shas.update(
+            {
+                f"uncounted:{name}": admin.script_load(src)
+                for name, src in lean_bounds.UNCOUNTED.items()
+            }
+        )
 
         def ours(url: str = measured.url) -> PlainRedisSaver:
             saver = PlainRedisSaver(redis.Redis.from_url(url), key_prefix="floor")
@@ -260,7 +276,7 @@ def measure(turns: int, rounds: int, with_aws: bool) -> dict[str, Any]:
 
         cpu_savers: dict[str, Callable[[], Any]] = {
             OURS: ours,
-            **{mode: partial(mirrored, mode) for mode in (FLOOR, LEAN, PLAIN)},
+            **{mode: partial(mirrored, mode) for mode in (FLOOR, LEAN, UNCOUNTED, PLAIN)},
         }
         with_aws_saver: dict[str, Callable[[], Any]] = {}
         if with_aws:
@@ -307,7 +323,7 @@ def report(result: dict[str, Any]) -> Iterable[str]:
     """Markdown tables of :func:`measure`'s result: median (min–max) over the rounds, and
     the median (min–max) of the ratios to the AWS saver within each round."""
     cpu, rate = result["cpu"], result["rate"]
-    variants = [OURS, FLOOR, LEAN, PLAIN, AWS]
+    variants = [OURS, FLOOR, LEAN, UNCOUNTED, PLAIN, AWS]
     yield "| server CPU per turn (µs) | " + " | ".join(variants) + " |"
     yield "|---|" + "---|" * len(variants)
     for style in STYLES:

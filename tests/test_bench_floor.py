@@ -15,6 +15,7 @@ from benchmarks.turn_floor import (
     FLOOR,
     LEAN,
     PLAIN,
+    UNCOUNTED,
     Mirror,
     RequestSizes,
     RoundTripSaver,
@@ -160,6 +161,7 @@ def _mirrored_savers(mode: str) -> tuple[PlainRedisSaver, Any]:
     real, shadow = fakeredis.FakeRedis(), fakeredis.FakeRedis()
     shas = {"noop": shadow.script_load("return 1")}
     shas.update({name: shadow.script_load(src) for name, src in lean_bounds.LEAN.items()})
+    shas.update({f"uncounted:{n}": shadow.script_load(s) for n, s in lean_bounds.UNCOUNTED.items()})
     saver = PlainRedisSaver(real, key_prefix="lean")
     saver.setup()  # every call then goes by EVALSHA, which the mirror sees
     Mirror(real, shadow, mode, shas)
@@ -222,3 +224,33 @@ def test_lean_list_returns_the_newest_records_first() -> None:
     reply = shadow.evalsha(shadow.script_load(lean_bounds.LEAN_LIST), 5, *keys, *args)
     stored = [saver.client.hget(keys[0], b"0:" + cid) for cid in (b"0003", b"0002")]
     assert [entry[1] for entry in reply[0]] == stored
+
+
+def test_uncounted_scripts_store_what_the_saver_stores_without_counts() -> None:
+    saver, shadow = _mirrored_savers(UNCOUNTED)
+    _conversation(saver, 4)
+    real = saver.client
+    for key in Keyspace("lean").thread("t")[:4]:
+        if key.endswith(":c"):
+            stored = {f: v for f, v in shadow.hgetall(key).items() if not f.endswith(b"\0r")}
+        elif key.endswith(":o"):
+            assert shadow.zrange(key, 0, -1) == real.zrange(key, 0, -1)
+            continue
+        else:
+            stored = shadow.hgetall(key)
+        expected = {f: v for f, v in real.hgetall(key).items() if not f.startswith(b"#")}
+        assert stored == expected
+
+
+def test_the_uncounted_put_refuses_missing_content_and_a_removed_parent() -> None:
+    saver, shadow = _mirrored_savers(UNCOUNTED)
+    _conversation(saver, 3)
+    keys = Keyspace("lean").thread("t")
+    put = shadow.script_load(lean_bounds.UNCOUNTED_PUT)
+    missing = ["", "0:", "0009", b"record", "", "", "", b"\x07" * 16]
+    with pytest.raises(redis.ResponseError, match="missing content"):
+        shadow.evalsha(put, 5, *keys, *missing)
+    orphan = ["", "0:", "0009", b"record", "", "", "0000x", b""]
+    with pytest.raises(redis.ResponseError, match="parent removed"):
+        shadow.evalsha(put, 5, *keys, *orphan)
+    assert shadow.hget(keys[0], b"0:0009") is None
