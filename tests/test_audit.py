@@ -217,3 +217,20 @@ async def test_the_async_repair_frees_what_the_sync_audit_found(
     found = await asaver.arepair_thread("t")
     assert found.unreferenced == [b"0:1:x9"]
     assert_clean(written.audit_thread("t"))
+
+
+def test_a_repair_refuses_a_thread_that_lost_a_key_after_the_audit_read_it(
+    written: PlainRedisSaver, admin: Any
+) -> None:
+    keys = written._plans.keys.thread("t")
+    admin.hset(keys.blobs, b"0:1:x9", b"left over")
+
+    def execute(op: Any) -> Any:
+        if isinstance(op, Eval) and op.script is scripts.REPAIR_THREAD:
+            admin.unlink(keys.checkpoints)  # evicted; the generation does not move
+        return written._runner(op)
+
+    before = admin.hgetall(keys.blobs)
+    with pytest.raises(CorruptDataError, match=keys.checkpoints):
+        list(drive(written._plans.repair_thread("t"), execute))
+    assert admin.hgetall(keys.blobs) == before

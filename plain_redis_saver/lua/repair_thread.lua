@@ -9,7 +9,7 @@
 --             (counts of nothing, values and content no checkpoint or write reaches)
 --
 -- Reply: 1 when applied; 0, changing nothing, when the thread was written since the
--- audit read it (a count or a reference may have changed meanwhile: the caller audits
+-- audit read it; raises, changing nothing, naming a key the thread has lost (a count or a reference may have changed meanwhile: the caller audits
 -- again). A repair changes nothing a read returns, so the write generation stays: a
 -- repair sent in several calls checks the same one in each, and a copy or export
 -- reading the thread meanwhile need not start over. Content a client still names as
@@ -20,6 +20,9 @@ local current = rcall('HGET', KEYS[3], GENERATION) or ''
 if current ~= ARGV[1] then
   return 0
 end
+-- An eviction leaves the generation as it was: a thread that lost a key since the audit
+-- read it (its values would all look unreferenced) is refused here, naming the key.
+check_thread_intact()
 local n = tonumber(ARGV[2])
 local rows, dead = {}, {}
 for i = 3, 2 + 2 * n do
