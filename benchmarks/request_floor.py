@@ -7,7 +7,8 @@ of a ``PING``, a ``SET`` and a ``GET`` of 8.9 KB (the AWS saver's put and read o
 benchmark's checkpoint); of requests carrying the keys and arguments of one of this
 saver's puts: ``EVALSHA`` of ``return 1``, ``FCALL`` of a function returning 1,
 ``MULTI``/``HSET``/``HSET``/``ZADD``/``EXEC`` of the same bytes, and the lean put of
-:mod:`.lean_bounds` (only the essential checks and writes); of the lean list script on
+:mod:`.lean_bounds` (only the essential checks and writes) and the put of the uncounted
+design (COLLECTION.md: those and every check it keeps, no count); of the lean list script on
 the arguments of this saver's ``list(limit=10)``; of this saver's own ``put``,
 ``get_tuple`` and ``list(limit=10)`` on a thread of 100 checkpoints; and, when
 installed, of the AWS saver's ``put`` and ``list(limit=10)`` on a thread of its own.
@@ -79,10 +80,12 @@ def measure(n: int) -> dict[str, float]:
         keys, rest = list(args[:numkeys]), list(args[numkeys:])
         rest.append(lean_bounds.unsent_references("put_checkpoint", rest))
 
-        def lean(i: int) -> None:
+        uncounted_put = client.script_load(lean_bounds.UNCOUNTED_PUT)
+
+        def lean(i: int, sha: str = lean_put) -> None:
             # a new checkpoint id each time, so each call adds a record and an order entry
             cid = f"{rest[2]!s}-{i}"
-            client.evalsha(lean_put, numkeys, *keys, *rest[:2], cid, *rest[3:])
+            client.evalsha(sha, numkeys, *keys, *rest[:2], cid, *rest[3:])
 
         def transaction(i: int) -> None:
             pipe = client.pipeline(transaction=True)
@@ -109,6 +112,11 @@ def measure(n: int) -> dict[str, float]:
             ),
             ("MULTI, HSET, HSET, ZADD, EXEC of the same bytes", transaction, n),
             ("the lean put script of benchmarks.lean_bounds, same arguments", lean, n),
+            (
+                "the uncounted put script of benchmarks.lean_bounds, same arguments",
+                lambda i: lean(i, uncounted_put),
+                n,
+            ),
             (
                 "this saver's put (thread of 100+ checkpoints)",
                 lambda i: workload.put_next(saver, log),
