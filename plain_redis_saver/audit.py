@@ -75,8 +75,11 @@ def _ns_of(record_field: bytes, key: str) -> bytes:
     return record_field[:end]
 
 
-def _value_refs(field: bytes, value: bytes, key: str, is_content: bool) -> list[bytes]:
-    """The content digests a stored value, write or node references (repeats count)."""
+def held_references(field: bytes, value: bytes, key: str, is_content: bool) -> list[bytes]:
+    """The content digests that ``value``, stored in ``field`` of ``key``, references
+    (repeats count): a piece of content (``is_content``) if it is a node, else a composed
+    channel value or pending write; nothing for any other value. Raises CorruptDataError
+    naming the field for a malformed one."""
     where = f"field {field!r} of {key!r}"
     if is_content:
         return compose.references(value, 0, where) if compose.is_node(value) else []
@@ -147,7 +150,7 @@ def audit_rows(
     ]
     roots: list[bytes] = []
     for name, data, key, is_content in holders:
-        refs = _value_refs(name, data, key, is_content)
+        refs = held_references(name, data, key, is_content)
         for digest in refs:
             expected[_CONTENT_COUNT + digest] += 1
         if key == keys.writes or name in referenced:

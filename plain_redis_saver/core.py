@@ -1083,15 +1083,10 @@ class Core:
         held = {field[1:]: value for field, value in rows.blobs if field[:1] == CONTENT_FIELD}
         for key, section in ((src.blobs, rows.blobs), (src.writes, rows.writes)):
             for field, value in section:
-                where = f"field {field!r} of {key!r}"
-                if key == src.blobs and field[:1] == CONTENT_FIELD:
-                    refs = compose.references(value, 0, where) if compose.is_node(value) else []
-                elif value[:1] == compose.COMPOSED:
-                    refs = compose.references(value, 1, where)
-                else:
-                    continue
-                for name in refs:
+                is_content = key == src.blobs and field[:1] == CONTENT_FIELD
+                for name in audit.held_references(field, value, key, is_content):
                     if name not in held:
+                        where = f"field {field!r} of {key!r}"
                         raise CorruptDataError(
                             f"content {name.hex()} of {src.blobs!r}, referenced by {where}, "
                             "is missing (evicted, deleted by hand, or the reference is "

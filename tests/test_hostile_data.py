@@ -336,7 +336,9 @@ READS: dict[str, Callable[[Thread], Any]] = {
     "delta-history": lambda t: t.saver.get_delta_channel_history(config=t.c2, channels=["a", "b"]),
     "copy_thread": lambda t: t.saver.copy_thread("t", f"copy{uuid.uuid4().hex[:6]}"),
     "delete_for_runs-other": lambda t: t.saver.delete_for_runs(["no such run"]),
+    "audit_thread": lambda t: t.saver.audit_thread("t"),
     # The destructive ones last: they change what the reads above see.
+    "repair_thread": lambda t: t.saver.repair_thread("t"),
     "delete_for_runs": lambda t: t.saver.delete_for_runs(["r"]),
     "prune-keep_latest": lambda t: t.saver.prune(["t"], strategy="keep_latest"),
 }
