@@ -262,9 +262,13 @@ def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
 # record(s) come back as one empty entry, so each script runs on to its reply.
 _LOADED = "return {{}}, {}, {}"
 _LOAD_RECORDS: list[tuple[str, str, str]] = [
-    ("the headers and references, listed", "  local blobs = hmget(KEYS[3], blob_fields)", _LOADED),
-    ("the values", "  local indexes = hmget(KEYS[4], index_fields)", _LOADED),
-    ("the write indexes", "  local write_fields, write_span, nw = {}, {}, 0", _LOADED),
+    (
+        "the headers and references, listed",
+        "  local indexes = hmget(KEYS[4], index_fields)",
+        _LOADED,
+    ),
+    ("the write indexes", "  local blobs = hmget(KEYS[3], blob_fields)", _LOADED),
+    ("the values", "  local write_fields, write_span, nw = {}, {}, 0", _LOADED),
     ("the writes", "  -- The content of composed values and writes is gathered together", _LOADED),
     ("gathering content", "  local out = {}\n  for i = 1, #found do", _LOADED),
 ]

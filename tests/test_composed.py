@@ -367,6 +367,24 @@ def test_records_list_their_refs_as_json_unless_values_are_stored_whole(
     assert records and {unpack(record)[0] for record in records} == {record_format}
 
 
+def test_a_page_of_records_in_both_formats_reads_every_value(
+    backend: Any, client: Any, prefix: str
+) -> None:
+    # A rolling upgrade leaves format 1 records (a whole-value writer) older than format
+    # 2 ones in one thread: a list page reads the newer in one pass, then the older by
+    # the general reader, from the first record of the older format on.
+    old = PlainRedisSaver(client, key_prefix=prefix, compose_values=False)
+    stored = put_versions(old, "t", [history(n) for n in range(1, 4)])
+    new = PlainRedisSaver(client, key_prefix=prefix)
+    parent = stored[-1]
+    for n in range(4, 7):
+        cp = checkpoint({"m": history(n), "k": n % 2}, versions={"m": n, "k": n % 2 + 1})
+        parent = new.put(parent, cp, metadata(step=n), {"m": n, "k": n % 2 + 1})
+    for reader in (new, cold(new)):
+        listed = [t.checkpoint["channel_values"]["m"] for t in reader.list(config("t"))]
+        assert listed == [history(n) for n in range(6, 0, -1)]
+
+
 def test_copy_thread_copies_composed_values_with_their_counts(warm: Any, admin: Any) -> None:
     stored = put_versions(warm, "src", [history(n) for n in range(1, 15)])
     warm.put_writes(stored[-1], [("m", history(16))], "task")

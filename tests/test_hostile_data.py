@@ -391,6 +391,9 @@ KNOWN = [
     Damage("record", *_record_refs(b'{"1": "1:a1"}')),
     Damage("record", *_record_refs(b'["1:a1", 7]')),
     Damage("record", *_record_refs(b'["1:a1", null]')),
+    Damage("record", *_record_refs(b'["1:a1", true]')),
+    Damage("record", *_record_refs(b'["1:a1", ["1:a1"]]')),
+    Damage("record", *_record_refs(b'["1:a1", NaN]')),  # cjson reads NaN; no table key
     Damage("record", *_record_refs(b"[" * 5000 + b"]" * 5000)),
     Damage("record", *_record_refs(b'["1:a\xff"]')),
     Damage("record", *_record_refs(b'["1:a9"]')),  # a value never stored

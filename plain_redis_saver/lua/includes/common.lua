@@ -660,19 +660,41 @@ end
 -- over costs its distinct nodes only.
 local function gather_content(values, n, fields, key, held)
   local content, flat, pending, seen = {}, {}, {}, {}
-  -- Each digest is looked up in `held` once, however many values reference it.
-  local function want(refs)
-    for i = 1, #refs do
-      local d = refs[i]
-      if not seen[d] then
-        seen[d] = true
-        if held == '' or not holds(held, d) then
-          pending[#pending + 1] = d
+  local np = 0
+  -- The digests node `s` (from `start`) references, each looked up in `held` once
+  -- however many values reference it: node_walk's loop, inline (it runs once per
+  -- reference of every value read) and without a list of the references.
+  local function want(s, start, field, where)
+    local pos, size = start, #s
+    while pos <= size do
+      local tag = string.byte(s, pos)
+      if tag == 1 and pos + DIGEST_SIZE <= size then
+        local d = string.sub(s, pos + 1, pos + DIGEST_SIZE)
+        if not seen[d] then
+          seen[d] = true
+          if held == '' or not holds(held, d) then
+            np = np + 1
+            pending[np] = d
+          end
         end
+        pos = pos + 1 + DIGEST_SIZE
+      elseif tag == 0 and pos + 4 <= size then
+        local a, b, c, e = string.byte(s, pos + 1, pos + 4)
+        pos = pos + 5 + ((a * 256 + b) * 256 + c) * 256 + e
+        if pos - 1 > size then
+          return corrupt('composed value', field, where)
+        end
+      else
+        return corrupt('composed value', field, where)
       end
     end
   end
-  want(composed_refs(values, n, fields, key))
+  for i = 1, n do
+    local value = values[i]
+    if value and string.byte(value, 1) == COMPOSED then
+      want(value, 2, fields and fields[i], type(key) == 'table' and key[i] or key)
+    end
+  end
   local levels = 0
   while #pending > 0 do
     levels = levels + 1
@@ -680,7 +702,7 @@ local function gather_content(values, n, fields, key, held)
       return corrupt('composed value (nested too deep)', nil, KEYS[3])
     end
     local wanted, names = pending, {}
-    pending = {}
+    pending, np = {}, 0
     for j = 1, #wanted do
       names[j] = CONTENT .. wanted[j]
     end
@@ -694,7 +716,7 @@ local function gather_content(values, n, fields, key, held)
       flat[#flat + 1] = d
       flat[#flat + 1] = c
       if is_node(c) then
-        want(node_refs(c, 1, names[j], KEYS[3]))
+        want(c, 1, names[j], KEYS[3])
       end
     end
   end
@@ -1057,46 +1079,100 @@ end
 local function load_records(found, held)
   local blob_fields, listed, blob_owner, nb = {}, {}, {}, 0
   local index_fields = {}
-  for i = 1, #found do
-    local entry = found[i]
-    local ns = entry[1]
-    local field = ns .. entry[2]
-    local _, refs = record_header(entry[3], field)
-    -- The references listed so far, by namespace: a field name is made once per
-    -- distinct value, not once per checkpoint that references it.
-    local seen = listed[ns]
-    if not seen then
-      seen = {}
-      listed[ns] = seen
-    end
-    for k = 1, #refs do
-      local ref = refs[k]
-      if not seen[ref] then
-        seen[ref] = true
-        nb = nb + 1
-        blob_fields[nb] = ns .. ref
-        blob_owner[nb] = field
+  -- One pcall for the page, not one per record: a record whose references are not a
+  -- JSON array of strings stops the loop (cjson.decode raises, and so does joining a
+  -- table, boolean or null to the namespace), and is reported by the general reader.
+  -- A number or an object gets through as a value no put stores, or none: the client,
+  -- which decodes every record it is sent, refuses both.
+  local at = 0
+  local ok = pcall(function()
+    for i = 1, #found do
+      at = i
+      local entry = found[i]
+      local ns, record = entry[1], entry[3]
+      local _, refs, _, _, format = plain_header(record)
+      if format == JSON_REFS then
+        refs = cjson.decode(refs)
+      else
+        return error('not plain')
       end
+      -- The references listed so far, by namespace: a field name is made once per
+      -- distinct value, not once per checkpoint that references it.
+      local seen = listed[ns]
+      if not seen then
+        seen = {}
+        listed[ns] = seen
+      end
+      local field = ns .. entry[2]
+      for k = 1, #refs do
+        local ref = refs[k]
+        if not seen[ref] then
+          nb = nb + 1
+          blob_fields[nb] = ns .. ref
+          blob_owner[nb] = field
+          seen[ref] = true
+        end
+      end
+      index_fields[i] = ns .. netstring(entry[2])
     end
-    index_fields[i] = ns .. netstring(entry[2])
-  end
-  local blobs = hmget(KEYS[3], blob_fields)
-  for slot = 1, nb do
-    if not blobs[slot] then
-      check_value_present(blob_fields[slot], blob_owner[slot])
+  end)
+  -- The rest of the page, from the record that stopped the loop, by the general reader
+  -- (the older format, a header written otherwise, or damage, which it reports).
+  if not ok then
+    for i = at, #found do
+      local entry = found[i]
+      local ns = entry[1]
+      local field = ns .. entry[2]
+      local _, refs = record_header(entry[3], field)
+      local seen = listed[ns]
+      if not seen then
+        seen = {}
+        listed[ns] = seen
+      end
+      for k = 1, #refs do
+        local ref = refs[k]
+        if ref ~= ref then  -- NaN (cjson reads it), which no table takes as a key
+          return corrupt('checkpoint record', field, KEYS[1])
+        end
+        if not seen[ref] then
+          seen[ref] = true
+          nb = nb + 1
+          blob_fields[nb] = ns .. ref
+          blob_owner[nb] = field
+        end
+      end
+      index_fields[i] = ns .. netstring(entry[2])
     end
   end
   local indexes = hmget(KEYS[4], index_fields)
-  local checked = false
+  -- A checkpoint without writes is usual (a thread's newest, for one); whether the
+  -- writes key should be there is asked of KEYS[3] in the same HMGET as the values:
+  -- its writes mark and the namespace's checkpoint count (see check_writes_present).
+  local unwritten
   for i = 1, #found do
     local index = indexes[i]
     if not index then
-      if not checked then
-        check_writes_present(found[i][1])
-        checked = true
+      if not unwritten then
+        unwritten = found[i][1]
+        blob_fields[nb + 1] = WRITES_MARK
+        blob_fields[nb + 2] = '=' .. unwritten
       end
     elseif string.byte(index, 1) == 43 then
       indexes[i] = full_index(index_fields[i], index)
+    end
+  end
+  local blobs = hmget(KEYS[3], blob_fields)
+  if unwritten then
+    local marked, counted = blobs[nb + 1], blobs[nb + 2]
+    blob_fields[nb + 1], blob_fields[nb + 2], blobs[nb + 1], blobs[nb + 2] = nil, nil, nil, nil
+    -- No writes mark, and the namespace counted: no write was stored, nothing is lost.
+    if marked or not counted then
+      check_writes_present(unwritten)
+    end
+  end
+  for slot = 1, nb do
+    if not blobs[slot] then
+      check_value_present(blob_fields[slot], blob_owner[slot])
     end
   end
   local write_fields, write_span, nw = {}, {}, 0
