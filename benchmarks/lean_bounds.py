@@ -437,6 +437,13 @@ def unsent_references(script: str, args: list[Any]) -> bytes:
     return b"".join(d for d in dict.fromkeys(refs) if d not in sent)
 
 
+def keep_refs_beside(client: Any, numkeys: int, args: Any) -> None:
+    """Stores beside the record of one ``put_checkpoint`` call (its keys and arguments,
+    expiry first) the record's value references, in the field the lean scripts read."""
+    keys, argv = args[:numkeys], args[numkeys:]
+    client.hset(keys[0], _bytes(argv[1]) + _bytes(argv[2]) + b"\0r", argv[5])
+
+
 @contextmanager
 def refs_beside(client: Any) -> Iterator[None]:
     """While active, keeps beside each record this saver's puts store (through
@@ -448,9 +455,7 @@ def refs_beside(client: Any) -> Iterator[None]:
     def evalsha(sha: str, numkeys: int, *args: Any) -> Any:
         reply = real(sha, numkeys, *args)
         if sha == scripts.PUT_CHECKPOINT.sha:
-            keys, argv = args[:numkeys], args[numkeys:]
-            field = _bytes(argv[1]) + _bytes(argv[2])
-            client.hset(keys[0], field + b"\0r", argv[5])
+            keep_refs_beside(client, numkeys, args)
         return reply
 
     client.evalsha = evalsha

@@ -49,10 +49,6 @@ from .savers import AwsValkeyAdapter
 AWS_PUT_BYTES = 8_900
 
 
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode()
-
-
 def _cpu_us(admin: Any) -> float:
     info = admin.info("cpu")
     return (
@@ -93,8 +89,7 @@ def measure(n: int, pause: float = 0.003) -> dict[str, float]:
         numkeys, args = found
         # Every record keeps its value references beside it (the lean list reads them),
         # the put whose arguments were captured included.
-        put_argv = args[numkeys:]
-        client.hset(args[0], _bytes(put_argv[1]) + _bytes(put_argv[2]) + b"\0r", put_argv[5])
+        lean_bounds.keep_refs_beside(client, numkeys, args)
         size = sum(len(a) if isinstance(a, (bytes, str)) else 8 for a in args)
         value = b"x" * AWS_PUT_BYTES
         noop = client.script_load("return 1")

@@ -660,41 +660,19 @@ end
 -- over costs its distinct nodes only.
 local function gather_content(values, n, fields, key, held)
   local content, flat, pending, seen = {}, {}, {}, {}
-  local np = 0
-  -- The digests node `s` (from `start`) references, each looked up in `held` once
-  -- however many values reference it: node_walk's loop, inline (it runs once per
-  -- reference of every value read) and without a list of the references.
-  local function want(s, start, field, where)
-    local pos, size = start, #s
-    while pos <= size do
-      local tag = string.byte(s, pos)
-      if tag == 1 and pos + DIGEST_SIZE <= size then
-        local d = string.sub(s, pos + 1, pos + DIGEST_SIZE)
-        if not seen[d] then
-          seen[d] = true
-          if held == '' or not holds(held, d) then
-            np = np + 1
-            pending[np] = d
-          end
+  -- Each digest is looked up in `held` once, however many values reference it.
+  local function want(refs)
+    for i = 1, #refs do
+      local d = refs[i]
+      if not seen[d] then
+        seen[d] = true
+        if held == '' or not holds(held, d) then
+          pending[#pending + 1] = d
         end
-        pos = pos + 1 + DIGEST_SIZE
-      elseif tag == 0 and pos + 4 <= size then
-        local a, b, c, e = string.byte(s, pos + 1, pos + 4)
-        pos = pos + 5 + ((a * 256 + b) * 256 + c) * 256 + e
-        if pos - 1 > size then
-          return corrupt('composed value', field, where)
-        end
-      else
-        return corrupt('composed value', field, where)
       end
     end
   end
-  for i = 1, n do
-    local value = values[i]
-    if value and string.byte(value, 1) == COMPOSED then
-      want(value, 2, fields and fields[i], type(key) == 'table' and key[i] or key)
-    end
-  end
+  want(composed_refs(values, n, fields, key))
   local levels = 0
   while #pending > 0 do
     levels = levels + 1
@@ -702,7 +680,7 @@ local function gather_content(values, n, fields, key, held)
       return corrupt('composed value (nested too deep)', nil, KEYS[3])
     end
     local wanted, names = pending, {}
-    pending, np = {}, 0
+    pending = {}
     for j = 1, #wanted do
       names[j] = CONTENT .. wanted[j]
     end
@@ -716,7 +694,7 @@ local function gather_content(values, n, fields, key, held)
       flat[#flat + 1] = d
       flat[#flat + 1] = c
       if is_node(c) then
-        want(c, 1, names[j], KEYS[3])
+        want(node_refs(c, 1, names[j], KEYS[3]))
       end
     end
   end
@@ -1079,8 +1057,34 @@ end
 local function load_records(found, held)
   local blob_fields, listed, blob_owner, nb = {}, {}, {}, 0
   local index_fields = {}
+  -- Lists the values that entry i of `found` references (`refs`): the references
+  -- listed so far, by namespace, so a field name is made once per distinct value, not
+  -- once per checkpoint that references it.
+  local function list_refs(i, refs)
+    local entry = found[i]
+    local ns = entry[1]
+    local field = ns .. entry[2]
+    local seen = listed[ns]
+    if not seen then
+      seen = {}
+      listed[ns] = seen
+    end
+    for k = 1, #refs do
+      local ref = refs[k]
+      if ref ~= ref then  -- NaN (cjson reads it), which no table takes as a key
+        return corrupt('checkpoint record', field, KEYS[1])
+      end
+      if not seen[ref] then
+        seen[ref] = true
+        nb = nb + 1
+        blob_fields[nb] = ns .. ref
+        blob_owner[nb] = field
+      end
+    end
+    index_fields[i] = ns .. netstring(entry[2])
+  end
   -- One pcall for the page, not one per record: a record whose references are not a
-  -- JSON array of strings stops the loop (cjson.decode raises, and so does joining a
+  -- JSON array of strings stops the pass (cjson.decode raises, and so does joining a
   -- table, boolean or null to the namespace), and is reported by the general reader.
   -- A number or an object gets through as a value no put stores, or none: the client,
   -- which decodes every record it is sent, refuses both.
@@ -1088,60 +1092,20 @@ local function load_records(found, held)
   local ok = pcall(function()
     for i = 1, #found do
       at = i
-      local entry = found[i]
-      local ns, record = entry[1], entry[3]
-      local _, refs, _, _, format = plain_header(record)
-      if format == JSON_REFS then
-        refs = cjson.decode(refs)
-      else
+      local _, refs, _, _, format = plain_header(found[i][3])
+      if format ~= JSON_REFS then
         return error('not plain')
       end
-      -- The references listed so far, by namespace: a field name is made once per
-      -- distinct value, not once per checkpoint that references it.
-      local seen = listed[ns]
-      if not seen then
-        seen = {}
-        listed[ns] = seen
-      end
-      local field = ns .. entry[2]
-      for k = 1, #refs do
-        local ref = refs[k]
-        if not seen[ref] then
-          nb = nb + 1
-          blob_fields[nb] = ns .. ref
-          blob_owner[nb] = field
-          seen[ref] = true
-        end
-      end
-      index_fields[i] = ns .. netstring(entry[2])
+      list_refs(i, cjson.decode(refs))
     end
   end)
-  -- The rest of the page, from the record that stopped the loop, by the general reader
+  -- The rest of the page, from the record that stopped the pass, by the general reader
   -- (the older format, a header written otherwise, or damage, which it reports).
   if not ok then
     for i = at, #found do
       local entry = found[i]
-      local ns = entry[1]
-      local field = ns .. entry[2]
-      local _, refs = record_header(entry[3], field)
-      local seen = listed[ns]
-      if not seen then
-        seen = {}
-        listed[ns] = seen
-      end
-      for k = 1, #refs do
-        local ref = refs[k]
-        if ref ~= ref then  -- NaN (cjson reads it), which no table takes as a key
-          return corrupt('checkpoint record', field, KEYS[1])
-        end
-        if not seen[ref] then
-          seen[ref] = true
-          nb = nb + 1
-          blob_fields[nb] = ns .. ref
-          blob_owner[nb] = field
-        end
-      end
-      index_fields[i] = ns .. netstring(entry[2])
+      local _, refs = record_header(entry[3], entry[1] .. entry[2])
+      list_refs(i, refs)
     end
   end
   local indexes = hmget(KEYS[4], index_fields)
