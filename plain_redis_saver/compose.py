@@ -107,6 +107,8 @@ _MAX_NODE_HINTS = 32
 #: What an entry of the content cache costs beside its bytes (its digest and the
 #: mapping's slot), counted in ``max_cache_bytes``.
 _ENTRY_BYTES = 120
+#: Entries (pointers to cached bytes) the remembered trees of cached nodes hold, at most.
+_MAX_TREE_ENTRIES = 2**17
 
 
 def _literal(data: bytes) -> bytes:
@@ -532,6 +534,14 @@ class Composer:
         self._max_threads = max_threads
         self._max_held = max_held
         self._runs: dict[bytes, bytes] = {}
+        # Per cached node, its whole tree (digest to bytes), so naming a node again
+        # costs one dict update, not a walk. Forgotten whenever the cache drops an
+        # entry, so a tree is always whole and never keeps bytes the cache let go.
+        self._trees: OrderedDict[bytes, dict[bytes, bytes]] = OrderedDict()
+        self._tree_entries = 0
+        # Per thread, what :meth:`cached` last returned, until the thread's hints or
+        # the cache's entries change (new content for the thread, or an eviction).
+        self._named: dict[str, Held] = {}
 
     def compose(
         self,
@@ -615,17 +625,23 @@ class Composer:
                 self._keep(name, data)
                 if refs is not None and name in cache:
                     children.setdefault(name, refs)
+            if self._cache_bytes > self._max_cache_bytes:
+                self._trees.clear()
+                self._tree_entries = 0
+                self._named.clear()
             while self._cache_bytes > self._max_cache_bytes:
                 dropped_name, dropped = cache.popitem(last=False)
                 children.pop(dropped_name, None)
                 self._cache_bytes -= len(dropped) + _ENTRY_BYTES
+            self._named.pop(thread_id, None)
             old_pieces, old_nodes = self._hints.pop(thread_id, ((), ()))
             self._hints[thread_id] = (
                 _latest(old_pieces, [name for name, _ in pieces], _MAX_HINTS),
                 _latest(old_nodes, [name for name, _, _ in nodes], _MAX_NODE_HINTS),
             )
             while len(self._hints) > self._max_threads:
-                self._hints.popitem(last=False)
+                dropped_thread, _ = self._hints.popitem(last=False)
+                self._named.pop(dropped_thread, None)
 
     def _keep(self, name: bytes, data: bytes) -> None:
         """Puts ``data`` in the cache as its most recent entry (the lock is held)."""
@@ -636,26 +652,40 @@ class Composer:
             cache[name] = data
             self._cache_bytes += len(data) + _ENTRY_BYTES
 
-    def _tree_of(self, name: bytes, have: Mapping[bytes, bytes]) -> dict[bytes, bytes] | None:
-        """Node ``name`` and all it reaches that ``have`` lacks, from the cache, or None
-        when the cache lacks any of it (the lock is held)."""
-        cache, children = self._cache, self._children
-        found: dict[bytes, bytes] = {}
-        stack = [name]
-        while stack:
-            digest = stack.pop()
-            if digest in found or digest in have:
+    def _tree_of(self, name: bytes, depth: int = 0) -> dict[bytes, bytes] | None:
+        """Node ``name`` and all it reaches, from the cache, or None when the cache
+        lacks any of it or it nests deeper than :data:`MAX_NESTING` (the lock is held).
+        Each node's tree is remembered, so a new version's tree costs its new nodes and
+        one dict update per subtree it shares with older versions."""
+        cache, trees = self._cache, self._trees
+        tree = trees.get(name)
+        if tree is not None:
+            trees.move_to_end(name)
+            return tree
+        data = cache.get(name)
+        below = self._children.get(name)  # cached with its children
+        if data is None or below is None or depth >= MAX_NESTING:
+            return None
+        tree = {name: data}
+        for digest in below:
+            if digest in tree:
                 continue
-            data = cache.get(digest)
-            if data is None:
+            child = cache.get(digest)
+            if child is None:
                 return None
-            found[digest] = data
-            if is_node(data):  # cached with its children
-                below = children.get(digest)
-                if below is None:
-                    return None
-                stack.extend(below)
-        return found
+            if not is_node(child):
+                tree[digest] = child
+                continue
+            subtree = self._tree_of(digest, depth + 1)
+            if subtree is None:
+                return None
+            tree.update(subtree)
+        trees[name] = tree
+        self._tree_entries += len(tree)
+        while self._tree_entries > _MAX_TREE_ENTRIES:
+            _, dropped = trees.popitem(last=False)
+            self._tree_entries -= len(dropped)
+        return tree
 
     def cached(self, thread_id: str) -> Held:
         """What a read of ``thread_id`` names as held (at most :data:`_MAX_HINTS`
@@ -663,12 +693,16 @@ class Composer:
         first, then its latest cached pieces. The server neither reads nor walks into
         what is named, so a page of checkpoints whose values are the client's trees
         costs it only their roots. The read keeps the returned content until its reply
-        is rebuilt, so the cache may drop entries meanwhile."""
+        is rebuilt, so the cache may drop entries meanwhile. The answer is remembered
+        until the thread's content or the cache changes, so callers must not change it."""
         with self._lock:
             hints = self._hints.get(thread_id)
             if not hints:
                 return Held(b"", {})
             self._hints.move_to_end(thread_id)
+            named = self._named.get(thread_id)
+            if named is not None:
+                return named
             pieces, nodes = hints
             names: list[bytes] = []
             content: dict[bytes, bytes] = {}
@@ -678,7 +712,7 @@ class Composer:
                 # A node inside a tree named already is named too: older versions
                 # reference it directly (a delta names the last version's elements).
                 if name not in content:
-                    tree = self._tree_of(name, content)
+                    tree = self._tree_of(name)
                     if tree is None:
                         continue
                     content.update(tree)
@@ -689,4 +723,5 @@ class Composer:
             more = [name for name in reversed(pieces) if name in cache]
             more = more[: _MAX_HINTS - len(names)]
             content.update({name: cache[name] for name in more})
-            return Held(b"".join(names) + b"".join(more), content)
+            named = self._named[thread_id] = Held(b"".join(names) + b"".join(more), content)
+            return named

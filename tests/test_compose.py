@@ -401,6 +401,32 @@ def test_the_composer_names_the_roots_of_older_trees_after_the_newest() -> None:
     assert held.content == {**older.content, **newer.content}
 
 
+def test_a_read_after_new_content_names_the_new_root_first() -> None:
+    # What cached() answers is remembered per thread; new content must replace it.
+    composer = Composer()
+    older, newer = _composed_history(300), _composed_history(301)
+    composer.learn("t", older.content)
+    assert composer.cached("t").names.startswith(_root(older))
+    composer.learn("t", newer.content)
+    held = composer.cached("t")
+    assert held.names.startswith(_root(newer))
+    assert held.content == {**older.content, **newer.content}
+
+
+def test_a_tree_named_once_is_not_named_after_the_cache_evicts_part_of_it() -> None:
+    # Trees found whole are remembered; an eviction must make the composer look again.
+    composed = _composed_history(300)
+    size = sum(len(data) + 120 for data in composed.content.values())
+    composer = Composer(max_cache_bytes=size + 1_000)
+    composer.learn("t", composed.content)
+    assert composer.cached("t").names.startswith(_root(composed))
+    composer.learn("other", {b"o" * 16: b"x" * 2_000})  # evicts the oldest pieces
+    held = composer.cached("t")
+    names = {held.names[i : i + 16] for i in range(0, len(held.names), 16)}
+    assert _root(composed) not in names
+    assert sum(len(data) for data in held.content.values()) <= size + 1_000
+
+
 def test_a_malformed_node_is_neither_cached_nor_named() -> None:
     composer = Composer()
     bad = b"\x00\x00\x00\x00\xff"  # a literal claiming 255 bytes it does not have
