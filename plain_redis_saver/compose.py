@@ -597,12 +597,19 @@ class Composer:
         with self._lock:
             self._held.pop(thread_id, None)
 
-    def learn(self, thread_id: str, content: Mapping[bytes, bytes]) -> None:
+    def learn(self, thread_id: str, content: Mapping[bytes, bytes], *, newest: bool = True) -> None:
         """Keeps ``content`` (digest to bytes, pieces and nodes, each verified or made by
         this client) in the cache, and its digests as the most recent of ``thread_id``'s.
         A node that is not well formed is left out: the read that brought it raises when
-        it rebuilds it."""
+        it rebuilds it.
+
+        ``newest=False`` says the content may be an old checkpoint's (a read by id): it
+        is then kept only for a thread the client knows nothing of yet, since making an
+        old version the thread's hints would cost the next read of its newest content
+        (and a walk of the old trees on every such read)."""
         if self._max_cache_bytes <= 0 or not content:
+            return
+        if not newest and thread_id in self._hints:
             return
         pieces: list[tuple[bytes, bytes]] = []
         nodes: list[tuple[bytes, bytes, tuple[bytes, ...] | None]] = []

@@ -725,7 +725,11 @@ class Core:
         if not reply:
             yield Emit(None)
             return
-        content = self._read_content(target.thread_id, reply[5], held.content)
+        # A read by id may be of an old checkpoint: its content does not replace the
+        # thread's newest as what later reads name held.
+        content = self._read_content(
+            target.thread_id, reply[5], held.content, newest=not target.checkpoint_id
+        )
         cid, record, blobs, index, writes = reply[:5]
         values = PageValues(blobs, keys.blobs)
         ns = target.checkpoint_ns
@@ -755,7 +759,12 @@ class Core:
         )
 
     def _read_content(
-        self, thread_id: str, flat: Sequence[bytes], held: Mapping[bytes, bytes]
+        self,
+        thread_id: str,
+        flat: Sequence[bytes],
+        held: Mapping[bytes, bytes],
+        *,
+        newest: bool = True,
     ) -> Mapping[bytes, bytes]:
         """The content a read's composed values are rebuilt from: what the reply carries
         (``flat``: digest, bytes, ...), each piece checked against its digest before the
@@ -776,7 +785,7 @@ class Core:
                 )
             fresh[name] = data
         got.update(fresh)
-        self.composer.learn(thread_id, fresh)
+        self.composer.learn(thread_id, fresh, newest=newest)
         return got
 
     def _decode_page(

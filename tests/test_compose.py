@@ -413,6 +413,22 @@ def test_a_read_after_new_content_names_the_new_root_first() -> None:
     assert held.content == {**older.content, **newer.content}
 
 
+def test_content_of_an_old_checkpoint_leaves_the_threads_newest_named_first() -> None:
+    # A read by id of an old checkpoint must not make its content the thread's newest.
+    composer = Composer()
+    older, newer = _composed_history(300), _composed_history(301)
+    composer.learn("t", newer.content)
+    composer.learn("t", older.content, newest=False)
+    assert composer.cached("t").names.startswith(_root(newer))
+
+
+def test_content_of_an_old_checkpoint_is_kept_for_a_thread_the_client_knows_nothing_of() -> None:
+    composer = Composer()
+    older = _composed_history(300)
+    composer.learn("t", older.content, newest=False)
+    assert composer.cached("t").names.startswith(_root(older))
+
+
 def test_a_tree_named_once_is_not_named_after_the_cache_evicts_part_of_it() -> None:
     # Trees found whole are remembered; an eviction must make the composer look again.
     composed = _composed_history(300)

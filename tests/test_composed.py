@@ -201,9 +201,9 @@ def read_sent(saver: Any, read: Any, nodes: bool = False) -> tuple[Any, int]:
     seen: list[int] = []
     real = core._read_content
 
-    def counting(thread_id: str, flat: Any, held: Any) -> Any:
+    def counting(thread_id: str, flat: Any, held: Any, **options: Any) -> Any:
         seen.append(sum(1 for data in flat[1::2] if nodes or not is_node(data)))
-        return real(thread_id, flat, held)
+        return real(thread_id, flat, held, **options)
 
     core._read_content = counting
     try:
@@ -252,6 +252,19 @@ def test_a_reader_whose_cache_lost_a_piece_is_sent_the_tree_that_reaches_it(warm
     got, sent = read_sent(reader, lambda: reader.get_tuple(config("t")), nodes=True)
     assert got.checkpoint["channel_values"]["m"] == history(59)
     assert sent > 0
+
+
+def test_a_read_by_id_of_an_old_checkpoint_leaves_the_newest_content_named_as_held(
+    warm: Any,
+) -> None:
+    saved = put_versions(warm, "t", [history(n) for n in range(1, 40)])
+    reader = cold(warm)
+    reader.get_tuple(config("t"))
+    before = reader._core.composer.cached("t").names
+    old, sent = read_sent(reader, lambda: reader.get_tuple(saved[5]))
+    assert old.checkpoint["channel_values"]["m"] == history(6)
+    assert sent > 0  # the old version's content was not held: it came with the reply
+    assert reader._core.composer.cached("t").names == before
 
 
 def test_a_saver_without_a_content_cache_is_sent_every_piece(warm: Any) -> None:
