@@ -142,6 +142,8 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
                 reads nor sends them, and the saver rebuilds the value from its cache
                 (content is named by its digest, so the cache is never stale). Reads
                 of a thread this process wrote send a few KB instead of its history.
+                Up to a quarter as much again keeps values already rebuilt (or
+                composed by a put), so reading the same version again skips that.
 
         Raises:
             InvalidConfigError: the client is a URL string, of the wrong kind (an

@@ -505,7 +505,8 @@ class Composer:
     wrote and read, with per thread the digests its latest values reached: a read names
     those it still has as held, and the server then neither reads nor walks into them
     (see :meth:`cached`). Content is named by its digest, so a cached entry is never
-    stale. Thread-safe."""
+    stale. And composed values with the bytes they stand for (:meth:`built`, at most a
+    quarter of ``max_cache_bytes``). Thread-safe."""
 
     def __init__(
         self,
@@ -542,6 +543,11 @@ class Composer:
         # Per thread, what :meth:`cached` last returned, until the thread's hints or
         # the cache's entries change (new content for the thread, or an eviction).
         self._named: dict[str, Held] = {}
+        # Composed value to the bytes it stands for (see :meth:`built`); a quarter of
+        # the content cache's budget, least recently used first out.
+        self._built: OrderedDict[bytes, bytes] = OrderedDict()
+        self._built_bytes = 0
+        self._max_built_bytes = max_cache_bytes // 4
 
     def compose(
         self,
@@ -569,6 +575,37 @@ class Composer:
                 _, dropped = self._memos.popitem(last=False)
                 self._memo_bytes -= dropped.size
         return composed
+
+    def built(self, value: bytes, content: Mapping[bytes, bytes], where: str) -> bytes:
+        """:func:`expand` of the composed ``value``, remembered: a composed value names
+        its content by digest, so the bytes it stands for never change, and the next
+        read of the same version (the thread's newest, read turn after turn) need not
+        rebuild them."""
+        with self._lock:
+            done = self._built.get(value)
+            if done is not None:
+                self._built.move_to_end(value)
+                return done
+        done = expand(value, content, where)
+        self.remember_built(value, done)
+        return done
+
+    def remember_built(self, value: bytes, data: bytes) -> None:
+        """Records that the composed ``value`` stands for ``data`` (a put composed it
+        from them, or a read rebuilt them)."""
+        size = len(value) + len(data) + _ENTRY_BYTES
+        if size > self._max_built_bytes:
+            return
+        with self._lock:
+            memo = self._built
+            if value in memo:
+                memo.move_to_end(value)
+                return
+            memo[value] = data
+            self._built_bytes += size
+            while self._built_bytes > self._max_built_bytes:
+                old, dropped = memo.popitem(last=False)
+                self._built_bytes -= len(old) + len(dropped) + _ENTRY_BYTES
 
     def unsent(self, thread_id: str, content: dict[bytes, bytes]) -> dict[bytes, bytes]:
         """The part of ``content`` the server is not known to hold for ``thread_id``."""

@@ -361,6 +361,17 @@ class Core:
             }
         }
 
+    def _built(
+        self, value: bytes, content: Mapping[bytes, bytes], where: str, channel: str = ""
+    ) -> bytes:
+        """A stored value as a read returns it: its bytes, or a composed value, rebuilt
+        (``where``, and ``channel`` when given, name it in an error)."""
+        if value[:1] != compose.COMPOSED:
+            return value
+        if channel:
+            where = f"channel {channel!r} of {where!r}"
+        return self.composer.built(value, content, where)
+
     def _pending_writes(
         self,
         where: str,
@@ -376,7 +387,7 @@ class Core:
             if value is None:
                 raise CorruptDataError(f"pending write {sub!r} of {where} is missing")
             task_id, idx = codec.parse_write_sub(sub, f"write index of {where}")
-            channel, typed, task_path = codec.decode_write(_built(value, content, where))
+            channel, typed, task_path = codec.decode_write(self._built(value, content, where))
             rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
         rows.sort(key=lambda row: row[0])
         return [
@@ -405,7 +416,7 @@ class Core:
             values: dict[str, Any] = {}
             for channel, blob in zip(channels, blobs, strict=True):
                 if blob:
-                    data = _built(blob, content, f"channel {channel!r} of {keys.blobs!r}")
+                    data = self._built(blob, content, keys.blobs, channel)
                     values[channel] = self.serde.loads_typed(codec.decode_blob(data))
             at = keys.checkpoints
             checkpoint = {**checkpoint, "channel_values": values}
@@ -673,6 +684,7 @@ class Core:
         if composed is None:
             return encoded
         content.update(composed.content)
+        self.composer.remember_built(composed.value, encoded)
         return composed.value
 
     def _write_composed(
@@ -1382,13 +1394,6 @@ class PageValues:
                 )
             out.append(self._values[slot])
         return out
-
-
-def _built(value: bytes, content: Mapping[bytes, bytes], where: str) -> bytes:
-    """A stored value as a read returns it: its bytes, or a composed value, rebuilt."""
-    if value[:1] == compose.COMPOSED:
-        return compose.expand(value, content, where)
-    return value
 
 
 def _content_rows(content: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:

@@ -486,3 +486,38 @@ def test_the_content_cache_keeps_within_its_byte_budget() -> None:
     held = [composer.cached(f"t{i}").content for i in range(20)]
     assert sum(len(data) for h in held for data in h.values()) <= 10_000
     assert held[-1] and not held[0]
+
+
+def test_a_composed_value_rebuilt_once_is_rebuilt_again_without_its_content() -> None:
+    composer = Composer()
+    composed = _composed_history(300)
+    whole = expand(composed.value, composed.content, "value")
+    assert composer.built(composed.value, composed.content, "value") == whole
+    assert composer.built(composed.value, {}, "value") == whole
+
+
+def test_a_value_a_put_composed_is_rebuilt_without_its_content() -> None:
+    composer = Composer()
+    encoded = SERDE.dumps_typed([f"m{i} " + "z" * 80 for i in range(300)])[1]
+    composed = _composed_history(300)
+    composer.remember_built(composed.value, encoded)
+    assert composer.built(composed.value, {}, "value") == encoded
+
+
+def test_rebuilt_values_are_forgotten_past_a_quarter_of_the_cache_budget() -> None:
+    composer = Composer(max_cache_bytes=400_000)
+    values = [_composed_history(300, tag=f"v{i}-") for i in range(8)]
+    for composed in values:
+        composer.built(composed.value, composed.content, "value")
+    assert composer._built_bytes <= 100_000
+    with pytest.raises(CorruptDataError, match="missing"):
+        composer.built(values[0].value, {}, "value")  # the oldest went first
+    assert composer.built(values[-1].value, {}, "value")
+
+
+def test_a_composer_without_a_cache_remembers_no_rebuilt_value() -> None:
+    composer = Composer(max_cache_bytes=0)
+    composed = _composed_history(30)
+    composer.built(composed.value, composed.content, "value")
+    with pytest.raises(CorruptDataError, match="missing"):
+        composer.built(composed.value, {}, "value")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plain_redis_saver import CorruptDataError, PlainRedisSaver
+from plain_redis_saver import CorruptDataError, PlainRedisSaver, compose
 from plain_redis_saver.codec import unpack
 from plain_redis_saver.compose import is_node
 
@@ -265,6 +265,20 @@ def test_a_read_by_id_of_an_old_checkpoint_leaves_the_newest_content_named_as_he
     assert old.checkpoint["channel_values"]["m"] == history(6)
     assert sent > 0  # the old version's content was not held: it came with the reply
     assert reader._core.composer.cached("t").names == before
+
+
+def test_the_writer_reads_its_newest_values_without_rebuilding_them(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_versions(warm, "t", [history(n) for n in range(1, 30)])
+    rebuilt: list[bytes] = []
+    real = compose.expand
+    monkeypatch.setattr(
+        compose, "expand", lambda value, *a: rebuilt.append(value) or real(value, *a)
+    )
+    got = warm.get_tuple(config("t"))
+    assert got.checkpoint["channel_values"]["m"] == history(29)
+    assert rebuilt == []
 
 
 def test_a_saver_without_a_content_cache_is_sent_every_piece(warm: Any) -> None:
