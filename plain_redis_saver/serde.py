@@ -198,10 +198,11 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
             return _DeltaSnapshot(inner)
         if code == jsonplus.EXT_NUMPY_ARRAY:
             return _numpy_array(inner)
-        if (
-            not isinstance(inner, list)
-            or len(inner) < 3
-            or not all(isinstance(part, str) for part in inner[:2])
+        if not (
+            isinstance(inner, list)
+            and len(inner) >= 3
+            and isinstance(inner[0], str)
+            and isinstance(inner[1], str)
         ):
             raise ValueError(f"msgpack extension {code} is not (module, name, argument, ...)")
         module, name, arg = inner[0], inner[1], inner[2]
