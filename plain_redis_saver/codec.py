@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -255,8 +256,15 @@ def _scalar_digest(value: str | int | bool) -> bytes:
 _EMPTY_DIGESTS = {kind: _digest(pack(_normalize(kind(), None))) for kind in (dict, list)}
 
 
+# Printable ASCII but '"' and '\\': what a JSON string holds unescaped.
+_JSON_PLAIN = re.compile(rb"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
 def json_ref(ref: bytes) -> bytes:
-    """Blob ref ``ref`` as a JSON string (UTF-8, as every ref is: see :func:`blob_ref`)."""
+    """Blob ref ``ref`` as a JSON string (UTF-8, as every ref is: see :func:`blob_ref`),
+    byte for byte as ``json.dumps(..., ensure_ascii=False)`` writes it."""
+    if _JSON_PLAIN.fullmatch(ref):  # LangGraph's channel names and versions
+        return b'"' + ref + b'"'
     return json.dumps(ref.decode("utf-8"), ensure_ascii=False).encode("utf-8")
 
 
