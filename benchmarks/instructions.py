@@ -278,10 +278,15 @@ _LOAD_RECORDS: list[tuple[str, str, str]] = [
 SECTIONS: dict[str, list[tuple[str, str, str]]] = {
     "get_checkpoint": [
         ("the request and the shared helpers", "local ns, cid, held = ARGV[1]", "return 1"),
-        ("the newest id", "local found = load_checkpoint(ns, cid, held)", "return 1"),
+        ("the newest id", "local found = load_checkpoint(ns, cid, held, ARGV[4]", "return 1"),
         (
             "reading the record",
-            "  local out, blobs, content = load_records({{ns, cid, record}}, held)",
+            "  local has = known and client_has(record, cid, known)",
+            "return {}",
+        ),
+        (
+            "comparing the client's copy (SHA-1 of the record and values)",
+            "  local out, blobs, content = load_records({{ns, cid, record, has}}, held)",
             "return {}",
         ),
         *_LOAD_RECORDS,

@@ -143,7 +143,10 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
                 (content is named by its digest, so the cache is never stale). Reads
                 of a thread this process wrote send a few KB instead of its history.
                 Up to a quarter as much again keeps values already rebuilt (or
-                composed by a put), so reading the same version again skips that.
+                composed by a put), so reading the same version again skips that;
+                and another quarter the checkpoint each thread's last put wrote:
+                reading it back, the server only confirms it (a SHA-1 of its stored
+                record and values) and sends its pending writes.
 
         Raises:
             InvalidConfigError: the client is a URL string, of the wrong kind (an

@@ -45,6 +45,7 @@ from .errors import (
     ValueTooLargeError,
 )
 from .keys import Keyspace, ThreadKeys
+from .newest import Known, NewestWritten, Stored
 from .ops import Arg, Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
 from .options import SaverOptions
 from .scripts import (
@@ -297,6 +298,7 @@ class Core:
         self.serde = serde
         self.options = options
         self.composer = compose.Composer(max_cache_bytes=options.content_cache_bytes)
+        self.newest = NewestWritten(options.content_cache_bytes // 4)
         ttl_ms = options.ttl_ms
         # Writes always state the expiry, so a changed ttl (or none) applies to a thread
         # at its next write; reads only refresh an expiry the thread already has ("~").
@@ -444,6 +446,38 @@ class Core:
             pending_writes=pending,
         )
 
+    def _decode_known(
+        self, target: Target, known: Known, reply: Sequence[Any], content: Mapping[bytes, bytes]
+    ) -> CheckpointTuple:
+        """The checkpoint ``known`` as the client wrote it (the server confirmed its record
+        and values), with the pending writes of ``reply`` (see get_checkpoint.lua)."""
+        thread_id, ns = target.thread_id, target.checkpoint_ns
+        keys = self.keys.thread(thread_id)
+        at = keys.checkpoints
+        try:
+            checkpoint: Checkpoint = self.serde.loads_typed(known.checkpoint)
+            metadata: CheckpointMetadata = self.serde.loads_typed(known.metadata)
+            values = {channel: self.serde.loads_typed(typed) for channel, typed in known.values}
+            checkpoint = {**checkpoint, "channel_values": values}
+            at = keys.writes
+            pending = self._pending_writes(
+                f"checkpoint {known.cid!r} of thread {thread_id!r} (key {at!r})",
+                reply[3] or b"",
+                reply[4],
+                content,
+            )
+        except PlainRedisSaverError:
+            raise
+        except Exception as exc:
+            raise self._undecodable(thread_id, known.cid, at, exc) from exc
+        return CheckpointTuple(
+            config=self._config(thread_id, ns, known.cid),
+            checkpoint=checkpoint,
+            metadata=metadata,
+            parent_config=self._config(thread_id, ns, known.parent) if known.parent else None,
+            pending_writes=pending,
+        )
+
     @staticmethod
     def _undecodable(thread_id: str, cid: str, where: str, exc: Exception) -> CorruptDataError:
         return _naming_the_key(
@@ -518,16 +552,20 @@ class Core:
             meta_index += [_require_str(key, "metadata key"), digest]
         content: dict[bytes, bytes] = {}
         blobs: list[tuple[bytes, bytes]] = []  # (NS..ref, value): the script's rows
+        stored_values: dict[bytes, Stored] = {}
         ns = target.ns
         for channel, (ref, _, _) in new_refs.items():
             if channel not in values:
                 blobs.append((ns + ref, codec.EMPTY_BLOB))
+                stored_values[ns + ref] = Stored(codec.EMPTY_BLOB, None)
                 continue
             typed = self._dumps(values[channel], f"channel {channel!r}")
             encoded = self._sized(codec.encode_blob(typed), f"the value of channel {channel!r}")
             prefix = encoded[: len(encoded) - len(typed[1])]
             memo = (target.thread_id, target.checkpoint_ns, "put", channel)
-            blobs.append((ns + ref, self._composed(memo, prefix, typed, b"", encoded, content)))
+            field_value = self._composed(memo, prefix, typed, b"", encoded, content)
+            blobs.append((ns + ref, field_value))
+            stored_values[ns + ref] = Stored(field_value, typed)
         # The record lists the refs as its format does; the script takes their count
         # fields, ready made, as JSON.
         if self.record_format == codec.NETSTRING_REFS_FORMAT:
@@ -535,6 +573,8 @@ class Core:
         else:
             in_record = codec.json_refs([as_json for _, _, as_json in refs.values()])
         counted = codec.json_refs([_count_field(ns, ref) for ref, _, _ in refs.values()])
+        checkpoint_typed = self._dumps(stored, "checkpoint")
+        metadata_typed = self._dumps(meta, "metadata")
         record = self._sized(
             codec.encode_record(
                 parent_id=target.checkpoint_id,
@@ -542,8 +582,8 @@ class Core:
                 refs=in_record,
                 record_format=self.record_format,
                 meta_index=meta_index,
-                checkpoint=self._dumps(stored, "checkpoint"),
-                metadata=self._dumps(meta, "metadata"),
+                checkpoint=checkpoint_typed,
+                metadata=metadata_typed,
             ),
             f"checkpoint {cid!r} without its channel values (metadata and versions)",
         )
@@ -557,6 +597,17 @@ class Core:
             )
         except CheckpointRemovedError:
             raise self._parent_removed(target) from None
+        self.newest.wrote(
+            target.thread_id,
+            ns,
+            cid=cid,
+            record=record,
+            parent=target.checkpoint_id,
+            checkpoint=checkpoint_typed,
+            metadata=metadata_typed,
+            refs=[(channel, ns + ref) for channel, (ref, _, _) in refs.items()],
+            new=stored_values,
+        )
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
 
     def _parent_removed(self, target: Target) -> CheckpointRemovedError:
@@ -728,14 +779,26 @@ class Core:
         target = parse_config(config)
         keys = self.keys.thread(target.thread_id)
         held = self.composer.cached(target.thread_id)
+        known = self.newest.known(target.thread_id, target.ns)
+        if known is not None and target.checkpoint_id not in (None, known.cid):
+            known = None
         reply = yield Eval(
             GET_CHECKPOINT,
             keys,
-            (target.ns, target.checkpoint_id or "", held.names),
+            (
+                target.ns,
+                target.checkpoint_id or "",
+                held.names,
+                *(known.read_args() if known else ()),
+            ),
             self.read_expiry,
         )
         if not reply:
             yield Emit(None)
+            return
+        if known is not None and reply[1] == b"":  # the server confirmed what we hold
+            content = self._read_content(target.thread_id, reply[5], held.content)
+            yield Emit(self._decode_known(target, known, reply, content))
             return
         # A read by id may be of an old checkpoint: its content does not replace the
         # thread's newest as what later reads name held.

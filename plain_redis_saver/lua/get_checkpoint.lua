@@ -4,10 +4,13 @@
 -- ARGV[1]     NS: netstring(checkpoint_ns)
 -- ARGV[2]     checkpoint id, or "" for the newest one of the namespace
 -- ARGV[3]     the digests of content the client holds (see gather_content)
+-- ARGV[4..]   the checkpoint whose record and values the client holds: its id, the
+--             SHA-1 of them, and its value fields (see client_has); none when it holds
+--             none
 --
 -- Reply: {cid, record, {blob...}, write index, {write...}, {digest, content, ...}} (see
--- load_records: each of the record's values once, in the order it references them) or
--- nil when absent.
+-- load_records: each of the record's values once, in the order it references them;
+-- record "" and no values when they are the ones the client holds) or nil when absent.
 
 -- Created only when a call needs them (see plain_redis_saver.scripts).
 -- cold: in_order full_index mp_scalar mp_read
@@ -21,7 +24,7 @@ if latest then
     return false
   end
 end
-local found = load_checkpoint(ns, cid, held)
+local found = load_checkpoint(ns, cid, held, ARGV[4] and {unpack(ARGV, 4)})
 if not found then
   if latest or in_order(ns .. cid) then
     record_missing(ns .. cid)

@@ -463,16 +463,16 @@ local function write_channel(value, field)
   return channel
 end
 
--- HMGET in slices: Lua's stack limits how many values unpack may spread. A missing
--- field reads as false (the server's conversion of a nil reply), so a reply of one
+-- HMGET in slices (of fields[first or 1 ..]): Lua's stack limits how many values unpack
+-- may spread. A missing field reads as false (the server's conversion of a nil reply), so a reply of one
 -- slice is the answer as it is.
-local function hmget(key, fields)
+local function hmget(key, fields, first)
   local n = #fields
-  if n <= 1000 then
-    return n > 0 and rcall('HMGET', key, unpack(fields, 1, n)) or {}
+  local i = first or 1
+  if n - i < 1000 then
+    return n >= i and rcall('HMGET', key, unpack(fields, i, n)) or {}
   end
   local out = {}
-  local i = 1
   while i <= n do
     local j = math.min(i + 999, n)
     local part = rcall('HMGET', key, unpack(fields, i, j))
@@ -1064,6 +1064,10 @@ local function load_records(found, held)
     local entry = found[i]
     local ns = entry[1]
     local field = ns .. entry[2]
+    if entry[4] then  -- its values are the client's already (see load_checkpoint)
+      index_fields[i] = ns .. netstring(entry[2])
+      return
+    end
     local seen = listed[ns]
     if not seen then
       seen = {}
@@ -1092,11 +1096,15 @@ local function load_records(found, held)
   local ok = pcall(function()
     for i = 1, #found do
       at = i
-      local _, refs, _, _, format = plain_header(found[i][3])
-      if format ~= JSON_REFS then
-        return error('not plain')
+      if found[i][4] then
+        list_refs(i)
+      else
+        local _, refs, _, _, format = plain_header(found[i][3])
+        if format ~= JSON_REFS then
+          return error('not plain')
+        end
+        list_refs(i, cjson.decode(refs))
       end
-      list_refs(i, cjson.decode(refs))
     end
   end)
   -- The rest of the page, from the record that stopped the pass, by the general reader
@@ -1104,8 +1112,12 @@ local function load_records(found, held)
   if not ok then
     for i = at, #found do
       local entry = found[i]
-      local _, refs = record_header(entry[3], entry[1] .. entry[2])
-      list_refs(i, refs)
+      if entry[4] then
+        list_refs(i)
+      else
+        local _, refs = record_header(entry[3], entry[1] .. entry[2])
+        list_refs(i, refs)
+      end
     end
   end
   local indexes = hmget(KEYS[4], index_fields)
@@ -1172,17 +1184,38 @@ local function load_records(found, held)
   return out, blobs, flat
 end
 
+-- Whether the client already has checkpoint NS..CID's record (`record`) and values:
+-- `known` is {cid, digest, value field...} of the checkpoint it last wrote or read, the
+-- digest a SHA-1 (hex) of the record followed by the stored values of those fields. A
+-- match means the stored bytes are the ones the client holds, byte for byte (a SHA-1
+-- collision aside, which only bytes built for it could make).
+local function client_has(record, cid, known)
+  -- fakeredis's scripts have no redis.sha1hex: there every read is a full one.
+  if known[1] ~= cid or not redis.sha1hex then
+    return false
+  end
+  local values = hmget(KEYS[3], known, 3)
+  for i = 1, #values do
+    if not values[i] then
+      return false  -- the full read reports it
+    end
+  end
+  return redis.sha1hex(record .. table.concat(values)) == known[2]
+end
+
 -- Checkpoint NS..CID as {cid, record, {blob...}, write index, {write...}, content} (see
 -- load_records: the blobs are the record's distinct values, in the order it references
--- them), or false when it is absent.
-local function load_checkpoint(ns, cid, held)
+-- them), or false when it is absent. With `known` (see client_has) matching, the record
+-- is sent as "" and no values: the client has them.
+local function load_checkpoint(ns, cid, held, known)
   local record = rcall('HGET', KEYS[1], ns .. cid)
   if not record then
     return false
   end
-  local out, blobs, content = load_records({{ns, cid, record}}, held)
+  local has = known and client_has(record, cid, known)
+  local out, blobs, content = load_records({{ns, cid, record, has}}, held)
   local entry = out[1]
-  return {cid, record, blobs, entry[4], entry[5], content}
+  return {cid, has and '' or record, blobs, entry[4], entry[5], content}
 end
 
 -- Newest checkpoint id of namespace NS, or nil.

@@ -1,0 +1,141 @@
+"""The checkpoint a saver last wrote, per thread and namespace, kept so that reading it
+back needs neither its record nor its values from the server.
+
+A read names it (id, a SHA-1 of its record and stored values, its value fields); the
+read script compares that with what is stored and, on a match, sends only the pending
+writes (``client_has`` in includes/common.lua). A mismatch of any kind (a newer
+checkpoint, a record or value changed by another process or by hand, a value field
+another writer stored first) makes the read an ordinary one, in the same round trip, so
+what is remembered is never trusted beyond what the server confirms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+#: A serialized value as the serializer's ``dumps_typed`` returned it.
+Typed = tuple[str, bytes]
+
+#: Accounting overhead per remembered value, on top of its bytes.
+_ENTRY_BYTES = 200
+
+
+class Stored(NamedTuple):
+    """One channel value: what its field stores, and its serialized form (None for
+    the empty value of a channel without one)."""
+
+    field_value: bytes
+    typed: Typed | None
+
+
+class Known(NamedTuple):
+    """A checkpoint whose record and values the client holds."""
+
+    cid: str
+    digest: str
+    fields: tuple[bytes, ...]
+    parent: str | None
+    checkpoint: Typed
+    metadata: Typed
+    values: tuple[tuple[str, Typed], ...]  # channel, serialized value (non-empty only)
+
+    def read_args(self) -> tuple[str | bytes, ...]:
+        """The read script's arguments naming it (see get_checkpoint.lua)."""
+        return (self.cid, self.digest, *self.fields)
+
+
+class _Entry(NamedTuple):
+    values: dict[bytes, Stored]  # by value field (NS..ref)
+    known: Known | None
+    size: int
+
+
+def _size(values: Mapping[bytes, Stored]) -> int:
+    return sum(
+        len(field) + len(stored.field_value) + (len(stored.typed[1]) if stored.typed else 0)
+        for field, stored in values.items()
+    ) + _ENTRY_BYTES * len(values)
+
+
+class NewestWritten:
+    """Per (thread, namespace), the stored values of the checkpoint last written and,
+    when every value it references is among them, that checkpoint as :class:`Known`.
+    At most ``max_bytes`` of values (least recently used threads out first); 0 keeps
+    nothing. Thread-safe."""
+
+    def __init__(self, max_bytes: int, max_entries: int = 1024) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, bytes], _Entry] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._max_entries = max_entries
+
+    def wrote(
+        self,
+        thread_id: str,
+        ns: bytes,
+        *,
+        cid: str,
+        record: bytes,
+        parent: str | None,
+        checkpoint: Typed,
+        metadata: Typed,
+        refs: Iterable[tuple[str, bytes]],
+        new: Mapping[bytes, Stored],
+    ) -> None:
+        """Records a checkpoint just stored: ``record``, its ``refs`` (channel, value
+        field, in the record's order) and the values it stored (``new``, by field)."""
+        if self._max_bytes <= 0:
+            return
+        key = (thread_id, ns)
+        refs = list(refs)
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._bytes -= entry.size
+            values = dict(entry.values) if entry is not None else {}
+        values.update(new)
+        # Only the values this checkpoint references can serve the next one.
+        values = {field: values[field] for _, field in refs if field in values}
+        known = None
+        if len(values) == len(refs):
+            digest = hashlib.sha1(record, usedforsecurity=False)
+            for _, field in refs:
+                digest.update(values[field].field_value)
+            known = Known(
+                cid=cid,
+                digest=digest.hexdigest(),
+                fields=tuple(field for _, field in refs),
+                parent=parent,
+                checkpoint=checkpoint,
+                metadata=metadata,
+                values=tuple(
+                    (channel, typed)
+                    for channel, field in refs
+                    if (typed := values[field].typed) is not None
+                ),
+            )
+        size = _size(values) + len(record)
+        if size > self._max_bytes:
+            return
+        with self._lock:
+            self._entries[key] = _Entry(values, known, size)
+            self._bytes += size
+            while self._entries and (
+                self._bytes > self._max_bytes or len(self._entries) > self._max_entries
+            ):
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= dropped.size
+
+    def known(self, thread_id: str, ns: bytes) -> Known | None:
+        """The checkpoint of ``thread_id``'s namespace ``ns`` the client holds, if any."""
+        with self._lock:
+            entry = self._entries.get((thread_id, ns))
+            if entry is None:
+                return None
+            self._entries.move_to_end((thread_id, ns))
+            return entry.known
