@@ -23,6 +23,11 @@ Typed = tuple[str, bytes]
 #: Accounting overhead per remembered value, on top of its bytes.
 _ENTRY_BYTES = 200
 
+#: Most bytes (record and stored values) the read script may digest to confirm a
+#: checkpoint: composed values are a few dozen bytes each, so this bounds only values
+#: stored whole, whose digest would cost the server more than sending them.
+MAX_DIGESTED = 64 * 1024
+
 
 class Stored(NamedTuple):
     """One channel value: what its field stores, and its serialized form (None for
@@ -102,7 +107,8 @@ class NewestWritten:
         # Only the values this checkpoint references can serve the next one.
         values = {field: values[field] for _, field in refs if field in values}
         known = None
-        if len(values) == len(refs):
+        digested = len(record) + sum(len(stored.field_value) for stored in values.values())
+        if len(values) == len(refs) and digested <= MAX_DIGESTED:
             digest = hashlib.sha1(record, usedforsecurity=False)
             for _, field in refs:
                 digest.update(values[field].field_value)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from plain_redis_saver import AsyncPlainRedisSaver, CorruptDataError, PlainRedisSaver
-from plain_redis_saver.newest import NewestWritten, Stored
+from plain_redis_saver.newest import MAX_DIGESTED, NewestWritten, Stored
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata
@@ -226,3 +226,25 @@ def test_a_checkpoint_larger_than_the_budget_is_not_remembered() -> None:
     newest = NewestWritten(1_000)
     _wrote(newest, "t", 2_000)
     assert newest.known("t", b"0:") is None
+
+
+def test_a_checkpoint_whose_stored_values_are_too_long_to_digest_is_not_remembered() -> None:
+    newest = NewestWritten(10 * MAX_DIGESTED)
+    _wrote(newest, "t", MAX_DIGESTED)
+    assert newest.known("t", b"0:") is None
+    _wrote(newest, "t", MAX_DIGESTED // 2)
+    assert newest.known("t", b"0:") is not None
+
+
+def test_a_long_value_stored_whole_is_read_whole_not_digested(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = PlainRedisSaver(warm.client, key_prefix=warm.key_prefix + "-w", compose_values=False)
+    whole.setup()
+    long = ["x" * 1_000] * (2 * MAX_DIGESTED // 1_000)  # stored as one field's value
+    whole.put(config("t"), checkpoint({"s": long}), metadata(), {"s": 1})
+    reads = Reads(whole, monkeypatch)
+    mine = as_read(whole, config("t"))
+    assert mine == as_read(other(whole), config("t"))
+    assert mine[1]["channel_values"]["s"] == long
+    assert reads.known == 0
