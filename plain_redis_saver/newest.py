@@ -53,17 +53,73 @@ class Known(NamedTuple):
         return (self.cid, self.digest, *self.fields)
 
 
-class _Entry(NamedTuple):
-    values: dict[bytes, Stored]  # by value field (NS..ref)
-    known: Known | None
-    size: int
+class _Written:
+    """What a put wrote to one (thread, namespace); :meth:`known` is worked out on the
+    first read after it, since most puts of a turn are followed by another put."""
 
+    __slots__ = (
+        "values",
+        "cid",
+        "record",
+        "parent",
+        "checkpoint",
+        "metadata",
+        "refs",
+        "size",
+        "_known",
+    )
 
-def _size(values: Mapping[bytes, Stored]) -> int:
-    return sum(
-        len(field) + len(stored.field_value) + (len(stored.typed[1]) if stored.typed else 0)
-        for field, stored in values.items()
-    ) + _ENTRY_BYTES * len(values)
+    def __init__(
+        self,
+        values: dict[bytes, Stored],
+        cid: str,
+        record: bytes,
+        parent: str | None,
+        checkpoint: Typed,
+        metadata: Typed,
+        refs: list[tuple[str, bytes]],
+    ) -> None:
+        self.values = values  # by value field (NS..ref), only those `refs` name
+        self.cid, self.record, self.parent = cid, record, parent
+        self.checkpoint, self.metadata, self.refs = checkpoint, metadata, refs
+        self.size = (
+            len(record)
+            + sum(
+                len(field) + len(stored.field_value) + (len(stored.typed[1]) if stored.typed else 0)
+                for field, stored in values.items()
+            )
+            + _ENTRY_BYTES * len(values)
+        )
+        self._known: Known | None | bool = False  # False: not worked out yet
+
+    def known(self) -> Known | None:
+        if self._known is False:
+            self._known = self._work_out()
+        return self._known  # type: ignore[return-value]
+
+    def _work_out(self) -> Known | None:
+        values, refs = self.values, self.refs
+        if len(values) != len(refs):
+            return None  # a value of an earlier checkpoint this process never saw
+        stored = [values[field].field_value for _, field in refs]
+        if len(self.record) + sum(map(len, stored)) > MAX_DIGESTED:
+            return None
+        digest = hashlib.sha1(self.record, usedforsecurity=False)
+        for field_value in stored:
+            digest.update(field_value)
+        return Known(
+            cid=self.cid,
+            digest=digest.hexdigest(),
+            fields=tuple(field for _, field in refs),
+            parent=self.parent,
+            checkpoint=self.checkpoint,
+            metadata=self.metadata,
+            values=tuple(
+                (channel, typed)
+                for channel, field in refs
+                if (typed := values[field].typed) is not None
+            ),
+        )
 
 
 class NewestWritten:
@@ -74,7 +130,7 @@ class NewestWritten:
 
     def __init__(self, max_bytes: int, max_entries: int = 1024) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, bytes], _Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, bytes], _Written] = OrderedDict()
         self._bytes = 0
         self._max_bytes = max_bytes
         self._max_entries = max_entries
@@ -102,35 +158,19 @@ class NewestWritten:
             entry = self._entries.pop(key, None)
             if entry is not None:
                 self._bytes -= entry.size
-            values = dict(entry.values) if entry is not None else {}
-        values.update(new)
+        earlier = entry.values if entry is not None else {}
         # Only the values this checkpoint references can serve the next one.
-        values = {field: values[field] for _, field in refs if field in values}
-        known = None
-        digested = len(record) + sum(len(stored.field_value) for stored in values.values())
-        if len(values) == len(refs) and digested <= MAX_DIGESTED:
-            digest = hashlib.sha1(record, usedforsecurity=False)
-            for _, field in refs:
-                digest.update(values[field].field_value)
-            known = Known(
-                cid=cid,
-                digest=digest.hexdigest(),
-                fields=tuple(field for _, field in refs),
-                parent=parent,
-                checkpoint=checkpoint,
-                metadata=metadata,
-                values=tuple(
-                    (channel, typed)
-                    for channel, field in refs
-                    if (typed := values[field].typed) is not None
-                ),
-            )
-        size = _size(values) + len(record)
-        if size > self._max_bytes:
+        values = {}
+        for _, field in refs:
+            stored = new.get(field) or earlier.get(field)
+            if stored is not None:
+                values[field] = stored
+        written = _Written(values, cid, record, parent, checkpoint, metadata, refs)
+        if written.size > self._max_bytes:
             return
         with self._lock:
-            self._entries[key] = _Entry(values, known, size)
-            self._bytes += size
+            self._entries[key] = written
+            self._bytes += written.size
             while self._entries and (
                 self._bytes > self._max_bytes or len(self._entries) > self._max_entries
             ):
@@ -144,4 +184,4 @@ class NewestWritten:
             if entry is None:
                 return None
             self._entries.move_to_end((thread_id, ns))
-            return entry.known
+        return entry.known()
