@@ -397,11 +397,18 @@ class Core:
         ]
 
     def decode_checkpoint(
-        self, thread_id: str, ns: str, reply: Sequence[Any], content: Mapping[bytes, bytes]
+        self,
+        thread_id: str,
+        ns: str,
+        reply: Sequence[Any],
+        content: Mapping[bytes, bytes],
+        known: Known | None = None,
     ) -> CheckpointTuple:
         """A checkpoint read by get_checkpoint or list_checkpoints: (cid, record, the
         read's channel values as :class:`PageValues`, write index, writes); ``content``
-        rebuilds its composed values and writes (see :meth:`_read_content`)."""
+        rebuilds its composed values and writes (see :meth:`_read_content`). With
+        ``known``, the checkpoint the server confirmed the client holds (record and
+        values not sent): its parts come from there."""
         cid_raw, record_raw, page, index, writes = reply
         keys = self.keys.thread(thread_id)
         cid: str = repr(cid_raw)
@@ -409,17 +416,33 @@ class Core:
         at = keys.checkpoints
         try:
             cid = cid_raw.decode() if isinstance(cid_raw, bytes) else str(cid_raw)
-            record = codec.Record(record_raw, at)
-            checkpoint: Checkpoint = self.serde.loads_typed(record.checkpoint)
-            metadata: CheckpointMetadata = self.serde.loads_typed(record.metadata)
-            channels = [codec.ref_channel(ref) for ref in record.refs]
+            if known is not None:
+                parent, checkpoint_typed, metadata_typed = (
+                    known.parent,
+                    known.checkpoint,
+                    known.metadata,
+                )
+            else:
+                record = codec.Record(record_raw, at)
+                parent, checkpoint_typed, metadata_typed = (
+                    record.parent_id,
+                    record.checkpoint,
+                    record.metadata,
+                )
+            checkpoint: Checkpoint = self.serde.loads_typed(checkpoint_typed)
+            metadata: CheckpointMetadata = self.serde.loads_typed(metadata_typed)
             at = keys.blobs
-            blobs = page.of(ns, record.refs)
             values: dict[str, Any] = {}
-            for channel, blob in zip(channels, blobs, strict=True):
-                if blob:
-                    data = self._built(blob, content, keys.blobs, channel)
-                    values[channel] = self.serde.loads_typed(codec.decode_blob(data))
+            if known is not None:
+                for channel, typed in known.values:
+                    values[channel] = self.serde.loads_typed(typed)
+            else:
+                channels = [codec.ref_channel(ref) for ref in record.refs]
+                blobs = page.of(ns, record.refs)
+                for channel, blob in zip(channels, blobs, strict=True):
+                    if blob:
+                        data = self._built(blob, content, keys.blobs, channel)
+                        values[channel] = self.serde.loads_typed(codec.decode_blob(data))
             at = keys.checkpoints
             checkpoint = {**checkpoint, "channel_values": values}
             at = keys.writes
@@ -437,44 +460,11 @@ class Core:
             raise
         except Exception as exc:
             raise self._undecodable(thread_id, cid, _where(keys, at, writes), exc) from exc
-        parent = record.parent_id
         return CheckpointTuple(
             config=self._config(thread_id, ns, cid),
             checkpoint=checkpoint,
             metadata=metadata,
             parent_config=self._config(thread_id, ns, parent) if parent else None,
-            pending_writes=pending,
-        )
-
-    def _decode_known(
-        self, target: Target, known: Known, reply: Sequence[Any], content: Mapping[bytes, bytes]
-    ) -> CheckpointTuple:
-        """The checkpoint ``known`` as the client wrote it (the server confirmed its record
-        and values), with the pending writes of ``reply`` (see get_checkpoint.lua)."""
-        thread_id, ns = target.thread_id, target.checkpoint_ns
-        keys = self.keys.thread(thread_id)
-        at = keys.checkpoints
-        try:
-            checkpoint: Checkpoint = self.serde.loads_typed(known.checkpoint)
-            metadata: CheckpointMetadata = self.serde.loads_typed(known.metadata)
-            values = {channel: self.serde.loads_typed(typed) for channel, typed in known.values}
-            checkpoint = {**checkpoint, "channel_values": values}
-            at = keys.writes
-            pending = self._pending_writes(
-                f"checkpoint {known.cid!r} of thread {thread_id!r} (key {at!r})",
-                reply[3] or b"",
-                reply[4],
-                content,
-            )
-        except PlainRedisSaverError:
-            raise
-        except Exception as exc:
-            raise self._undecodable(thread_id, known.cid, at, exc) from exc
-        return CheckpointTuple(
-            config=self._config(thread_id, ns, known.cid),
-            checkpoint=checkpoint,
-            metadata=metadata,
-            parent_config=self._config(thread_id, ns, known.parent) if known.parent else None,
             pending_writes=pending,
         )
 
@@ -796,21 +786,22 @@ class Core:
         if not reply:
             yield Emit(None)
             return
-        if known is not None and reply[1] == b"":  # the server confirmed what we hold
-            content = self._read_content(target.thread_id, reply[5], held.content)
-            yield Emit(self._decode_known(target, known, reply, content))
-            return
+        if known is not None and reply[1] != b"":
+            known = None  # the server holds something else: it sent the record
         # A read by id may be of an old checkpoint: its content does not replace the
         # thread's newest as what later reads name held.
         content = self._read_content(
-            target.thread_id, reply[5], held.content, newest=not target.checkpoint_id
+            target.thread_id,
+            reply[5],
+            held.content,
+            newest=not target.checkpoint_id or known is not None,
         )
         cid, record, blobs, index, writes = reply[:5]
         values = PageValues(blobs, keys.blobs)
         ns = target.checkpoint_ns
         yield Emit(
             self.decode_checkpoint(
-                target.thread_id, ns, (cid, record, values, index, writes), content
+                target.thread_id, ns, (cid, record, values, index, writes), content, known
             )
         )
 

@@ -37,13 +37,13 @@ class Reads:
     def __init__(self, saver: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         self.known = 0
         core = saver._core
-        real = core._decode_known
+        real = core.decode_checkpoint
 
-        def counting(*args: Any) -> Any:
-            self.known += 1
-            return real(*args)
+        def counting(thread_id: str, ns: str, reply: Any, content: Any, known: Any = None) -> Any:
+            self.known += known is not None
+            return real(thread_id, ns, reply, content, known)
 
-        monkeypatch.setattr(core, "_decode_known", counting)
+        monkeypatch.setattr(core, "decode_checkpoint", counting)
 
 
 def needs_sha1hex(backend: Backend) -> None:
