@@ -140,6 +140,13 @@ def saver(backend: Backend, client: Any, prefix: str) -> PlainRedisSaver:
 
 
 @pytest.fixture
+def warm(saver: PlainRedisSaver) -> PlainRedisSaver:
+    """The saver, set up (scripts loaded, schema marked), as in any running app."""
+    saver.setup()
+    return saver
+
+
+@pytest.fixture
 async def aclient(backend: Backend) -> AsyncIterator[Any]:
     c = backend.async_client()
     yield c

@@ -20,6 +20,7 @@ from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.checkpoint.conformance.test_utils import generate_checkpoint
 
+from plain_redis_saver import PlainRedisSaver
 from plain_redis_saver.acl import REQUIRED_COMMANDS
 
 #: The saver connects to real servers as a least-privilege ACL user: only its own
@@ -182,3 +183,8 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def cold(saver: Any) -> PlainRedisSaver:
+    """Another saver on the same data, holding no content yet (another process)."""
+    return PlainRedisSaver(saver.client, key_prefix=saver.key_prefix)

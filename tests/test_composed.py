@@ -13,7 +13,7 @@ from plain_redis_saver import CorruptDataError, PlainRedisSaver, compose
 from plain_redis_saver.codec import unpack
 from plain_redis_saver.compose import is_node
 
-from .helpers import checkpoint, config, count_round_trips, metadata, node_items
+from .helpers import checkpoint, cold, config, count_round_trips, metadata, node_items
 
 CONTENT = b"*"
 COUNT = b"#*"
@@ -73,17 +73,6 @@ def assert_counts_consistent(saver: Any, admin: Any, thread_id: str) -> None:
     # The saver's own audit agrees: counts right, nothing unreachable, nothing missing.
     found = saver.audit_thread(thread_id)
     assert (found.wrong_counts, found.unreferenced, found.missing) == ([], [], [])
-
-
-@pytest.fixture
-def warm(saver: Any) -> Any:
-    saver.setup()
-    return saver
-
-
-def cold(saver: Any) -> Any:
-    """Another saver on the same data, holding no content yet (another process)."""
-    return PlainRedisSaver(saver.client, key_prefix=saver.key_prefix)
 
 
 def test_a_growing_history_stores_each_message_a_bounded_number_of_times(

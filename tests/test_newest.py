@@ -12,18 +12,7 @@ from plain_redis_saver import AsyncPlainRedisSaver, CorruptDataError, PlainRedis
 from plain_redis_saver.newest import MAX_DIGESTED, NewestWritten, Stored
 
 from .conftest import Backend
-from .helpers import checkpoint, config, metadata
-
-
-@pytest.fixture
-def warm(saver: Any) -> Any:
-    saver.setup()
-    return saver
-
-
-def other(saver: Any) -> PlainRedisSaver:
-    """Another process on the same data."""
-    return PlainRedisSaver(saver.client, key_prefix=saver.key_prefix)
+from .helpers import checkpoint, cold, config, metadata
 
 
 def as_read(saver: Any, cfg: Any) -> Any:
@@ -72,7 +61,7 @@ def test_the_writer_reads_its_newest_checkpoint_as_another_process_does(warm: An
     write_two(warm)
     warm.put_writes(warm.get_tuple(config("t")).config, [("a", "w")], "task-1")
     mine = as_read(warm, config("t"))
-    assert mine == as_read(other(warm), config("t"))
+    assert mine == as_read(cold(warm), config("t"))
     assert mine[1]["channel_values"] == {"a": ["y"] * 41, "b": {"k": 1}}
 
 
@@ -92,8 +81,8 @@ def test_a_read_by_the_id_of_the_newest_checkpoint_is_served_the_same_way(
     needs_sha1hex(backend)
     first, second = write_two(warm)
     reads = Reads(warm, monkeypatch)
-    assert as_read(warm, second) == as_read(other(warm), second)
-    assert as_read(warm, first) == as_read(other(warm), first)
+    assert as_read(warm, second) == as_read(cold(warm), second)
+    assert as_read(warm, first) == as_read(cold(warm), first)
     assert reads.known == 1
 
 
@@ -102,7 +91,7 @@ def test_pending_writes_stored_after_the_put_are_read_with_it(
 ) -> None:
     needs_sha1hex(backend)
     _, second = write_two(warm)
-    other(warm).put_writes(second, [("a", "w1"), ("b", "w2")], "task-1")
+    cold(warm).put_writes(second, [("a", "w1"), ("b", "w2")], "task-1")
     reads = Reads(warm, monkeypatch)
     found = warm.get_tuple(config("t"))
     assert [(c, v) for _, c, v in found.pending_writes] == [("a", "w1"), ("b", "w2")]
@@ -111,9 +100,9 @@ def test_pending_writes_stored_after_the_put_are_read_with_it(
 
 def test_a_newer_checkpoint_of_another_process_is_read_whole(warm: Any) -> None:
     _, second = write_two(warm)
-    other(warm).put(second, checkpoint({"a": ["z"]}, versions={"a": 3}), metadata(step=2), {"a": 3})
+    cold(warm).put(second, checkpoint({"a": ["z"]}, versions={"a": 3}), metadata(step=2), {"a": 3})
     mine = as_read(warm, config("t"))
-    assert mine == as_read(other(warm), config("t"))
+    assert mine == as_read(cold(warm), config("t"))
     assert mine[1]["channel_values"]["a"] == ["z"]
 
 
@@ -124,9 +113,9 @@ def test_a_checkpoint_another_process_stored_again_is_read_as_stored(warm: Any) 
         versions={"a": 2, "b": 1},
         checkpoint_id=second["configurable"]["checkpoint_id"],
     )
-    other(warm).put(first, again, metadata(step=1, note="again"), {"a": 2})
+    cold(warm).put(first, again, metadata(step=1, note="again"), {"a": 2})
     mine = as_read(warm, config("t"))
-    assert mine == as_read(other(warm), config("t"))
+    assert mine == as_read(cold(warm), config("t"))
     assert mine[2]["note"] == "again"
 
 
@@ -138,7 +127,7 @@ def test_a_value_changed_on_the_server_is_read_as_stored(warm: Any, admin: Any) 
     a2 = next(f for f in fields if f.startswith(b"0:1:a") and f.endswith(b"2"))
     admin.hset(blobs, a2, admin.hget(blobs, a1))  # as if another writer stored it first
     mine = as_read(warm, config("t"))
-    assert mine == as_read(other(warm), config("t"))
+    assert mine == as_read(cold(warm), config("t"))
     assert mine[1]["channel_values"]["a"] == ["x"] * 40
 
 
@@ -148,14 +137,14 @@ def test_an_evicted_value_makes_the_writers_read_raise_as_any_read(warm: Any, ad
     a2 = next(f for f in admin.hkeys(blobs) if f.startswith(b"0:1:a") and f.endswith(b"2"))
     admin.hdel(blobs, a2, b"#" + a2)  # the value and its count: evicted, not freed
     with pytest.raises(CorruptDataError, match="is missing"):
-        other(warm).get_tuple(config("t"))
+        cold(warm).get_tuple(config("t"))
     with pytest.raises(CorruptDataError, match="is missing"):
         warm.get_tuple(config("t"))
 
 
 def test_a_thread_deleted_by_another_process_reads_as_none(warm: Any) -> None:
     write_two(warm)
-    other(warm).delete_thread("t")
+    cold(warm).delete_thread("t")
     assert warm.get_tuple(config("t")) is None
 
 
@@ -163,7 +152,7 @@ def test_a_process_that_did_not_write_every_value_reads_whole(
     warm: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, second = write_two(warm)
-    late = other(warm)  # writes "a" only: "b" it never saw
+    late = cold(warm)  # writes "a" only: "b" it never saw
     late.put(
         second,
         checkpoint({"a": ["z"], "b": {"k": 1}}, versions={"a": 3, "b": 1}),
@@ -172,7 +161,7 @@ def test_a_process_that_did_not_write_every_value_reads_whole(
     )
     assert late._core.newest.known("t", b"0:") is None
     reads = Reads(late, monkeypatch)
-    assert as_read(late, config("t")) == as_read(other(warm), config("t"))
+    assert as_read(late, config("t")) == as_read(cold(warm), config("t"))
     assert reads.known == 0
 
 
@@ -245,6 +234,6 @@ def test_a_long_value_stored_whole_is_read_whole_not_digested(
     whole.put(config("t"), checkpoint({"s": long}), metadata(), {"s": 1})
     reads = Reads(whole, monkeypatch)
     mine = as_read(whole, config("t"))
-    assert mine == as_read(other(whole), config("t"))
+    assert mine == as_read(cold(whole), config("t"))
     assert mine[1]["channel_values"]["s"] == long
     assert reads.known == 0
