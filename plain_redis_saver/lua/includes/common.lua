@@ -463,9 +463,9 @@ local function write_channel(value, field)
   return channel
 end
 
--- HMGET in slices (of fields[first or 1 ..]): Lua's stack limits how many values unpack
--- may spread. A missing field reads as false (the server's conversion of a nil reply), so a reply of one
--- slice is the answer as it is.
+-- HMGET of fields[first or 1 ..] in slices: Lua's stack limits how many values unpack
+-- may spread. A missing field reads as false (the server's conversion of a nil reply),
+-- so a reply of one slice is the answer as it is.
 local function hmget(key, fields, first)
   local n = #fields
   local i = first or 1
