@@ -281,11 +281,11 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ("the newest id", "local found = load_checkpoint(ns, cid, held, ARGV[4]", "return 1"),
         (
             "reading the record",
-            "  local has = known and client_has(record, cid, known)",
+            "  local has = known and client_has(cid, known)",
             "return {}",
         ),
         (
-            "comparing the client's copy (SHA-1 of the record and values)",
+            "comparing the client's copy (the write generation)",
             "  local out, blobs, content = load_records({{ns, cid, record, has}}, held)",
             "return {}",
         ),
@@ -301,9 +301,9 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ),
         ("naming what to read", "local current = hmget(KEYS[3], fields)", "return 1"),
         ("the one read of the values hash", "local plan\nif reads then", "return 1"),
-        ("planning the content counts", "local field, created = ns .. cid, 1", "return 1"),
+        ("planning the content counts", "local field = ns .. cid\nif rcall", "return 1"),
         ("storing the record, its content and its counts", "if keep ~= '' then", "return 1"),
-        ("retention", "touch()\nreturn created", "return 1"),
+        ("retention", "touch()\nreturn 2 * generation", "return 1"),
     ],
     "put_writes": [
         ("the request and the shared helpers", "local ORPHAN_TTL_MS", "return 1"),

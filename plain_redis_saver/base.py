@@ -145,8 +145,9 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
                 Up to a quarter as much again keeps values already rebuilt (or
                 composed by a put), so reading the same version again skips that;
                 and another quarter the checkpoint each thread's last put wrote:
-                reading it back, the server only confirms it (a SHA-1 of its stored
-                record and values) and sends its pending writes.
+                reading it back, the server only confirms it (the thread's write
+                generation is the one this process's last write left) and sends
+                its pending writes.
 
         Raises:
             InvalidConfigError: the client is a URL string, of the wrong kind (an

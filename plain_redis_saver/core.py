@@ -578,7 +578,7 @@ class Core:
             f"checkpoint {cid!r} without its channel values (metadata and versions)",
         )
         try:
-            yield from self._write_composed(
+            reply = yield from self._write_composed(
                 target.thread_id,
                 (PUT_CHECKPOINT, PUT_CHECKPOINT_STAGED),
                 (ns, cid, record, self.keep, counted, target.checkpoint_id or ""),
@@ -597,6 +597,8 @@ class Core:
             metadata=metadata_typed,
             refs=[(channel, ns + ref) for channel, (ref, _, _) in refs.items()],
             new=stored_values,
+            generations=(reply // 2 - 1, reply // 2),
+            fresh=reply % 2 == 1,
         )
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
 
@@ -654,13 +656,15 @@ class Core:
             )
         assert target.checkpoint_id is not None
         base = target.ns + codec.netstring(target.checkpoint_id)
-        yield from self._write_composed(
+        reply = yield from self._write_composed(
             target.thread_id,
             (PUT_WRITES, PUT_WRITES_STAGED),
             (base, codec.netstring(task_id), self.keep),
             list(rows.items()),
             content,
         )
+        if reply:  # the generation the call moved the thread to (see put_writes.lua)
+            self.newest.advanced(target.thread_id, (reply - 1, reply))
 
     def _write_rows(
         self,

@@ -1,17 +1,20 @@
 """The checkpoint a saver last wrote, per thread and namespace, kept so that reading it
 back needs neither its record nor its values from the server.
 
-A read names it (id, a SHA-1 of its record and stored values, its value fields); the
-read script compares that with what is stored and, on a match, sends only the pending
-writes (``client_has`` in includes/common.lua). A mismatch of any kind (a newer
-checkpoint, a record or value changed by another process or by hand, a value field
-another writer stored first) makes the read an ordinary one, in the same round trip, so
+Every script that changes a thread moves its write generation (a counter in the
+thread's value hash), and the saver's own writes reply with the generation before and
+after them. While each of this process's writes found the generation its previous one
+left, nothing else changed the thread in between, so what it remembers is what is
+stored. A read names the checkpoint and that generation; the read script compares the
+generation with the stored one and, on a match, sends only the pending writes
+(``client_has`` in includes/common.lua). Any other change (a newer checkpoint, another
+process's write, delete or prune, a value another writer stored first, eviction) moves
+or drops the generation and makes the read an ordinary one, in the same round trip, so
 what is remembered is never trusted beyond what the server confirms.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -23,11 +26,6 @@ Typed = tuple[str, bytes]
 #: Accounting overhead per remembered value, on top of its bytes.
 _ENTRY_BYTES = 200
 
-#: Most bytes (record and stored values) the read script may digest to confirm a
-#: checkpoint: composed values are a few dozen bytes each, so this bounds only values
-#: stored whole, whose digest would cost the server more than sending them.
-MAX_DIGESTED = 64 * 1024
-
 
 class Stored(NamedTuple):
     """One channel value: what its field stores, and its serialized form (None for
@@ -38,19 +36,19 @@ class Stored(NamedTuple):
 
 
 class Known(NamedTuple):
-    """A checkpoint whose record and values the client holds."""
+    """A checkpoint whose record and values the client holds, as stored at the thread's
+    write ``generation``."""
 
     cid: str
-    digest: str
-    fields: tuple[bytes, ...]
+    generation: int
     parent: str | None
     checkpoint: Typed
     metadata: Typed
     values: tuple[tuple[str, Typed], ...]  # channel, serialized value (non-empty only)
 
-    def read_args(self) -> tuple[str | bytes, ...]:
+    def read_args(self) -> tuple[str, int]:
         """The read script's arguments naming it (see get_checkpoint.lua)."""
-        return (self.cid, self.digest, *self.fields)
+        return (self.cid, self.generation)
 
 
 class _Written:
@@ -101,16 +99,9 @@ class _Written:
         values, refs = self.values, self.refs
         if len(values) != len(refs):
             return None  # a value of an earlier checkpoint this process never saw
-        stored = [values[field].field_value for _, field in refs]
-        if len(self.record) + sum(map(len, stored)) > MAX_DIGESTED:
-            return None
-        digest = hashlib.sha1(self.record, usedforsecurity=False)
-        for field_value in stored:
-            digest.update(field_value)
         return Known(
             cid=self.cid,
-            digest=digest.hexdigest(),
-            fields=tuple(field for _, field in refs),
+            generation=0,  # the thread's, filled in when asked (see NewestWritten.known)
             parent=self.parent,
             checkpoint=self.checkpoint,
             metadata=self.metadata,
@@ -122,15 +113,28 @@ class _Written:
         )
 
 
+class _Thread:
+    """The write generation at which a thread's remembered checkpoints are what is
+    stored, and the namespaces they are of."""
+
+    __slots__ = ("generation", "namespaces")
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.namespaces: set[bytes] = set()
+
+
 class NewestWritten:
     """Per (thread, namespace), the stored values of the checkpoint last written and,
     when every value it references is among them, that checkpoint as :class:`Known`.
     At most ``max_bytes`` of values (least recently used threads out first); 0 keeps
-    nothing. Thread-safe."""
+    nothing. Thread-safe: writes whose replies arrive out of order only make it forget
+    the thread."""
 
     def __init__(self, max_bytes: int, max_entries: int = 1024) -> None:
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[str, bytes], _Written] = OrderedDict()
+        self._threads: dict[str, _Thread] = {}
         self._bytes = 0
         self._max_bytes = max_bytes
         self._max_entries = max_entries
@@ -147,41 +151,97 @@ class NewestWritten:
         metadata: Typed,
         refs: Iterable[tuple[str, bytes]],
         new: Mapping[bytes, Stored],
+        generations: tuple[int, int],
+        fresh: bool,
     ) -> None:
         """Records a checkpoint just stored: ``record``, its ``refs`` (channel, value
-        field, in the record's order) and the values it stored (``new``, by field)."""
+        field, in the record's order) and the values it stored (``new``, by field);
+        ``generations``, the thread's write generation before and after the put;
+        ``fresh``, whether every value it sent is the one stored."""
         if self._max_bytes <= 0:
             return
+        before, after = generations
         key = (thread_id, ns)
-        refs = list(refs)
         with self._lock:
-            entry = self._entries.pop(key, None)
-            if entry is not None:
-                self._bytes -= entry.size
-        earlier = entry.values if entry is not None else {}
-        # Only the values this checkpoint references can serve the next one.
-        values = {}
-        for _, field in refs:
-            stored = new.get(field) or earlier.get(field)
-            if stored is not None:
-                values[field] = stored
-        written = _Written(values, cid, record, parent, checkpoint, metadata, refs)
-        if written.size > self._max_bytes:
-            return
-        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is not None and thread.generation == before:
+                entry = self._pop(key)
+            else:
+                # Something else changed the thread since this process last wrote it:
+                # nothing remembered of it can be vouched for.
+                self._forget(thread_id)
+                entry = None
+            if not fresh:
+                # Another writer stored one of its values first, with other bytes: the
+                # thread's other namespaces are still as remembered.
+                if thread_id in self._threads:
+                    self._threads[thread_id].generation = after
+                return
+            earlier = entry.values if entry is not None else {}
+            # Only the values this checkpoint references can serve the next one.
+            values = {}
+            for _, field in refs:
+                stored = new.get(field) or earlier.get(field)
+                if stored is not None:
+                    values[field] = stored
+            written = _Written(values, cid, record, parent, checkpoint, metadata, list(refs))
+            if written.size > self._max_bytes:
+                if thread_id in self._threads:
+                    self._threads[thread_id].generation = after
+                return
+            thread = self._threads.setdefault(thread_id, _Thread(after))
+            thread.generation = after
+            thread.namespaces.add(ns)
             self._entries[key] = written
             self._bytes += written.size
             while self._entries and (
                 self._bytes > self._max_bytes or len(self._entries) > self._max_entries
             ):
-                _, dropped = self._entries.popitem(last=False)
-                self._bytes -= dropped.size
+                self._pop(next(iter(self._entries)))
+
+    def advanced(self, thread_id: str, generations: tuple[int, int]) -> None:
+        """Records a write of this process that moved ``thread_id``'s write generation
+        from ``generations[0]`` to ``generations[1]`` without changing its checkpoints'
+        records or values (put_writes)."""
+        before, after = generations
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is None:
+                return
+            if thread.generation == before:
+                thread.generation = after
+            else:
+                self._forget(thread_id)
+
+    def _forget(self, thread_id: str) -> None:
+        """Drops what is remembered of one thread (holds the lock)."""
+        thread = self._threads.get(thread_id)
+        if thread is not None:
+            for ns in list(thread.namespaces):
+                self._pop((thread_id, ns))
+            self._threads.pop(thread_id, None)
+
+    def _pop(self, key: tuple[str, bytes]) -> _Written | None:
+        """Removes one entry (holds the lock); a thread left without any is forgotten."""
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return None
+        self._bytes -= entry.size
+        thread = self._threads.get(key[0])
+        if thread is not None:
+            thread.namespaces.discard(key[1])
+            if not thread.namespaces:
+                del self._threads[key[0]]
+        return entry
 
     def known(self, thread_id: str, ns: bytes) -> Known | None:
-        """The checkpoint of ``thread_id``'s namespace ``ns`` the client holds, if any."""
+        """The checkpoint of ``thread_id``'s namespace ``ns`` the client holds, if any,
+        with the generation the thread was at when this process last wrote it."""
         with self._lock:
             entry = self._entries.get((thread_id, ns))
             if entry is None:
                 return None
             self._entries.move_to_end((thread_id, ns))
-        return entry.known()
+            generation = self._threads[thread_id].generation
+        known = entry.known()
+        return known._replace(generation=generation) if known is not None else None

@@ -4,9 +4,9 @@
 -- ARGV[1]     NS: netstring(checkpoint_ns)
 -- ARGV[2]     checkpoint id, or "" for the newest one of the namespace
 -- ARGV[3]     the digests of content the client holds (see gather_content)
--- ARGV[4..]   the checkpoint whose record and values the client holds: its id, the
---             SHA-1 of them, and its value fields (see client_has); none when it holds
---             none
+-- ARGV[4..5]  the checkpoint whose record and values the client holds: its id and the
+--             thread's write generation its own last write left (see client_has); none
+--             when it holds none
 --
 -- Reply: {cid, record, {blob...}, write index, {write...}, {digest, content, ...}} (see
 -- load_records: each of the record's values once, in the order it references them;
@@ -24,7 +24,7 @@ if latest then
     return false
   end
 end
-local found = load_checkpoint(ns, cid, held, ARGV[4] and {unpack(ARGV, 4)})
+local found = load_checkpoint(ns, cid, held, ARGV[4] and {ARGV[4], ARGV[5]})
 if not found then
   if latest or in_order(ns .. cid) then
     record_missing(ns .. cid)

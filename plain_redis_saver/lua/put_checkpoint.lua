@@ -13,7 +13,10 @@
 --             of CONTENT..digest and content that composed values reference (see
 --             includes/common.lua), sent when the client does not know it stored
 --
--- Reply: 1 if the checkpoint is new, 0 if it replaced a stored one with the same id.
+-- Reply: 2 * G + F, G being the thread's write generation after the call (it moved
+-- from G - 1) and F 1 if every value sent is the one stored (none was stored first by
+-- another writer, with other bytes), else 0: with them the client knows whether it holds
+-- what is stored (see client_has). One integer: a table reply costs the server more.
 -- Raises "plain_redis_saver: parent removed" and writes nothing when the parent is
 -- gone from a namespace that holds newer checkpoints: the caller started from a
 -- checkpoint that retention (or prune, delete_for_runs) removed, and storing this one
@@ -67,6 +70,13 @@ if #composed > 0 then
 end
 local current = hmget(KEYS[3], fields)
 local generation = next_generation(current[at_generation])
+local fresh = 1
+for i = 1, #rows, 2 do
+  local stored = current[first_blob + (i - 1) / 2]
+  if stored and stored ~= rows[i + 1] then
+    fresh = 0
+  end
+end
 local plan
 if reads then
   local some_stored = false
@@ -81,7 +91,7 @@ if reads then
   end
   plan = plan_counts(refs, sent, reads, current)
 end
-local field, created = ns .. cid, 1
+local field = ns .. cid
 if rcall('HSETNX', KEYS[1], field, ARGV[3]) == 1 then
   -- A new record: its content, counts, blobs and the generation in one HSET.
   local updates = plan and plan_rows(plan, {}) or {}
@@ -96,11 +106,11 @@ else
   if plan then
     apply_refs(plan)
   end
-  created = store_record(ns, cid, ARGV[3], rows, counted)
-  bump_generation(true)  -- the record just stored keeps KEYS[1] alive
+  store_record(ns, cid, ARGV[3], rows, counted)
+  bump_generation(true)  -- the record just stored keeps KEYS[1] alive: to `generation`
 end
 if keep ~= '' then
   keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
 end
 touch()
-return created
+return 2 * generation + fresh

@@ -8,7 +8,8 @@
 --             and of CONTENT..digest and content that composed values reference (see
 --             includes/common.lua), sent when the client does not know it stored
 --
--- Reply: number of writes newly stored.
+-- Reply: the thread's write generation G after the call when the call changed the thread
+-- (it moved from G - 1; see client_has), else 0.
 -- A regular write (index >= 0) never replaces a stored one: a retried task must not
 -- change what was recorded. Special channels (negative index: error, interrupt,
 -- scheduled, resume) take the latest value, as LangGraph's WRITES_IDX_MAP requires.
@@ -114,8 +115,11 @@ if bump and plan then
   updates[#updates + 1] = generation
 end
 hset(KEYS[3], updates)
+local after
 if bump and not plan then
-  bump_generation(true)  -- the writes just stored keep KEYS[4] alive
+  after = bump_generation(true)  -- the writes just stored keep KEYS[4] alive
+elseif bump then
+  after = generation
 end
 if old_refs then
   release_refs(old_refs)
@@ -125,4 +129,4 @@ if TTL == '0' and not exists(KEYS[1]) then
   rcall('PEXPIRE', KEYS[3], ORPHAN_TTL_MS)
   rcall('PEXPIRE', KEYS[4], ORPHAN_TTL_MS)
 end
-return #added
+return after or 0

@@ -1184,23 +1184,28 @@ local function load_records(found, held)
   return out, blobs, flat
 end
 
--- Whether the client already has checkpoint NS..CID's record (`record`) and values:
--- `known` is {cid, digest, value field...} of the checkpoint it last wrote or read, the
--- digest a SHA-1 (hex) of the record followed by the stored values of those fields. A
--- match means the stored bytes are the ones the client holds, byte for byte (a SHA-1
--- collision aside, which only bytes built for it could make).
-local function client_has(record, cid, known)
-  -- fakeredis's scripts have no redis.sha1hex: there every read is a full one.
-  if known[1] ~= cid or not redis.sha1hex then
+-- Field of KEYS[3] counting the changes to the thread: the write generation. A reader
+-- that needs several calls to read a thread (copy_thread, the CLI's export) reads it
+-- before and after, and knows it saw one state when it did not move. Every script that
+-- changes a thread calls this. It is dropped once the thread holds no records and no
+-- writes, so it never keeps KEYS[3] alive on its own. (A thread deleted and written
+-- again counts from 1 again: a reader is misled only if that happens, with exactly as
+-- many writes as before, between its two looks; scripts may not read the clock.)
+local GENERATION = '=g'
+
+-- Whether the client already has checkpoint NS..CID's record and values: `known` is
+-- {cid, generation} of the checkpoint it last wrote, with the write generation its own
+-- writes left the thread at (their replies name the generation before and after, so
+-- the client knows nothing else changed in between). The same generation now means no
+-- script has changed the thread since, so the record and values are still the ones it
+-- wrote. (A thread deleted and written again counts from 1 again; the record must still
+-- be there under the same checkpoint id, which only a copy of that checkpoint makes.)
+local function client_has(cid, known)
+  if known[1] ~= cid then
     return false
   end
-  local values = hmget(KEYS[3], known, 3)
-  for i = 1, #values do
-    if not values[i] then
-      return false  -- the full read reports it
-    end
-  end
-  return redis.sha1hex(record .. table.concat(values)) == known[2]
+  local stored = tonumber(rcall('HGET', KEYS[3], GENERATION))
+  return stored ~= nil and stored == tonumber(known[2])
 end
 
 -- Checkpoint NS..CID as {cid, record, {blob...}, write index, {write...}, content} (see
@@ -1212,7 +1217,7 @@ local function load_checkpoint(ns, cid, held, known)
   if not record then
     return false
   end
-  local has = known and client_has(record, cid, known)
+  local has = known and client_has(cid, known)
   local out, blobs, content = load_records({{ns, cid, record, has}}, held)
   local entry = out[1]
   return {cid, has and '' or record, blobs, entry[4], entry[5], content}
@@ -1421,14 +1426,6 @@ local function keep_newest(ns, keep, budget)
   return removed, removed >= budget
 end
 
--- Field of KEYS[3] counting the changes to the thread: the write generation. A reader
--- that needs several calls to read a thread (copy_thread, the CLI's export) reads it
--- before and after, and knows it saw one state when it did not move. Every script that
--- changes a thread calls this. It is dropped once the thread holds no records and no
--- writes, so it never keeps KEYS[3] alive on its own. (A thread deleted and written
--- again counts from 1 again: a reader is misled only if that happens, with exactly as
--- many writes as before, between its two looks; scripts may not read the clock.)
-local GENERATION = '=g'
 
 -- The write generation that follows `stored` (its field's value, false if none).
 local function next_generation(stored)
@@ -1443,5 +1440,5 @@ local function bump_generation(live)
     rcall('HDEL', KEYS[3], GENERATION)
     return
   end
-  rcall('HINCRBY', KEYS[3], GENERATION, 1)
+  return rcall('HINCRBY', KEYS[3], GENERATION, 1)
 end
