@@ -144,10 +144,11 @@ class BaseRedisSaver(BaseCheckpointSaver[str], Generic[ClientT]):
                 of a thread this process wrote send a few KB instead of its history.
                 Up to a quarter as much again keeps values already rebuilt (or
                 composed by a put), so reading the same version again skips that;
-                and another quarter the checkpoint each thread's last put wrote:
-                reading it back, the server only confirms it (the thread's write
-                generation is the one this process's last write left) and sends
-                its pending writes.
+                and another quarter the checkpoint each thread's last put wrote (or
+                last full read of its newest checkpoint found): reading it back,
+                the server only confirms it (the thread's write generation is the
+                one this process's last write or read left) and sends its pending
+                writes.
 
         Raises:
             InvalidConfigError: the client is a URL string, of the wrong kind (an

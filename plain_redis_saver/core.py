@@ -45,7 +45,7 @@ from .errors import (
     ValueTooLargeError,
 )
 from .keys import Keyspace, ThreadKeys
-from .newest import Known, NewestWritten, Stored
+from .newest import Known, NewestWritten, Parts, Stored
 from .ops import Arg, Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
 from .options import SaverOptions
 from .scripts import (
@@ -403,12 +403,15 @@ class Core:
         reply: Sequence[Any],
         content: Mapping[bytes, bytes],
         known: Known | None = None,
+        found: dict[str, Any] | None = None,
     ) -> CheckpointTuple:
         """A checkpoint read by get_checkpoint or list_checkpoints: (cid, record, the
         read's channel values as :class:`PageValues`, write index, writes); ``content``
         rebuilds its composed values and writes (see :meth:`_read_content`). With
         ``known``, the checkpoint the server confirmed the client holds (record and
-        values not sent): its parts come from there."""
+        values not sent): its parts come from there. ``found``, if given, receives the
+        serialized parts of a checkpoint read whole (see :meth:`NewestWritten.read`),
+        its value fields named by reference."""
         cid_raw, record_raw, page, index, writes = reply
         keys = self.keys.thread(thread_id)
         cid: str = repr(cid_raw)
@@ -439,10 +442,23 @@ class Core:
             else:
                 channels = [codec.ref_channel(ref) for ref in record.refs]
                 blobs = page.of(ns, record.refs)
-                for channel, blob in zip(channels, blobs, strict=True):
+                stored: dict[bytes, Stored] = {}
+                for channel, ref, blob in zip(channels, record.refs, blobs, strict=True):
                     if blob:
                         data = self._built(blob, content, keys.blobs, channel)
-                        values[channel] = self.serde.loads_typed(codec.decode_blob(data))
+                        typed = codec.decode_blob(data)
+                        values[channel] = self.serde.loads_typed(typed)
+                        stored[ref] = Stored(blob, typed)
+                    else:
+                        stored[ref] = Stored(blob, None)
+                if found is not None:
+                    found.update(
+                        parent=parent,
+                        checkpoint=checkpoint_typed,
+                        metadata=metadata_typed,
+                        refs=list(zip(channels, record.refs, strict=True)),
+                        values=stored,
+                    )
             at = keys.checkpoints
             checkpoint = {**checkpoint, "channel_values": values}
             at = keys.writes
@@ -590,12 +606,14 @@ class Core:
         self.newest.wrote(
             target.thread_id,
             ns,
-            cid=cid,
-            record=record,
-            parent=target.checkpoint_id,
-            checkpoint=checkpoint_typed,
-            metadata=metadata_typed,
-            refs=[(channel, ns + ref) for channel, (ref, _, _) in refs.items()],
+            Parts(
+                cid,
+                record,
+                target.checkpoint_id,
+                checkpoint_typed,
+                metadata_typed,
+                [(channel, ns + ref) for channel, (ref, _, _) in refs.items()],
+            ),
             new=stored_values,
             generations=(reply // 2 - 1, reply // 2),
             fresh=reply % 2 == 1,
@@ -803,11 +821,29 @@ class Core:
         cid, record, blobs, index, writes = reply[:5]
         values = PageValues(blobs, keys.blobs)
         ns = target.checkpoint_ns
-        yield Emit(
-            self.decode_checkpoint(
-                target.thread_id, ns, (cid, record, values, index, writes), content, known
-            )
+        # A full read of the newest checkpoint, with the generation it was read at: held
+        # from then on, as if this process had written it.
+        generation = reply[6] if len(reply) > 6 and known is None else None
+        found: dict[str, Any] | None = {} if isinstance(generation, int) else None
+        checkpoint = self.decode_checkpoint(
+            target.thread_id, ns, (cid, record, values, index, writes), content, known, found
         )
+        if found and isinstance(generation, int):
+            self.newest.read(
+                target.thread_id,
+                target.ns,
+                Parts(
+                    checkpoint.config["configurable"]["checkpoint_id"],
+                    record,
+                    found["parent"],
+                    found["checkpoint"],
+                    found["metadata"],
+                    [(channel, target.ns + ref) for channel, ref in found["refs"]],
+                ),
+                values={target.ns + ref: value for ref, value in found["values"].items()},
+                generation=generation,
+            )
+        yield Emit(checkpoint)
 
     def _list_page(
         self,

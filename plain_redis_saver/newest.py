@@ -1,5 +1,6 @@
-"""The checkpoint a saver last wrote, per thread and namespace, kept so that reading it
-back needs neither its record nor its values from the server.
+"""The checkpoint a saver last wrote (or last read whole as the newest), per thread and
+namespace, kept so that reading it back needs neither its record nor its values from
+the server.
 
 Every script that changes a thread moves its write generation (a counter in the
 thread's value hash), and the saver's own writes reply with the generation before and
@@ -10,14 +11,16 @@ generation with the stored one and, on a match, sends only the pending writes
 (``client_has`` in includes/common.lua). Any other change (a newer checkpoint, another
 process's write, delete or prune, a value another writer stored first, eviction) moves
 or drops the generation and makes the read an ordinary one, in the same round trip, so
-what is remembered is never trusted beyond what the server confirms.
+what is remembered is never trusted beyond what the server confirms. A full read of a
+namespace's newest checkpoint names the generation it was read at (in the same script),
+so a process that reads a thread it did not write holds it from its second read on.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import NamedTuple
 
 #: A serialized value as the serializer's ``dumps_typed`` returned it.
@@ -51,37 +54,29 @@ class Known(NamedTuple):
         return (self.cid, self.generation)
 
 
+class Parts(NamedTuple):
+    """A checkpoint as written or read whole, but for its values."""
+
+    cid: str
+    record: bytes
+    parent: str | None
+    checkpoint: Typed
+    metadata: Typed
+    refs: list[tuple[str, bytes]]  # channel, value field (NS..ref), in the record's order
+
+
 class _Written:
-    """What a put wrote to one (thread, namespace); :meth:`known` is worked out on the
-    first read after it, since most puts of a turn are followed by another put."""
+    """What a put wrote to one (thread, namespace), or a full read found there;
+    :meth:`known` is worked out on the first read after it, since most puts of a turn
+    are followed by another put."""
 
-    __slots__ = (
-        "values",
-        "cid",
-        "record",
-        "parent",
-        "checkpoint",
-        "metadata",
-        "refs",
-        "size",
-        "_known",
-    )
+    __slots__ = ("values", "parts", "size", "_known")
 
-    def __init__(
-        self,
-        values: dict[bytes, Stored],
-        cid: str,
-        record: bytes,
-        parent: str | None,
-        checkpoint: Typed,
-        metadata: Typed,
-        refs: list[tuple[str, bytes]],
-    ) -> None:
-        self.values = values  # by value field (NS..ref), only those `refs` name
-        self.cid, self.record, self.parent = cid, record, parent
-        self.checkpoint, self.metadata, self.refs = checkpoint, metadata, refs
+    def __init__(self, values: dict[bytes, Stored], parts: Parts) -> None:
+        self.values = values  # by value field (NS..ref), only those `parts.refs` name
+        self.parts = parts
         self.size = (
-            len(record)
+            len(parts.record)
             + sum(
                 len(field) + len(stored.field_value) + (len(stored.typed[1]) if stored.typed else 0)
                 for field, stored in values.items()
@@ -96,15 +91,16 @@ class _Written:
         return self._known  # type: ignore[return-value]
 
     def _work_out(self) -> Known | None:
-        values, refs = self.values, self.refs
+        values, parts = self.values, self.parts
+        refs = parts.refs
         if len(values) != len(refs):
             return None  # a value of an earlier checkpoint this process never saw
         return Known(
-            cid=self.cid,
+            cid=parts.cid,
             generation=0,  # the thread's, filled in when asked (see NewestWritten.known)
-            parent=self.parent,
-            checkpoint=self.checkpoint,
-            metadata=self.metadata,
+            parent=parts.parent,
+            checkpoint=parts.checkpoint,
+            metadata=parts.metadata,
             values=tuple(
                 (channel, typed)
                 for channel, field in refs
@@ -143,21 +139,15 @@ class NewestWritten:
         self,
         thread_id: str,
         ns: bytes,
+        parts: Parts,
         *,
-        cid: str,
-        record: bytes,
-        parent: str | None,
-        checkpoint: Typed,
-        metadata: Typed,
-        refs: Iterable[tuple[str, bytes]],
         new: Mapping[bytes, Stored],
         generations: tuple[int, int],
         fresh: bool,
     ) -> None:
-        """Records a checkpoint just stored: ``record``, its ``refs`` (channel, value
-        field, in the record's order) and the values it stored (``new``, by field);
-        ``generations``, the thread's write generation before and after the put;
-        ``fresh``, whether every value it sent is the one stored."""
+        """Records a checkpoint just stored (``parts``) and the values it stored
+        (``new``, by field); ``generations``, the thread's write generation before and
+        after the put; ``fresh``, whether every value it sent is the one stored."""
         if self._max_bytes <= 0:
             return
         before, after = generations
@@ -180,24 +170,53 @@ class NewestWritten:
             earlier = entry.values if entry is not None else {}
             # Only the values this checkpoint references can serve the next one.
             values = {}
-            for _, field in refs:
+            for _, field in parts.refs:
                 stored = new.get(field) or earlier.get(field)
                 if stored is not None:
                     values[field] = stored
-            written = _Written(values, cid, record, parent, checkpoint, metadata, list(refs))
-            if written.size > self._max_bytes:
-                if thread_id in self._threads:
-                    self._threads[thread_id].generation = after
-                return
-            thread = self._threads.setdefault(thread_id, _Thread(after))
-            thread.generation = after
-            thread.namespaces.add(ns)
-            self._entries[key] = written
-            self._bytes += written.size
-            while self._entries and (
-                self._bytes > self._max_bytes or len(self._entries) > self._max_entries
-            ):
-                self._pop(next(iter(self._entries)))
+            self._keep(key, _Written(values, parts), after)
+
+    def read(
+        self,
+        thread_id: str,
+        ns: bytes,
+        parts: Parts,
+        *,
+        values: Mapping[bytes, Stored],
+        generation: int,
+    ) -> None:
+        """Records the newest checkpoint of a namespace as a full read found it
+        (``parts``, and ``values`` by field), with the thread's write ``generation`` it
+        was read at (in the same script): from then on the process holds it as if it had
+        written it."""
+        if self._max_bytes <= 0:
+            return
+        written = _Written(dict(values), parts)
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is not None and thread.generation != generation:
+                # What else is remembered of the thread was of another generation.
+                self._forget(thread_id)
+            self._pop((thread_id, ns))
+            self._keep((thread_id, ns), written, generation)
+
+    def _keep(self, key: tuple[str, bytes], written: _Written, generation: int) -> None:
+        """Adds ``written`` as the entry of ``key`` at the thread's ``generation``, then
+        drops the least recently used entries past the budgets (holds the lock)."""
+        thread_id, ns = key
+        if written.size > self._max_bytes:
+            if thread_id in self._threads:
+                self._threads[thread_id].generation = generation
+            return
+        thread = self._threads.setdefault(thread_id, _Thread(generation))
+        thread.generation = generation
+        thread.namespaces.add(ns)
+        self._entries[key] = written
+        self._bytes += written.size
+        while self._entries and (
+            self._bytes > self._max_bytes or len(self._entries) > self._max_entries
+        ):
+            self._pop(next(iter(self._entries)))
 
     def advanced(self, thread_id: str, generations: tuple[int, int]) -> None:
         """Records a write of this process that moved ``thread_id``'s write generation

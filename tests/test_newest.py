@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from plain_redis_saver import AsyncPlainRedisSaver, CorruptDataError, PlainRedisSaver
-from plain_redis_saver.newest import NewestWritten, Stored
+from plain_redis_saver.newest import NewestWritten, Parts, Stored
 
 from .helpers import checkpoint, cold, config, metadata
 
@@ -28,9 +28,11 @@ class Reads:
         core = saver._core
         real = core.decode_checkpoint
 
-        def counting(thread_id: str, ns: str, reply: Any, content: Any, known: Any = None) -> Any:
+        def counting(
+            thread_id: str, ns: str, reply: Any, content: Any, known: Any = None, *rest: Any
+        ) -> Any:
             self.known += known is not None
-            return real(thread_id, ns, reply, content, known)
+            return real(thread_id, ns, reply, content, known, *rest)
 
         monkeypatch.setattr(core, "decode_checkpoint", counting)
 
@@ -250,12 +252,14 @@ def _wrote(
     newest.wrote(
         thread_id,
         ns,
-        cid="c",
-        record=b"r",
-        parent=None,
-        checkpoint=("msgpack", b"\x80"),
-        metadata=("msgpack", b"\x80"),
-        refs=[(f"ch{i}", field) for i, field in enumerate(fields)],
+        Parts(
+            "c",
+            b"r",
+            None,
+            ("msgpack", b"\x80"),
+            ("msgpack", b"\x80"),
+            [(f"ch{i}", field) for i, field in enumerate(fields)],
+        ),
         new={field: Stored(b"v" * size, ("msgpack", b"v" * size)) for field in fields}
         if new
         else {},
@@ -376,3 +380,70 @@ def test_a_put_the_writer_repeats_with_the_same_id_is_read_as_stored(
     assert mine == as_read(cold(warm), config("t"))
     assert (mine[1]["channel_values"]["b"], mine[2]["note"]) == ({"k": 2}, "again")
     assert reads.known == 1
+
+
+def checked_read(saver: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, int]:
+    """``saver``'s read of thread "t"'s newest checkpoint, checked equal to another
+    process's, and the number of reads it decoded from what it holds (0 or 1)."""
+    reads = Reads(saver, monkeypatch)
+    mine = as_read(saver, config("t"))
+    assert mine == as_read(cold(saver), config("t"))
+    return mine, reads.known
+
+
+def a_reader(warm: Any) -> tuple[Any, Any]:
+    """Another process that has read the newest of :func:`write_two`'s checkpoints, and
+    the config of that checkpoint."""
+    _, second = write_two(warm)
+    reader = cold(warm)
+    reader.get_tuple(config("t"))
+    return reader, second
+
+
+def test_a_process_that_read_the_newest_checkpoint_whole_holds_it_from_then_on(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, _ = a_reader(warm)
+    mine, known = checked_read(reader, monkeypatch)
+    assert (mine[1]["channel_values"]["a"], known) == (["y"] * 41, 1)
+
+
+def test_what_a_read_found_is_read_whole_again_once_another_process_writes(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, second = a_reader(warm)
+    warm.put(second, checkpoint({"a": ["z"]}, versions={"a": 3}), metadata(step=2), {"a": 3})
+    mine, known = checked_read(reader, monkeypatch)
+    assert (mine[1]["channel_values"]["a"], known) == (["z"], 0)
+
+
+def test_a_reader_that_then_writes_holds_the_values_it_read_and_did_not_write(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, second = a_reader(warm)
+    reader.put(
+        second,
+        checkpoint({"a": ["z"], "b": {"k": 1}}, versions={"a": 3, "b": 1}),
+        metadata(step=2),
+        {"a": 3},
+    )
+    mine, known = checked_read(reader, monkeypatch)
+    assert (mine[1]["channel_values"], known) == ({"a": ["z"], "b": {"k": 1}}, 1)
+
+
+def test_a_read_by_id_is_not_held(warm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, second = write_two(warm)
+    reader = cold(warm)
+    reader.get_tuple(second)
+    assert checked_read(reader, monkeypatch)[1] == 0
+
+
+def test_a_generation_that_is_not_a_number_holds_nothing(
+    warm: Any, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_two(warm)
+    admin.hset(warm._core.keys.thread("t").blobs, "=g", "not a number")
+    reader = cold(warm)
+    first = as_read(reader, config("t"))
+    mine, known = checked_read(reader, monkeypatch)
+    assert (mine, known) == (first, 0)

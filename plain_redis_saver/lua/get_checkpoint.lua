@@ -8,9 +8,13 @@
 --             thread's write generation its own last write left (see client_has); none
 --             when it holds none
 --
--- Reply: {cid, record, {blob...}, write index, {write...}, {digest, content, ...}} (see
--- load_records: each of the record's values once, in the order it references them;
--- record "" and no values when they are the ones the client holds) or nil when absent.
+-- Reply: {cid, record, {blob...}, write index, {write...}, {digest, content, ...},
+-- generation} (see load_records: each of the record's values once, in the order it
+-- references them; record "" and no values when they are the ones the client holds;
+-- generation, of a full read of the newest checkpoint only, the thread's write
+-- generation it was read at, "" if none or not a number, so the client can hold it
+-- from then on) or
+-- nil when absent.
 
 -- Created only when a call needs them (see plain_redis_saver.scripts).
 -- cold: in_order full_index mp_scalar mp_read
@@ -31,6 +35,9 @@ if not found then
   end
   check_thread_intact()
   return false
+end
+if latest and found[2] ~= '' then
+  found[7] = tonumber(rcall('HGET', KEYS[3], GENERATION) or '') or ''
 end
 touch()
 return found
