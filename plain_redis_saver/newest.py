@@ -70,11 +70,12 @@ class _Written:
     :meth:`known` is worked out on the first read after it, since most puts of a turn
     are followed by another put."""
 
-    __slots__ = ("values", "parts", "size", "_known")
+    __slots__ = ("values", "parts", "step", "size", "_known")
 
-    def __init__(self, values: dict[bytes, Stored], parts: Parts) -> None:
+    def __init__(self, values: dict[bytes, Stored], parts: Parts, step: int) -> None:
         self.values = values  # by value field (NS..ref), only those `parts.refs` name
         self.parts = parts
+        self.step = step  # the thread's write generation right after it was stored or read
         self.size = (
             len(parts.record)
             + sum(
@@ -109,23 +110,50 @@ class _Written:
         )
 
 
-class _Thread:
-    """The write generation at which a thread's remembered checkpoints are what is
-    stored, and the namespaces they are of."""
+#: Most steps of a thread's generation a process may see ahead of the last one it
+#: knows (replies of its own concurrent writes handled out of order) before it forgets
+#: the thread.
+MAX_AHEAD = 32
 
-    __slots__ = ("generation", "namespaces")
+
+class _Thread:
+    """The write generation up to which every change to a thread is one this process
+    knows of (its own writes, or what it read), and the namespaces remembered. Replies
+    of concurrent writes may be handled out of order: a step that does not start at
+    ``generation`` waits in ``ahead`` until the steps before it arrive."""
+
+    __slots__ = ("generation", "ahead", "namespaces")
 
     def __init__(self, generation: int) -> None:
         self.generation = generation
+        self.ahead: dict[int, int] = {}  # before -> after
         self.namespaces: set[bytes] = set()
+
+    def step(self, before: int, after: int) -> bool:
+        """Takes a step of this process's from generation ``before`` to ``after``; False
+        if it cannot be one (a generation already passed: the thread was deleted and
+        written again, or too many steps wait)."""
+        if before == self.generation:
+            self.generation = after
+            while self.generation in self.ahead:
+                self.generation = self.ahead.pop(self.generation)
+            return True
+        if before > self.generation and len(self.ahead) < MAX_AHEAD:
+            self.ahead[before] = after
+            return True
+        return False
 
 
 class NewestWritten:
     """Per (thread, namespace), the stored values of the checkpoint last written and,
     when every value it references is among them, that checkpoint as :class:`Known`.
     At most ``max_bytes`` of values (least recently used threads out first); 0 keeps
-    nothing. Thread-safe: writes whose replies arrive out of order only make it forget
-    the thread."""
+    nothing. Thread-safe, and replies of concurrent writes may come in any order.
+
+    A remembered checkpoint is named with the generation up to which every change is
+    known to be this process's: while some other process's change lies between, reads
+    are full ones (the server's generation differs) until a full read of the newest
+    checkpoint starts over from what it found."""
 
     def __init__(self, max_bytes: int, max_entries: int = 1024) -> None:
         self._lock = threading.Lock()
@@ -154,27 +182,28 @@ class NewestWritten:
         key = (thread_id, ns)
         with self._lock:
             thread = self._threads.get(thread_id)
-            if thread is not None and thread.generation == before:
-                entry = self._pop(key)
-            else:
-                # Something else changed the thread since this process last wrote it:
-                # nothing remembered of it can be vouched for.
+            if thread is not None and not thread.step(before, after):
                 self._forget(thread_id)
-                entry = None
-            if not fresh:
-                # Another writer stored one of its values first, with other bytes: the
-                # thread's other namespaces are still as remembered.
-                if thread_id in self._threads:
-                    self._threads[thread_id].generation = after
-                return
-            earlier = entry.values if entry is not None else {}
-            # Only the values this checkpoint references can serve the next one.
-            values = {}
-            for _, field in parts.refs:
-                stored = new.get(field) or earlier.get(field)
-                if stored is not None:
-                    values[field] = stored
-            self._keep(key, _Written(values, parts), after)
+                thread = None
+            if thread is None:
+                thread = self._threads[thread_id] = _Thread(after)
+            entry = self._entries.get(key)
+            if entry is not None and entry.step > after:
+                return  # a later put's, whose reply was handled first
+            if entry is not None:
+                self._pop(key)
+            if fresh:
+                # Only the values this checkpoint references can serve the next one.
+                earlier = entry.values if entry is not None else {}
+                values = {}
+                for _, field in parts.refs:
+                    stored = new.get(field) or earlier.get(field)
+                    if stored is not None:
+                        values[field] = stored
+                self._keep(key, _Written(values, parts, after))
+            # else: another writer stored one of its values first, with other bytes.
+            if not thread.namespaces:
+                del self._threads[thread_id]
 
     def read(
         self,
@@ -191,57 +220,57 @@ class NewestWritten:
         written it."""
         if self._max_bytes <= 0:
             return
-        written = _Written(dict(values), parts)
+        written = _Written(dict(values), parts, generation)
         with self._lock:
             thread = self._threads.get(thread_id)
-            if thread is not None and thread.generation != generation:
-                # What else is remembered of the thread was of another generation.
+            if thread is not None and generation < thread.generation:
+                return  # read before writes of this process's whose replies came first
+            if thread is not None and generation > thread.generation:
+                # Something this process did not do happened since what it remembers.
                 self._forget(thread_id)
+                thread = None
+            if thread is None:
+                thread = self._threads[thread_id] = _Thread(generation)
             self._pop((thread_id, ns))
-            self._keep((thread_id, ns), written, generation)
+            self._keep((thread_id, ns), written)
+            if not thread.namespaces:
+                del self._threads[thread_id]
 
-    def _keep(self, key: tuple[str, bytes], written: _Written, generation: int) -> None:
-        """Adds ``written`` as the entry of ``key`` at the thread's ``generation``, then
-        drops the least recently used entries past the budgets (holds the lock)."""
-        thread_id, ns = key
+    def _keep(self, key: tuple[str, bytes], written: _Written) -> None:
+        """Adds ``written`` as the entry of ``key`` (its thread is known), then drops
+        the least recently used entries past the budgets (holds the lock)."""
         if written.size > self._max_bytes:
-            if thread_id in self._threads:
-                self._threads[thread_id].generation = generation
             return
-        thread = self._threads.setdefault(thread_id, _Thread(generation))
-        thread.generation = generation
-        thread.namespaces.add(ns)
+        self._threads[key[0]].namespaces.add(key[1])
         self._entries[key] = written
         self._bytes += written.size
         while self._entries and (
             self._bytes > self._max_bytes or len(self._entries) > self._max_entries
         ):
-            self._pop(next(iter(self._entries)))
+            oldest = next(iter(self._entries))
+            self._pop(oldest)
+            thread = self._threads.get(oldest[0])
+            if thread is not None and not thread.namespaces and oldest != key:
+                del self._threads[oldest[0]]
 
     def advanced(self, thread_id: str, generations: tuple[int, int]) -> None:
         """Records a write of this process that moved ``thread_id``'s write generation
         from ``generations[0]`` to ``generations[1]`` without changing its checkpoints'
         records or values (put_writes)."""
-        before, after = generations
         with self._lock:
             thread = self._threads.get(thread_id)
-            if thread is None:
-                return
-            if thread.generation == before:
-                thread.generation = after
-            else:
+            if thread is not None and not thread.step(*generations):
                 self._forget(thread_id)
 
     def _forget(self, thread_id: str) -> None:
         """Drops what is remembered of one thread (holds the lock)."""
-        thread = self._threads.get(thread_id)
+        thread = self._threads.pop(thread_id, None)
         if thread is not None:
             for ns in list(thread.namespaces):
                 self._pop((thread_id, ns))
-            self._threads.pop(thread_id, None)
 
     def _pop(self, key: tuple[str, bytes]) -> _Written | None:
-        """Removes one entry (holds the lock); a thread left without any is forgotten."""
+        """Removes one entry (holds the lock)."""
         entry = self._entries.pop(key, None)
         if entry is None:
             return None
@@ -249,18 +278,19 @@ class NewestWritten:
         thread = self._threads.get(key[0])
         if thread is not None:
             thread.namespaces.discard(key[1])
-            if not thread.namespaces:
-                del self._threads[key[0]]
         return entry
 
     def known(self, thread_id: str, ns: bytes) -> Known | None:
         """The checkpoint of ``thread_id``'s namespace ``ns`` the client holds, if any,
-        with the generation the thread was at when this process last wrote it."""
+        named with the generation up to which every change is known to be this
+        process's; None while the steps before it are still to come."""
         with self._lock:
             entry = self._entries.get((thread_id, ns))
             if entry is None:
                 return None
             self._entries.move_to_end((thread_id, ns))
             generation = self._threads[thread_id].generation
+            if entry.step > generation:
+                return None
         known = entry.known()
         return known._replace(generation=generation) if known is not None else None
