@@ -13,8 +13,7 @@
 -- references them; record "" and no values when they are the ones the client holds;
 -- generation, of a full read of the newest checkpoint only, the thread's write
 -- generation it was read at, "" if none or not a number, so the client can hold it
--- from then on) or
--- nil when absent.
+-- from then on) or nil when absent.
 
 -- Created only when a call needs them (see plain_redis_saver.scripts).
 -- cold: in_order full_index mp_scalar mp_read

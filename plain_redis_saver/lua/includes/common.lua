@@ -463,16 +463,16 @@ local function write_channel(value, field)
   return channel
 end
 
--- HMGET of fields[first or 1 ..] in slices: Lua's stack limits how many values unpack
--- may spread. A missing field reads as false (the server's conversion of a nil reply),
--- so a reply of one slice is the answer as it is.
-local function hmget(key, fields, first)
+-- HMGET in slices: Lua's stack limits how many values unpack may spread. A missing
+-- field reads as false (the server's conversion of a nil reply), so a reply of one
+-- slice is the answer as it is.
+local function hmget(key, fields)
   local n = #fields
-  local i = first or 1
-  if n - i < 1000 then
-    return n >= i and rcall('HMGET', key, unpack(fields, i, n)) or {}
+  if n <= 1000 then
+    return n > 0 and rcall('HMGET', key, unpack(fields, 1, n)) or {}
   end
   local out = {}
+  local i = 1
   while i <= n do
     local j = math.min(i + 999, n)
     local part = rcall('HMGET', key, unpack(fields, i, j))
@@ -1194,11 +1194,11 @@ end
 local GENERATION = '=g'
 
 -- Whether the client already has checkpoint NS..CID's record and values: `known` is
--- {cid, generation} of the checkpoint it last wrote, with the write generation its own
--- writes left the thread at (their replies name the generation before and after, so
+-- {cid, generation} of the checkpoint it last wrote or read whole, with the write
+-- generation its own writes and reads left the thread at (their replies name it, so
 -- the client knows nothing else changed in between). The same generation now means no
 -- script has changed the thread since, so the record and values are still the ones it
--- wrote. (A thread deleted and written again counts from 1 again; the record must still
+-- holds. (A thread deleted and written again counts from 1 again; the record must still
 -- be there under the same checkpoint id, which only a copy of that checkpoint makes.)
 local function client_has(cid, known)
   if known[1] ~= cid then
@@ -1425,7 +1425,6 @@ local function keep_newest(ns, keep, budget)
   end
   return removed, removed >= budget
 end
-
 
 -- The write generation that follows `stored` (its field's value, false if none).
 local function next_generation(stored)
