@@ -13,7 +13,7 @@ import contextlib
 import functools
 import heapq
 import secrets
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -403,18 +403,22 @@ class Core:
         reply: Sequence[Any],
         content: Mapping[bytes, bytes],
         known: Known | None = None,
-        found: dict[str, Any] | None = None,
+        hold: Callable[[Parts, dict[bytes, Stored]], None] | None = None,
     ) -> CheckpointTuple:
         """A checkpoint read by get_checkpoint or list_checkpoints: (cid, record, the
         read's channel values as :class:`PageValues`, write index, writes); ``content``
         rebuilds its composed values and writes (see :meth:`_read_content`). With
         ``known``, the checkpoint the server confirmed the client holds (record and
-        values not sent): its parts come from there. ``found``, if given, receives the
-        serialized parts of a checkpoint read whole (see :meth:`NewestWritten.read`),
-        its value fields named by reference."""
+        values not sent): its parts come from there. ``hold``, if given, is called with
+        the serialized parts and values (by field) of a checkpoint read whole (see
+        :meth:`NewestWritten.read`)."""
         cid_raw, record_raw, page, index, writes = reply
         keys = self.keys.thread(thread_id)
         cid: str = repr(cid_raw)
+        # The value fields and values, for `hold` only (a list page holds nothing), handed
+        # over once the whole checkpoint, pending writes included, has decoded.
+        to_hold: Parts | None = None
+        held: dict[bytes, Stored] = {}
         # The key being decoded, for the error: each part of a checkpoint has its own.
         at = keys.checkpoints
         try:
@@ -442,22 +446,20 @@ class Core:
             else:
                 channels = [codec.ref_channel(ref) for ref in record.refs]
                 blobs = page.of(ns, record.refs)
-                stored: dict[bytes, Stored] = {}
+                ns_field = codec.netstring(ns) if hold is not None else b""
+                fields: list[tuple[str, bytes]] = []
                 for channel, ref, blob in zip(channels, record.refs, blobs, strict=True):
+                    typed = None
                     if blob:
                         data = self._built(blob, content, keys.blobs, channel)
                         typed = codec.decode_blob(data)
                         values[channel] = self.serde.loads_typed(typed)
-                        stored[ref] = Stored(blob, typed)
-                    else:
-                        stored[ref] = Stored(blob, None)
-                if found is not None:
-                    found.update(
-                        parent=parent,
-                        checkpoint=checkpoint_typed,
-                        metadata=metadata_typed,
-                        refs=list(zip(channels, record.refs, strict=True)),
-                        values=stored,
+                    if hold is not None:
+                        fields.append((channel, ns_field + ref))
+                        held[ns_field + ref] = Stored(blob, typed)
+                if hold is not None:
+                    to_hold = Parts(
+                        cid, record_raw, parent, checkpoint_typed, metadata_typed, fields
                     )
             at = keys.checkpoints
             checkpoint = {**checkpoint, "channel_values": values}
@@ -476,6 +478,8 @@ class Core:
             raise
         except Exception as exc:
             raise self._undecodable(thread_id, cid, _where(keys, at, writes), exc) from exc
+        if hold is not None and to_hold is not None:
+            hold(to_hold, held)
         return CheckpointTuple(
             config=self._config(thread_id, ns, cid),
             checkpoint=checkpoint,
@@ -824,26 +828,19 @@ class Core:
         # A full read of the newest checkpoint, with the generation it was read at: held
         # from then on, as if this process had written it.
         generation = reply[6] if len(reply) > 6 and known is None else None
-        found: dict[str, Any] | None = {} if isinstance(generation, int) else None
-        checkpoint = self.decode_checkpoint(
-            target.thread_id, ns, (cid, record, values, index, writes), content, known, found
-        )
-        if found and isinstance(generation, int):
-            self.newest.read(
-                target.thread_id,
-                target.ns,
-                Parts(
-                    checkpoint.config["configurable"]["checkpoint_id"],
-                    record,
-                    found["parent"],
-                    found["checkpoint"],
-                    found["metadata"],
-                    [(channel, target.ns + ref) for channel, ref in found["refs"]],
-                ),
-                values={target.ns + ref: value for ref, value in found["values"].items()},
-                generation=generation,
+        hold = None
+        if isinstance(generation, int):
+
+            def hold(parts: Parts, held: dict[bytes, Stored]) -> None:
+                self.newest.read(
+                    target.thread_id, target.ns, parts, values=held, generation=generation
+                )
+
+        yield Emit(
+            self.decode_checkpoint(
+                target.thread_id, ns, (cid, record, values, index, writes), content, known, hold
             )
-        yield Emit(checkpoint)
+        )
 
     def _list_page(
         self,
