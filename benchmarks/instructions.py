@@ -278,14 +278,19 @@ _LOAD_RECORDS: list[tuple[str, str, str]] = [
 SECTIONS: dict[str, list[tuple[str, str, str]]] = {
     "get_checkpoint": [
         ("the request and the shared helpers", "local ns, cid, held = ARGV[1]", "return 1"),
-        ("the newest id", "local found = load_checkpoint(ns, cid, held, ARGV[4]", "return 1"),
+        ("the newest id", "local generation\nif latest or ARGV[4] then", "return 1"),
+        (
+            "reading the write generation",
+            "local found = load_checkpoint(ns, cid, held, ARGV[4]",
+            "return 1",
+        ),
         (
             "reading the record",
-            "  local has = known and client_has(cid, known)",
+            "  local has = known and client_has(cid, known, generation)",
             "return {}",
         ),
         (
-            "comparing the client's copy (the write generation)",
+            "comparing the client's copy",
             "  local out, blobs, content = load_records({{ns, cid, record, has}}, held)",
             "return {}",
         ),

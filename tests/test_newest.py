@@ -106,6 +106,21 @@ def test_pending_writes_of_another_process_make_the_read_whole(
     assert reads.known == 0
 
 
+def test_a_read_whose_copy_is_stale_reads_the_generation_once(
+    warm: Any, admin: Any, backend: Any
+) -> None:
+    # The generation both decides that the copy is stale and comes back with the full
+    # read: one HGET for it, one for the record. (A count of the server's commands,
+    # which only a real standalone server reports for itself.)
+    if backend.fake_server is not None or backend.is_cluster:
+        pytest.skip("INFO commandstats of one standalone server")
+    _, second = write_two(warm)
+    cold(warm).put_writes(second, [("a", "w1")], "task-1")
+    admin.config_resetstat()
+    warm.get_tuple(config("t"))
+    assert admin.info("commandstats")["cmdstat_hget"]["calls"] == 2
+
+
 def test_a_write_that_changed_nothing_keeps_the_writers_copy_confirmed(
     warm: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

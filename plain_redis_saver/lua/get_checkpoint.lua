@@ -27,7 +27,13 @@ if latest then
     return false
   end
 end
-local found = load_checkpoint(ns, cid, held, ARGV[4] and {ARGV[4], ARGV[5]})
+-- The thread's write generation, read once: it tells whether the client's copy is
+-- current (see client_has), and a full read of the newest checkpoint returns it.
+local generation
+if latest or ARGV[4] then
+  generation = rcall('HGET', KEYS[3], GENERATION)
+end
+local found = load_checkpoint(ns, cid, held, ARGV[4] and {ARGV[4], ARGV[5]}, generation)
 if not found then
   if latest or in_order(ns .. cid) then
     record_missing(ns .. cid)
@@ -36,7 +42,7 @@ if not found then
   return false
 end
 if latest and found[2] ~= '' then
-  found[7] = tonumber(rcall('HGET', KEYS[3], GENERATION) or '') or ''
+  found[7] = tonumber(generation or '') or ''
 end
 touch()
 return found

@@ -1196,28 +1196,30 @@ local GENERATION = '=g'
 -- Whether the client already has checkpoint NS..CID's record and values: `known` is
 -- {cid, generation} of the checkpoint it last wrote or read whole, with the write
 -- generation its own writes and reads left the thread at (their replies name it, so
--- the client knows nothing else changed in between). The same generation now means no
--- script has changed the thread since, so the record and values are still the ones it
--- holds. (A thread deleted and written again counts from 1 again; the record must still
--- be there under the same checkpoint id, which only a copy of that checkpoint makes.)
-local function client_has(cid, known)
+-- the client knows nothing else changed in between); `generation` is the thread's now
+-- (the GENERATION field of KEYS[3], nil when absent), read by the caller. The same
+-- generation means no script has changed the thread since, so the record and values
+-- are still the ones it holds. (A thread deleted and written again counts from 1 again;
+-- the record must still be there under the same checkpoint id, which only a copy of
+-- that checkpoint makes.)
+local function client_has(cid, known, generation)
   if known[1] ~= cid then
     return false
   end
-  local stored = tonumber(rcall('HGET', KEYS[3], GENERATION))
+  local stored = tonumber(generation)
   return stored ~= nil and stored == tonumber(known[2])
 end
 
 -- Checkpoint NS..CID as {cid, record, {blob...}, write index, {write...}, content} (see
 -- load_records: the blobs are the record's distinct values, in the order it references
--- them), or false when it is absent. With `known` (see client_has) matching, the record
--- is sent as "" and no values: the client has them.
-local function load_checkpoint(ns, cid, held, known)
+-- them), or false when it is absent. With `known` and `generation` (see client_has)
+-- matching, the record is sent as "" and no values: the client has them.
+local function load_checkpoint(ns, cid, held, known, generation)
   local record = rcall('HGET', KEYS[1], ns .. cid)
   if not record then
     return false
   end
-  local has = known and client_has(cid, known)
+  local has = known and client_has(cid, known, generation)
   local out, blobs, content = load_records({{ns, cid, record, has}}, held)
   local entry = out[1]
   return {cid, has and '' or record, blobs, entry[4], entry[5], content}
