@@ -219,10 +219,15 @@ def is_node(data: bytes) -> bool:
     return data[:1] in (_LITERAL, _REFERENCE)
 
 
-def _latest(old: Iterable[bytes], new: list[bytes], keep: int) -> list[bytes]:
-    """``old`` then ``new`` (each once, at its latest place), the last ``keep``."""
-    fresh = set(new)
-    return ([name for name in old if name not in fresh] + new)[-keep:]
+def _renew(order: dict[bytes, None], new: Iterable[bytes], keep: int) -> None:
+    """Moves each of ``new`` (in order) to the end of ``order``, an insertion-ordered
+    set, and drops its oldest entries beyond ``keep``: work in the new names, not in
+    the ones kept."""
+    for name in new:
+        order.pop(name, None)
+        order[name] = None
+    while len(order) > keep:
+        del order[next(iter(order))]
 
 
 class Composed(NamedTuple):
@@ -523,10 +528,10 @@ class Composer:
         self._max_cache_bytes = max_cache_bytes
         # The distinct digests each cached node references (parsed once, when cached).
         self._children: dict[bytes, tuple[bytes, ...]] = {}
-        # Per thread, its latest pieces' and nodes' digests, oldest first: the same
-        # bytes objects as the cache's keys, so a thread's record costs about 2 KB of
-        # pointers.
-        self._hints: OrderedDict[str, tuple[list[bytes], list[bytes]]] = OrderedDict()
+        # Per thread, its latest pieces' and nodes' digests, oldest first (dicts as
+        # ordered sets): the same bytes objects as the cache's keys, so a thread's
+        # record costs a few KB of pointers.
+        self._hints: OrderedDict[str, tuple[dict[bytes, None], dict[bytes, None]]] = OrderedDict()
         self._memos: OrderedDict[Hashable, Memo] = OrderedDict()
         self._memo_bytes = 0
         self._held: OrderedDict[str, set[bytes]] = OrderedDict()
@@ -678,11 +683,10 @@ class Composer:
                 children.pop(dropped_name, None)
                 self._cache_bytes -= len(dropped) + _ENTRY_BYTES
             self._named.pop(thread_id, None)
-            old_pieces, old_nodes = self._hints.pop(thread_id, ((), ()))
-            self._hints[thread_id] = (
-                _latest(old_pieces, [name for name, _ in pieces], _MAX_HINTS),
-                _latest(old_nodes, [name for name, _, _ in nodes], _MAX_NODE_HINTS),
-            )
+            hints = self._hints.pop(thread_id, None) or ({}, {})
+            _renew(hints[0], [name for name, _ in pieces], _MAX_HINTS)
+            _renew(hints[1], [name for name, _, _ in nodes], _MAX_NODE_HINTS)
+            self._hints[thread_id] = hints
             while len(self._hints) > self._max_threads:
                 dropped_thread, _ = self._hints.popitem(last=False)
                 self._named.pop(dropped_thread, None)
