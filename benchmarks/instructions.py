@@ -284,13 +284,9 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
             "local found = load_checkpoint(ns, cid, held, ARGV[4]",
             "return 1",
         ),
+        ("comparing the client's copy", "  if has and known[3] == '1' then", "return {}"),
         (
-            "reading the record",
-            "  local has = known and client_has(cid, known, generation)",
-            "return {}",
-        ),
-        (
-            "comparing the client's copy",
+            "the record (its presence only, for a client that knows it has no writes)",
             "  local out, blobs, content = load_records({{ns, cid, record, has}}, held)",
             "return {}",
         ),
@@ -306,9 +302,14 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ),
         ("naming what to read", "local current = hmget(KEYS[3], fields)", "return 1"),
         ("the one read of the values hash", "local plan\nif reads then", "return 1"),
-        ("planning the content counts", "local field = ns .. cid\nif rcall", "return 1"),
-        ("storing the record, its content and its counts", "if keep ~= '' then", "return 1"),
-        ("retention", "touch()\nreturn 2 * generation", "return 1"),
+        ("planning the content counts", "local field = ns .. cid\nlocal unwritten", "return 1"),
+        (
+            "storing the record, and whether it has writes",
+            "  -- A new record: its content, counts, blobs and the generation in one HSET.",
+            "return 1",
+        ),
+        ("storing its content and its counts", "if keep ~= '' then", "return 1"),
+        ("retention", "touch()\nreturn 4 * generation", "return 1"),
     ],
     "put_writes": [
         ("the request and the shared helpers", "local ORPHAN_TTL_MS", "return 1"),

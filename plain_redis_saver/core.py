@@ -619,8 +619,9 @@ class Core:
                 [(channel, ns + ref) for channel, (ref, _, _) in refs.items()],
             ),
             new=stored_values,
-            generations=(reply // 2 - 1, reply // 2),
-            fresh=reply % 2 == 1,
+            generations=(reply // 4 - 1, reply // 4),
+            fresh=reply & 1 == 1,
+            unwritten=reply & 2 == 2,
         )
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
 
@@ -685,8 +686,14 @@ class Core:
             list(rows.items()),
             content,
         )
-        if reply:  # the generation the call moved the thread to (see put_writes.lua)
-            self.newest.advanced(target.thread_id, (reply - 1, reply))
+        # The reply: the generation the call moved the thread to, 0 if it stored nothing
+        # (see put_writes.lua).
+        self.newest.wrote_writes(
+            target.thread_id,
+            target.ns,
+            target.checkpoint_id,
+            (reply - 1, reply) if reply else None,
+        )
 
     def _write_rows(
         self,
@@ -830,10 +837,16 @@ class Core:
         generation = reply[6] if len(reply) > 6 and known is None else None
         hold = None
         if isinstance(generation, int):
+            unwritten = not index and not writes
 
             def hold(parts: Parts, held: dict[bytes, Stored]) -> None:
                 self.newest.read(
-                    target.thread_id, target.ns, parts, values=held, generation=generation
+                    target.thread_id,
+                    target.ns,
+                    parts,
+                    values=held,
+                    generation=generation,
+                    unwritten=unwritten,
                 )
 
         yield Emit(

@@ -8,7 +8,9 @@ after them. While each of this process's writes found the generation its previou
 left, nothing else changed the thread in between, so what it remembers is what is
 stored. A read names the checkpoint and that generation; the read script compares the
 generation with the stored one and, on a match, sends only the pending writes
-(``client_has`` in includes/common.lua). Any other change (a newer checkpoint, another
+(``client_has`` in includes/common.lua), or nothing at all when the client also knows
+that the checkpoint has none (a put that found none, and no write of this process's to
+it since). Any other change (a newer checkpoint, another
 process's write, delete or prune, a value another writer stored first, eviction) moves
 or drops the generation and makes the read an ordinary one, in the same round trip, so
 what is remembered is never trusted beyond what the server confirms. A full read of a
@@ -40,7 +42,7 @@ class Stored(NamedTuple):
 
 class Known(NamedTuple):
     """A checkpoint whose record and values the client holds, as stored at the thread's
-    write ``generation``."""
+    write ``generation``; ``unwritten`` when it is also known to have no pending writes."""
 
     cid: str
     generation: int
@@ -48,10 +50,11 @@ class Known(NamedTuple):
     checkpoint: Typed
     metadata: Typed
     values: tuple[tuple[str, Typed], ...]  # channel, serialized value (non-empty only)
+    unwritten: bool = False
 
-    def read_args(self) -> tuple[str, int]:
+    def read_args(self) -> tuple[str, int, str]:
         """The read script's arguments naming it (see get_checkpoint.lua)."""
-        return (self.cid, self.generation)
+        return (self.cid, self.generation, "1" if self.unwritten else "")
 
 
 class Parts(NamedTuple):
@@ -70,12 +73,17 @@ class _Written:
     :meth:`known` is worked out on the first read after it, since most puts of a turn
     are followed by another put."""
 
-    __slots__ = ("values", "parts", "step", "size", "_known")
+    __slots__ = ("values", "parts", "step", "unwritten", "size", "_known")
 
-    def __init__(self, values: dict[bytes, Stored], parts: Parts, step: int) -> None:
+    def __init__(
+        self, values: dict[bytes, Stored], parts: Parts, step: int, unwritten: bool
+    ) -> None:
         self.values = values  # by value field (NS..ref), only those `parts.refs` name
         self.parts = parts
         self.step = step  # the thread's write generation right after it was stored or read
+        # No pending writes were stored against it then, and none by this process since
+        # (any change by another process moves the generation past `step`).
+        self.unwritten = unwritten
         self.size = (
             len(parts.record)
             + sum(
@@ -129,6 +137,11 @@ class _Thread:
         self.ahead: dict[int, int] = {}  # before -> after
         self.namespaces: set[bytes] = set()
 
+    def seen_after(self, generation: int) -> bool:
+        """Whether a step from ``generation`` or later was taken already (a reply
+        handled before that of the call that left ``generation``)."""
+        return self.generation > generation or any(b >= generation for b in self.ahead)
+
     def step(self, before: int, after: int) -> bool:
         """Takes a step of this process's from generation ``before`` to ``after``; False
         if it cannot be one (a generation already passed: the thread was deleted and
@@ -172,10 +185,12 @@ class NewestWritten:
         new: Mapping[bytes, Stored],
         generations: tuple[int, int],
         fresh: bool,
+        unwritten: bool = False,
     ) -> None:
         """Records a checkpoint just stored (``parts``) and the values it stored
         (``new``, by field); ``generations``, the thread's write generation before and
-        after the put; ``fresh``, whether every value it sent is the one stored."""
+        after the put; ``fresh``, whether every value it sent is the one stored;
+        ``unwritten``, whether the put stored a new record with no pending writes."""
         if self._max_bytes <= 0:
             return
         before, after = generations
@@ -200,10 +215,12 @@ class NewestWritten:
                     stored = new.get(field) or earlier.get(field)
                     if stored is not None:
                         values[field] = stored
-                self._keep(key, _Written(values, parts, after))
+                # A write of this process's handled before this reply may be one to this
+                # checkpoint, made after the put: its writes are then not known.
+                unwritten = unwritten and not thread.seen_after(after)
+                self._keep(key, _Written(values, parts, after, unwritten))
             # else: another writer stored one of its values first, with other bytes.
-            if not thread.namespaces:
-                del self._threads[thread_id]
+            self._drop_if_empty(thread_id)
 
     def read(
         self,
@@ -213,14 +230,14 @@ class NewestWritten:
         *,
         values: Mapping[bytes, Stored],
         generation: int,
+        unwritten: bool = False,
     ) -> None:
         """Records the newest checkpoint of a namespace as a full read found it
         (``parts``, and ``values`` by field), with the thread's write ``generation`` it
-        was read at (in the same script): from then on the process holds it as if it had
-        written it."""
+        was read at (in the same script) and whether it had no pending writes
+        (``unwritten``): from then on the process holds it as if it had written it."""
         if self._max_bytes <= 0:
             return
-        written = _Written(dict(values), parts, generation)
         with self._lock:
             thread = self._threads.get(thread_id)
             if thread is not None and generation < thread.generation:
@@ -231,10 +248,17 @@ class NewestWritten:
                 thread = None
             if thread is None:
                 thread = self._threads[thread_id] = _Thread(generation)
+            unwritten = unwritten and not thread.seen_after(generation)
             self._pop((thread_id, ns))
-            self._keep((thread_id, ns), written)
-            if not thread.namespaces:
-                del self._threads[thread_id]
+            self._keep((thread_id, ns), _Written(dict(values), parts, generation, unwritten))
+            self._drop_if_empty(thread_id)
+
+    def _drop_if_empty(self, thread_id: str) -> None:
+        """Forgets the generation of a thread left with no namespace remembered (its
+        entry was not kept), so that the thread costs nothing (holds the lock)."""
+        thread = self._threads.get(thread_id)
+        if thread is not None and not thread.namespaces:
+            del self._threads[thread_id]
 
     def _keep(self, key: tuple[str, bytes], written: _Written) -> None:
         """Adds ``written`` as the entry of ``key`` (its thread is known), then drops
@@ -249,9 +273,22 @@ class NewestWritten:
         ):
             oldest = next(iter(self._entries))
             self._pop(oldest)
-            thread = self._threads.get(oldest[0])
-            if thread is not None and not thread.namespaces and oldest != key:
-                del self._threads[oldest[0]]
+            if oldest != key:  # the caller looks after its own thread
+                self._drop_if_empty(oldest[0])
+
+    def wrote_writes(
+        self, thread_id: str, ns: bytes, cid: str, generations: tuple[int, int] | None
+    ) -> None:
+        """Records pending writes this process stored against checkpoint ``cid`` of
+        namespace ``ns`` (put_writes): it may have writes from now on. ``generations``:
+        the step the call moved the thread's write generation by, None when it stored
+        nothing."""
+        with self._lock:
+            entry = self._entries.get((thread_id, ns))
+            if entry is not None and entry.parts.cid == cid:
+                entry.unwritten = False
+        if generations is not None:
+            self.advanced(thread_id, generations)
 
     def advanced(self, thread_id: str, generations: tuple[int, int]) -> None:
         """Records a write of this process that moved ``thread_id``'s write generation
@@ -292,5 +329,10 @@ class NewestWritten:
             generation = self._threads[thread_id].generation
             if entry.step > generation:
                 return None
+            # Read with the generation: a write to the checkpoint clears it before it
+            # moves the generation (wrote_writes).
+            unwritten = entry.unwritten
         known = entry.known()
-        return known._replace(generation=generation) if known is not None else None
+        if known is None:
+            return None
+        return known._replace(generation=generation, unwritten=unwritten)

@@ -94,6 +94,100 @@ def test_the_writers_own_pending_writes_are_read_with_its_checkpoint(
     assert reads.known == 1
 
 
+def held_without_writes(saver: Any, thread_id: str = "t", ns: bytes = b"0:") -> bool:
+    """Whether ``saver``'s next read of the thread's newest checkpoint names it as
+    having no pending writes (the script then reads nothing more of it)."""
+    known = saver._core.newest.known(thread_id, ns)
+    return known is not None and known.unwritten
+
+
+def test_a_checkpoint_the_writer_put_without_writes_is_named_as_having_none(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_two(warm)
+    assert held_without_writes(warm)
+    mine, known = checked_read(warm, monkeypatch)
+    assert (mine[4], known) == ([], 1)
+
+
+def test_a_read_named_without_writes_reads_neither_values_nor_writes(
+    warm: Any, admin: Any, backend: Any
+) -> None:
+    # A count of the server's commands, which only a real standalone server reports.
+    if backend.fake_server is not None or backend.is_cluster:
+        pytest.skip("INFO commandstats of one standalone server")
+    write_two(warm)
+    admin.config_resetstat()
+    warm.get_tuple(config("t"))
+    called = {name for name in admin.info("commandstats") if name.startswith("cmdstat_h")}
+    # The generation and the record's presence only.
+    assert called == {"cmdstat_hget", "cmdstat_hexists"}
+
+
+def test_the_writers_own_write_to_its_checkpoint_makes_it_read_the_writes(warm: Any) -> None:
+    _, second = write_two(warm)
+    warm.put_writes(second, [("a", "w1")], "task-1")
+    assert not held_without_writes(warm)
+    found = warm.get_tuple(config("t"))
+    assert [(c, v) for _, c, v in found.pending_writes] == [("a", "w1")]
+
+
+def test_a_write_to_an_older_checkpoint_keeps_the_newest_named_without_writes(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = write_two(warm)
+    warm.put_writes(first, [("a", "late")], "task-1")
+    assert held_without_writes(warm)
+    mine, known = checked_read(warm, monkeypatch)
+    assert (mine[4], known) == ([], 1)
+
+
+def test_writes_stored_before_their_checkpoint_are_read_with_it(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LangGraph may store a task's writes before the put of their checkpoint completes.
+    first, _ = write_two(warm)
+    cp = checkpoint({"a": ["z"] * 40}, versions={"a": 3})
+    early = config("t", checkpoint_id=cp["id"])
+    warm.put_writes(early, [("a", "early")], "task-1")
+    warm.put(first, cp, metadata(step=2), {"a": 3})
+    assert not held_without_writes(warm)
+    mine, known = checked_read(warm, monkeypatch)
+    assert ([(c, v) for _, c, v in mine[4]], known) == ([("a", "early")], 1)
+
+
+def test_a_put_repeated_with_the_same_id_keeps_the_writes_it_had(warm: Any) -> None:
+    _, second = write_two(warm)
+    warm.put_writes(second, [("a", "w1")], "task-1")
+    again = checkpoint(
+        {"a": ["y"] * 41, "b": {"k": 1}},
+        versions={"a": 2, "b": 1},
+        checkpoint_id=second["configurable"]["checkpoint_id"],
+    )
+    parent = config(
+        "t", checkpoint_id=warm.get_tuple(second).parent_config["configurable"]["checkpoint_id"]
+    )
+    warm.put(parent, again, metadata(step=1), {"a": 2})
+    assert not held_without_writes(warm)
+    assert [(c, v) for _, c, v in warm.get_tuple(config("t")).pending_writes] == [("a", "w1")]
+
+
+def test_a_full_read_that_found_no_writes_is_named_so_from_then_on(warm: Any) -> None:
+    write_two(warm)
+    reader = cold(warm)
+    reader.get_tuple(config("t"))
+    assert held_without_writes(reader)
+
+
+def test_a_full_read_that_found_writes_is_not_named_without_them(warm: Any) -> None:
+    _, second = write_two(warm)
+    warm.put_writes(second, [("a", "w1")], "task-1")
+    reader = cold(warm)
+    reader.get_tuple(config("t"))
+    assert reader._core.newest.known("t", b"0:") is not None
+    assert not held_without_writes(reader)
+
+
 def test_pending_writes_of_another_process_make_the_read_whole(
     warm: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -262,6 +356,7 @@ def _wrote(
     generations: tuple[int, int] = (0, 1),
     fresh: bool = True,
     new: bool = True,
+    unwritten: bool = False,
 ) -> None:
     fields = [ns + f"{i}".encode() for i in range(refs)]
     newest.wrote(
@@ -280,13 +375,14 @@ def _wrote(
         else {},
         generations=generations,
         fresh=fresh,
+        unwritten=unwritten,
     )
 
 
 def named(newest: NewestWritten, ns: bytes = b"0:") -> tuple[str, int] | None:
     """What a read of thread "t" would name as held: (checkpoint id, generation)."""
     known = newest.known("t", ns)
-    return None if known is None else known.read_args()
+    return None if known is None else known.read_args()[:2]
 
 
 def test_a_budget_of_zero_remembers_nothing() -> None:
@@ -384,6 +480,55 @@ def test_a_put_whose_value_was_stored_first_by_another_writer_is_not_remembered(
     _wrote(newest, "t", 10, generations=(6, 7), fresh=False)
     # Another namespace's values are its own: still as remembered.
     assert (named(newest), named(newest, b"1:")) == (None, ("c", 7))
+
+
+def test_a_put_that_found_no_writes_names_its_checkpoint_without_them() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    assert newest.known("t", b"0:").unwritten
+
+
+def test_a_write_of_this_process_to_the_checkpoint_names_it_with_writes_again() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    newest.wrote_writes("t", b"0:", "c", (5, 6))
+    assert named(newest) == ("c", 6)
+    assert not newest.known("t", b"0:").unwritten
+
+
+def test_a_write_that_stored_nothing_names_the_checkpoint_with_writes_too() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    newest.wrote_writes("t", b"0:", "c", None)
+    assert named(newest) == ("c", 5)
+    assert not newest.known("t", b"0:").unwritten
+
+
+def test_a_write_to_another_checkpoint_or_namespace_leaves_it_named_without_writes() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    newest.wrote_writes("t", b"0:", "older", (5, 6))
+    newest.wrote_writes("t", b"1:", "c", (6, 7))
+    assert newest.known("t", b"0:").unwritten
+
+
+def test_a_put_whose_reply_came_after_a_later_step_is_not_named_without_writes() -> None:
+    # The later step may be a write to this very checkpoint, handled before the put.
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5))
+    newest.advanced("t", (6, 7))
+    _wrote(newest, "t", 10, generations=(5, 6), unwritten=True)
+    assert named(newest) == ("c", 7)
+    assert not newest.known("t", b"0:").unwritten
+
+
+def test_a_full_read_whose_reply_came_after_a_later_step_is_not_named_without_writes() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5))
+    newest.advanced("t", (6, 7))  # waits for 5 -> 6
+    parts = newest._entries[("t", b"0:")].parts
+    newest.read("t", b"0:", parts, values={}, generation=5, unwritten=True)
+    assert not newest._entries[("t", b"0:")].unwritten
 
 
 def test_writes_to_a_thread_it_remembers_nothing_of_are_not_tracked() -> None:
@@ -523,3 +668,44 @@ def test_a_graphs_turns_read_back_what_the_process_wrote(
     # writes may still be in flight when invoke returns, which makes that read a full
     # one (rightly); a chain broken by reordered replies made a third of them full.
     assert reads.known >= 8
+
+
+def test_a_graph_that_interrupts_reads_back_its_interrupts_and_resumes(warm: Any) -> None:
+    # An interrupted run's newest checkpoint carries pending writes (the interrupt),
+    # stored after its put: the writer must read them, and resume as with any saver.
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import START, StateGraph
+    from langgraph.types import Command, interrupt
+    from typing_extensions import TypedDict
+
+    class State(TypedDict):
+        log: list[str]
+
+    def ask(state: State) -> dict[str, Any]:
+        answer = interrupt(f"approve step {len(state['log'])}?")
+        return {"log": [*state["log"], f"approved {answer}"]}
+
+    def build(checkpointer: Any) -> Any:
+        builder = StateGraph(State)
+        builder.add_node("ask", ask)
+        builder.add_edge(START, "ask")
+        return builder.compile(checkpointer=checkpointer)
+
+    def seen(result: dict[str, Any]) -> tuple[Any, ...]:
+        # Interrupt ids derive from checkpoint ids, which differ between savers.
+        return (result["log"], [i.value for i in result.get("__interrupt__", [])])
+
+    graphs = [build(warm), build(InMemorySaver())]
+    cfg = config("approvals")
+    outputs: list[list[Any]] = [[], []]
+    for turn in range(4):
+        for graph, out in zip(graphs, outputs, strict=True):
+            out.append(seen(graph.invoke({"log": [f"turn {turn}"]}, cfg)))
+            assert as_read(warm, cfg) == as_read(cold(warm), cfg)
+            out.append(seen(graph.invoke(Command(resume=f"yes {turn}"), cfg)))
+            assert as_read(warm, cfg) == as_read(cold(warm), cfg)
+    assert outputs[0] == outputs[1]
+    assert outputs[0][-2:] == [
+        (["turn 3"], ["approve step 1?"]),
+        (["turn 3", "approved yes 3"], []),
+    ]

@@ -4,9 +4,10 @@
 -- ARGV[1]     NS: netstring(checkpoint_ns)
 -- ARGV[2]     checkpoint id, or "" for the newest one of the namespace
 -- ARGV[3]     the digests of content the client holds (see gather_content)
--- ARGV[4..5]  the checkpoint whose record and values the client holds: its id and the
---             thread's write generation its own last write left (see client_has); none
---             when it holds none
+-- ARGV[4..6]  the checkpoint whose record and values the client holds: its id, the
+--             thread's write generation its own last write left (see client_has), and
+--             "1" if it knows the checkpoint has no pending writes, else ""; none when
+--             it holds none
 --
 -- Reply: {cid, record, {blob...}, write index, {write...}, {digest, content, ...},
 -- generation} (see load_records: each of the record's values once, in the order it
@@ -33,7 +34,8 @@ local generation
 if latest or ARGV[4] then
   generation = rcall('HGET', KEYS[3], GENERATION)
 end
-local found = load_checkpoint(ns, cid, held, ARGV[4] and {ARGV[4], ARGV[5]}, generation)
+local found = load_checkpoint(ns, cid, held, ARGV[4] and {ARGV[4], ARGV[5], ARGV[6]},
+  generation)
 if not found then
   if latest or in_order(ns .. cid) then
     record_missing(ns .. cid)

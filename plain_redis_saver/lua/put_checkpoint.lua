@@ -13,10 +13,12 @@
 --             of CONTENT..digest and content that composed values reference (see
 --             includes/common.lua), sent when the client does not know it stored
 --
--- Reply: 2 * G + F, G being the thread's write generation after the call (it moved
--- from G - 1) and F 1 if every value sent is the one stored (none was stored first by
--- another writer, with other bytes), else 0: with them the client knows whether it holds
--- what is stored (see client_has). One integer: a table reply costs the server more.
+-- Reply: 4 * G + 2 * W + F, G being the thread's write generation after the call (it
+-- moved from G - 1), W 1 if the record is new and no pending writes were stored against
+-- it first, else 0, and F 1 if every value sent is the one stored (none was stored first
+-- by another writer, with other bytes), else 0: with them the client knows whether it
+-- holds what is stored (see client_has). One integer: a table reply costs the server
+-- more.
 -- Raises "plain_redis_saver: parent removed" and writes nothing when the parent is
 -- gone from a namespace that holds newer checkpoints: the caller started from a
 -- checkpoint that retention (or prune, delete_for_runs) removed, and storing this one
@@ -92,7 +94,11 @@ if reads then
   plan = plan_counts(refs, sent, reads, current)
 end
 local field = ns .. cid
+local unwritten = 0
 if rcall('HSETNX', KEYS[1], field, ARGV[3]) == 1 then
+  if rcall('HEXISTS', KEYS[4], ns .. netstring(cid)) == 0 then  -- its write index
+    unwritten = 1
+  end
   -- A new record: its content, counts, blobs and the generation in one HSET.
   local updates = plan and plan_rows(plan, {}) or {}
   adjust_rows(ns, counted, 1, rows, fields, current, 0, updates, {}, {})
@@ -113,4 +119,4 @@ if keep ~= '' then
   keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
 end
 touch()
-return 2 * generation + fresh
+return 4 * generation + 2 * unwritten + fresh

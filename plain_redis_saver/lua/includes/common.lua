@@ -1213,13 +1213,21 @@ end
 -- Checkpoint NS..CID as {cid, record, {blob...}, write index, {write...}, content} (see
 -- load_records: the blobs are the record's distinct values, in the order it references
 -- them), or false when it is absent. With `known` and `generation` (see client_has)
--- matching, the record is sent as "" and no values: the client has them.
+-- matching, the record is sent as "" and no values: the client has them; and when the
+-- client also knows that the checkpoint has no pending writes (known[3] is "1"), nothing
+-- else is read: the same generation means none was stored since.
 local function load_checkpoint(ns, cid, held, known, generation)
+  local has = known and client_has(cid, known, generation)
+  if has and known[3] == '1' then
+    if rcall('HEXISTS', KEYS[1], ns .. cid) == 0 then
+      return false
+    end
+    return {cid, '', {}, '', {}, {}}
+  end
   local record = rcall('HGET', KEYS[1], ns .. cid)
   if not record then
     return false
   end
-  local has = known and client_has(cid, known, generation)
   local out, blobs, content = load_records({{ns, cid, record, has}}, held)
   local entry = out[1]
   return {cid, has and '' or record, blobs, entry[4], entry[5], content}
