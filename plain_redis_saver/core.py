@@ -455,8 +455,9 @@ class Core:
                         typed = codec.decode_blob(data)
                         values[channel] = self.serde.loads_typed(typed)
                     if hold is not None:
-                        fields.append((channel, ns_field + ref))
-                        held[ns_field + ref] = Stored(blob, typed)
+                        field = ns_field + ref
+                        fields.append((channel, field))
+                        held[field] = Stored(blob, typed)
                 if hold is not None:
                     to_hold = Parts(
                         cid, record_raw, parent, checkpoint_typed, metadata_typed, fields

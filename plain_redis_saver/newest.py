@@ -287,16 +287,8 @@ class NewestWritten:
             entry = self._entries.get((thread_id, ns))
             if entry is not None and entry.parts.cid == cid:
                 entry.unwritten = False
-        if generations is not None:
-            self.advanced(thread_id, generations)
-
-    def advanced(self, thread_id: str, generations: tuple[int, int]) -> None:
-        """Records a write of this process that moved ``thread_id``'s write generation
-        from ``generations[0]`` to ``generations[1]`` without changing its checkpoints'
-        records or values (put_writes)."""
-        with self._lock:
             thread = self._threads.get(thread_id)
-            if thread is not None and not thread.step(*generations):
+            if generations is not None and thread is not None and not thread.step(*generations):
                 self._forget(thread_id)
 
     def _forget(self, thread_id: str) -> None:
@@ -329,9 +321,7 @@ class NewestWritten:
             generation = self._threads[thread_id].generation
             if entry.step > generation:
                 return None
-            # Read with the generation: a write to the checkpoint clears it before it
-            # moves the generation (wrote_writes).
-            unwritten = entry.unwritten
+            unwritten = entry.unwritten  # as of `generation` (wrote_writes moves both)
         known = entry.known()
         if known is None:
             return None

@@ -379,6 +379,12 @@ def _wrote(
     )
 
 
+def stepped(newest: NewestWritten, generations: tuple[int, int]) -> None:
+    """A put_writes of this process to another checkpoint of thread "t" that moved its
+    generation by ``generations``."""
+    newest.wrote_writes("t", b"0:", "elsewhere", generations)
+
+
 def named(newest: NewestWritten, ns: bytes = b"0:") -> tuple[str, int] | None:
     """What a read of thread "t" would name as held: (checkpoint id, generation)."""
     known = newest.known("t", ns)
@@ -411,8 +417,8 @@ def test_a_checkpoint_larger_than_the_budget_is_not_remembered() -> None:
 def test_a_read_names_the_generation_the_processs_last_write_left() -> None:
     newest = NewestWritten(10_000)
     _wrote(newest, "t", 10, generations=(4, 5))
-    newest.advanced("t", (5, 6))
-    newest.advanced("t", (6, 7))
+    stepped(newest, (5, 6))
+    stepped(newest, (6, 7))
     assert named(newest) == ("c", 7)
 
 
@@ -420,7 +426,7 @@ def test_while_another_processes_step_lies_between_reads_name_the_generation_bef
     newest = NewestWritten(10_000)
     _wrote(newest, "t", 10, generations=(4, 5))
     _wrote(newest, "t", 10, ns=b"1:", generations=(5, 6))
-    newest.advanced("t", (7, 8))  # generation 6 -> 7 was another process's
+    stepped(newest, (7, 8))  # generation 6 -> 7 was another process's
     # The server is at 8: naming 6 makes the read a full one.
     assert (named(newest), named(newest, b"1:")) == (("c", 6), ("c", 6))
 
@@ -428,9 +434,9 @@ def test_while_another_processes_step_lies_between_reads_name_the_generation_bef
 def test_steps_whose_replies_came_out_of_order_join_up() -> None:
     newest = NewestWritten(10_000)
     _wrote(newest, "t", 10, generations=(4, 5))
-    newest.advanced("t", (6, 7))  # handled before the step 5 -> 6 it follows
+    stepped(newest, (6, 7))  # handled before the step 5 -> 6 it follows
     assert named(newest) == ("c", 5)
-    newest.advanced("t", (5, 6))
+    stepped(newest, (5, 6))
     assert named(newest) == ("c", 7)
 
 
@@ -439,7 +445,7 @@ def test_a_put_whose_reply_came_before_the_steps_it_follows_waits_for_them() -> 
     _wrote(newest, "t", 10, generations=(4, 5))
     _wrote(newest, "t", 10, generations=(6, 7), new=False)  # 5 -> 6 still to come
     assert named(newest) is None
-    newest.advanced("t", (5, 6))
+    stepped(newest, (5, 6))
     assert named(newest) == ("c", 7)
 
 
@@ -455,7 +461,7 @@ def test_a_put_handled_after_a_later_one_of_the_namespace_leaves_the_later_one()
 def test_a_step_from_a_generation_already_passed_forgets_the_thread() -> None:
     newest = NewestWritten(10_000)
     _wrote(newest, "t", 10, generations=(4, 5))
-    newest.advanced("t", (1, 2))  # the thread was deleted and written again
+    stepped(newest, (1, 2))  # the thread was deleted and written again
     assert named(newest) is None
 
 
@@ -516,7 +522,7 @@ def test_a_put_whose_reply_came_after_a_later_step_is_not_named_without_writes()
     # The later step may be a write to this very checkpoint, handled before the put.
     newest = NewestWritten(10_000)
     _wrote(newest, "t", 10, generations=(4, 5))
-    newest.advanced("t", (6, 7))
+    stepped(newest, (6, 7))
     _wrote(newest, "t", 10, generations=(5, 6), unwritten=True)
     assert named(newest) == ("c", 7)
     assert not newest.known("t", b"0:").unwritten
@@ -525,7 +531,7 @@ def test_a_put_whose_reply_came_after_a_later_step_is_not_named_without_writes()
 def test_a_full_read_whose_reply_came_after_a_later_step_is_not_named_without_writes() -> None:
     newest = NewestWritten(10_000)
     _wrote(newest, "t", 10, generations=(4, 5))
-    newest.advanced("t", (6, 7))  # waits for 5 -> 6
+    stepped(newest, (6, 7))  # waits for 5 -> 6
     parts = newest._entries[("t", b"0:")].parts
     newest.read("t", b"0:", parts, values={}, generation=5, unwritten=True)
     assert not newest._entries[("t", b"0:")].unwritten
@@ -533,7 +539,7 @@ def test_a_full_read_whose_reply_came_after_a_later_step_is_not_named_without_wr
 
 def test_writes_to_a_thread_it_remembers_nothing_of_are_not_tracked() -> None:
     newest = NewestWritten(10_000)
-    newest.advanced("t", (1, 2))
+    stepped(newest, (1, 2))
     assert newest._threads == {}
 
 
