@@ -20,6 +20,12 @@ the saver sent: where a script's work goes, a row less the row before.
 messages' ids fixed so that the content (and so where runs close) is the same in every
 run: what a turn costs the server, by script.
 
+``--turns --floors`` also counts the same turns' requests sent, from a second server
+running this saver, as ``EVALSHA`` of ``return 1``, the lean scripts and the uncounted
+design's scripts of :mod:`.lean_bounds` (see :class:`.turn_floor.Mirror`): what the
+reference counts, the checks and the requests themselves cost a turn, by count
+(``benchmarks/COLLECTION.md``).
+
 ``--rev REV`` adds an A/B of a script change: the read scripts (``get_checkpoint``,
 ``list_checkpoints``) as they are now and as of git revision ``REV`` (its Lua files,
 assembled by today's :func:`plain_redis_saver.scripts._pruned`), each sent the same
@@ -56,9 +62,9 @@ import redis
 from langchain_core.messages import HumanMessage
 
 from plain_redis_saver import PlainRedisSaver, scripts
-from plain_redis_saver.embedded import _binary, _free_port, _ping
+from plain_redis_saver.embedded import EmbeddedServer, _binary, _free_port, _ping
 
-from . import lean_bounds, workload
+from . import lean_bounds, turn_floor, workload
 from .cost import USER_CHARS, chatbot, script_arguments
 from .e2e import StandInChatModel, user_text
 from .savers import AwsValkeyAdapter
@@ -496,23 +502,135 @@ def chatbot_turns(
     return per
 
 
+def _one_at_a_time(server: CallgrindServer) -> Callable[[Callable[[], Any]], float]:
+    """Counts one call with the Lua collector stopped (collected fully before)."""
+    admin = server.client
+
+    def one(call: Callable[[], Any]) -> float:
+        admin.eval("collectgarbage('collect') collectgarbage('stop') return 0", 0)
+        try:
+            return server.count(call, 1)
+        finally:
+            admin.eval("collectgarbage('restart') return 0", 0)
+
+    return one
+
+
 def measure_turns(first: int, last: int) -> dict[str, dict[str, list[float]]]:
     """:func:`chatbot_turns` of both chatbots, counted under callgrind."""
     out = {}
     with callgrind_server() as server:
-        admin = server.client
-
-        def one(call: Callable[[], Any]) -> float:
-            admin.eval("collectgarbage('collect') collectgarbage('stop') return 0", 0)
-            try:
-                return server.count(call, 1)
-            finally:
-                admin.eval("collectgarbage('restart') return 0", 0)
-
+        one = _one_at_a_time(server)
         for style in ("functional", "stategraph"):
             saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix=f"cg-{style}")
             out[style] = chatbot_turns(saver, style, first, last, one)
     return out
+
+
+#: The variants ``--turns --floors`` mirrors each request to (see :class:`.turn_floor.Mirror`).
+FLOOR_MODES = (turn_floor.FLOOR, turn_floor.LEAN, turn_floor.UNCOUNTED)
+
+
+class _CountedShadow:
+    """Stands for the counted server as :class:`.turn_floor.Mirror`'s shadow: each
+    ``evalsha`` is counted (``count``) into ``per`` by the script it stands for, while
+    ``counting`` is set."""
+
+    def __init__(self, client: Any, count: Callable[[Callable[[], Any]], float]) -> None:
+        self.client = client
+        self.count = count
+        self.counting = False
+        self.per: dict[str, list[float]] = {}
+        self.name = ""
+
+    def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:
+        if not self.counting:
+            return self.client.evalsha(sha, numkeys, *args)
+        reply: list[Any] = []
+        found = self.count(lambda: reply.append(self.client.evalsha(sha, numkeys, *args)))
+        self.per.setdefault(self.name, []).append(found)
+        return reply[0]
+
+
+def mirrored_turns(
+    admin: Any,
+    style: str,
+    mode: str,
+    first: int,
+    last: int,
+    count: Callable[[Callable[[], Any]], float],
+    other: Any = None,
+) -> dict[str, list[float]]:
+    """:func:`chatbot_turns` of this saver on a server of its own (``other``, a client;
+    by default an embedded Valkey), each of its requests sent again through ``admin`` to
+    the counted server as ``mode`` of :data:`FLOOR_MODES` stands for it (the no-op
+    script with the same arguments, the lean scripts, the uncounted ones), and counted
+    there (``count``) in turns ``first`` to ``last``, by the script it stands for."""
+    names = {script.sha: script.name for script in scripts.ALL_SCRIPTS}
+    shas = {"noop": admin.script_load(turn_floor.NOOP)}
+    shas.update({n: admin.script_load(src) for n, src in lean_bounds.LEAN.items()})
+    uncounted = lean_bounds.UNCOUNTED.items()
+    shas.update({f"uncounted:{n}": admin.script_load(src) for n, src in uncounted})
+    shadow = _CountedShadow(admin, count)
+    config = {"configurable": {"thread_id": f"mirror-{style}-{mode.replace(' ', '-')}"}}
+    with contextlib.ExitStack() as stack:
+        if other is None:
+            other = redis.Redis.from_url(stack.enter_context(EmbeddedServer()).url)
+        saver = PlainRedisSaver(other, key_prefix=f"cg-{style}")
+        saver.setup()  # every call then goes by EVALSHA, which the mirror sees
+        client: Any = saver.client
+        turn_floor.Mirror(client, shadow, mode, shas)
+        mirrored = client.evalsha
+        lock = threading.Lock()
+
+        def named(sha: str, numkeys: int, *args: Any) -> Any:
+            with lock:  # one request (and its mirror) at a time: each count is one call's
+                shadow.name = names.get(sha, sha)
+                return mirrored(sha, numkeys, *args)
+
+        client.evalsha = named
+        bot = chatbot(style, saver, StandInChatModel(fixed_ids=True))
+        for n in range(1, last + 1):
+            shadow.counting = n >= first
+            bot.invoke([HumanMessage(content=user_text(n, USER_CHARS), id=f"user-{n:05d}")], config)
+    return shadow.per
+
+
+def measure_floors(first: int, last: int) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """By chatbot style and variant (this saver's scripts, then :data:`FLOOR_MODES`), the
+    instructions of every request of turns ``first`` to ``last``, by script."""
+    out: dict[str, dict[str, dict[str, list[float]]]] = {}
+    with callgrind_server() as server:
+        server.client.config_set("hz", 1)  # fewer timer events inside one-call counts
+        one = _one_at_a_time(server)
+        for style in ("functional", "stategraph"):
+            saver = PlainRedisSaver(redis.Redis.from_url(server.url), key_prefix=f"cg-{style}")
+            out[style] = {"this saver": chatbot_turns(saver, style, first, last, one)}
+            for mode in FLOOR_MODES:
+                out[style][mode] = mirrored_turns(server.client, style, mode, first, last, one)
+    return out
+
+
+def floors_report(
+    found: dict[str, dict[str, dict[str, list[float]]]], first: int, last: int
+) -> str:
+    turns = last - first + 1
+    variants = list(next(iter(found.values())))
+    lines = [
+        f"Server instructions per chatbot turn, turns {first}-{last} (callgrind, one call at "
+        "a time, the Lua collector stopped, fixed message ids): this saver's scripts, and "
+        "the same requests sent as the no-op script, the lean scripts and the uncounted "
+        "design's scripts of benchmarks/lean_bounds.py:",
+        "",
+        "| chatbot | " + " | ".join(variants) + " |",
+        "|---|" + "---|" * len(variants),
+    ]
+    for style, by_variant in found.items():
+        totals = {v: sum(sum(c) for c in per.values()) / turns for v, per in by_variant.items()}
+        ours = totals[variants[0]] or 1.0
+        cells = [f"{totals[v]:,.0f} ({totals[v] / ours:.2f}×)" for v in variants]
+        lines.append(f"| {style} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def turns_report(found: dict[str, dict[str, list[float]]], first: int, last: int) -> str:
@@ -562,12 +680,20 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="count every script call of the chatbots' turns --first to --last instead",
     )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="with --turns: count the requests also as no-op, lean and uncounted scripts",
+    )
     parser.add_argument("--first", type=int, default=61)
     parser.add_argument("--last", type=int, default=100)
     args = parser.parse_args(argv)
     why = missing()
     if why is not None:
         raise SystemExit(f"benchmarks.instructions: {why}")
+    if args.turns and args.floors:
+        print(floors_report(measure_floors(args.first, args.last), args.first, args.last))
+        return
     if args.turns:
         found = measure_turns(args.first, args.last)
         print(turns_report(found, args.first, args.last))

@@ -140,3 +140,46 @@ def test_the_turns_report_gives_calls_and_instructions_per_turn() -> None:
     text = instructions.turns_report({"functional": {"put": [10.0, 30.0], "get": [5.0]}}, 1, 2)
     assert "| functional | put | 1.0 | 20 | 20 |" in text
     assert "| functional | all | | | **22** |" in text
+
+
+@pytest.mark.parametrize("mode", instructions.FLOOR_MODES)
+def test_the_floors_count_each_mirrored_request_of_the_counted_turns(mode: str) -> None:
+    counted, own = fakeredis.FakeRedis(), fakeredis.FakeRedis()
+
+    def one(call: Callable[[], Any]) -> float:
+        call()
+        return 1.0
+
+    per = instructions.mirrored_turns(counted, "functional", mode, 2, 3, one, other=own)
+    assert {name: len(counts) for name, counts in per.items()} == {
+        "get_checkpoint": 2,
+        "put_checkpoint": 4,
+        "put_writes": 4,
+    }
+
+
+def test_the_lean_mirror_stores_the_same_checkpoints_on_the_counted_server() -> None:
+    counted, own = fakeredis.FakeRedis(), fakeredis.FakeRedis()
+    instructions.mirrored_turns(
+        counted,
+        "functional",
+        instructions.turn_floor.LEAN,
+        1,
+        1,
+        lambda call: call() or 1.0,
+        other=own,
+    )
+    order = b"cg-functional:{mirror-functional-lean-scripts}:o"
+    assert counted.zrange(order, 0, -1) == own.zrange(order, 0, -1) != []
+
+
+def test_the_floors_report_gives_each_variant_per_turn_and_against_this_saver() -> None:
+    found = {
+        "functional": {
+            "this saver": {"put": [30.0, 50.0], "get": [20.0]},
+            "requests only": {"put": [5.0, 5.0], "get": [10.0]},
+        }
+    }
+    text = instructions.floors_report(found, 1, 2)
+    assert "| chatbot | this saver | requests only |" in text
+    assert "| functional | 50 (1.00×) | 10 (0.20×) |" in text
