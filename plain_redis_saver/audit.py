@@ -21,9 +21,9 @@ from . import codec, compose
 from .errors import CorruptDataError
 from .keys import ThreadKeys
 
-_CONTENT = b"*"
-_COUNT = b"#"
-_CONTENT_COUNT = b"#*"
+_CONTENT = codec.CONTENT_FIELD
+_COUNT = codec.COUNT_FIELD
+_CONTENT_COUNT = codec.CONTENT_COUNT_FIELD
 _META = b"="
 
 

@@ -44,6 +44,13 @@ WRITES_MARK = b"=w"
 #: Field of a thread's value hash counting its changes (see bump_generation in
 #: lua/includes/common.lua).
 GENERATION = b"=g"
+#: Field prefix of content (a piece or a node) in a thread's value hash, before its
+#: digest (see compose.py).
+CONTENT_FIELD = b"*"
+#: Field prefix of a reference count in a thread's value hash: before a channel
+#: value's field (NS..netstring(channel)..version), or before CONTENT_FIELD and a digest.
+COUNT_FIELD = b"#"
+CONTENT_COUNT_FIELD = COUNT_FIELD + CONTENT_FIELD
 
 
 def checkpoint_count_field(ns_field: bytes) -> bytes:

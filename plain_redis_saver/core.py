@@ -78,8 +78,6 @@ SCAN_PAGE = 1000
 #: Expiry of the staging keys of a call that spans several requests, renewed by each
 #: request: a client that dies midway leaves nothing behind for longer.
 STAGING_TTL_MS = 60_000
-#: Field prefix of content in a thread's values hash (see compose.py, common.lua).
-CONTENT_FIELD = b"*"
 #: Reads of a thread in several requests (copy_thread, thread_snapshot) start again
 #: when the thread was written meanwhile, at most this many times in all.
 READ_ATTEMPTS = 5
@@ -209,7 +207,7 @@ _str_ref_pair = functools.lru_cache(maxsize=8192)(_ref_pair)
 def _count_field(ns: bytes, ref: bytes) -> bytes:
     """The count field of blob ref ``ref`` in namespace ``ns`` ("#"..NS..ref, see
     ``adjust`` in includes/common.lua) as a JSON string."""
-    return codec.json_ref(b"#" + ns + ref)
+    return codec.json_ref(codec.COUNT_FIELD + ns + ref)
 
 
 def _refs(versions: Any, what: str) -> dict[str, tuple[bytes, bytes, bytes]]:
@@ -1206,10 +1204,10 @@ class Core:
     def _check_composed(src: ThreadKeys, rows: _ThreadRows) -> None:
         """Raise CorruptDataError, naming the source key, for a composed value or stored
         node that is malformed or references content the source does not hold."""
-        held = {field[1:]: value for field, value in rows.blobs if field[:1] == CONTENT_FIELD}
+        held = {field[1:]: value for field, value in rows.blobs if field[:1] == codec.CONTENT_FIELD}
         for key, section in ((src.blobs, rows.blobs), (src.writes, rows.writes)):
             for field, value in section:
-                is_content = key == src.blobs and field[:1] == CONTENT_FIELD
+                is_content = key == src.blobs and field[:1] == codec.CONTENT_FIELD
                 for name in audit.held_references(field, value, key, is_content):
                     if name not in held:
                         where = f"field {field!r} of {key!r}"
@@ -1502,7 +1500,7 @@ class PageValues:
 
 
 def _content_rows(content: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:
-    return [(CONTENT_FIELD + name, data) for name, data in content.items()]
+    return [(codec.CONTENT_FIELD + name, data) for name, data in content.items()]
 
 
 def _naming_the_key(where: str, exc: Exception) -> CorruptDataError:

@@ -16,6 +16,48 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
+from . import chunks, codec, compose
+
+#: The constants of the stored format that the saver's scripts and the Python side both
+#: use, by their name in the scripts: defined once, in Python, and pasted in front of
+#: ``includes/common.lua`` (:func:`constants_prelude`), so the two cannot drift apart.
+SHARED_CONSTANTS: Final[dict[str, bytes | int]] = {
+    "JSON_REFS": codec.JSON_REFS_FORMAT,
+    "WRITES_MARK": codec.WRITES_MARK,
+    "GENERATION": codec.GENERATION,
+    "COMPOSED": compose.COMPOSED[0],
+    "CONTENT": codec.CONTENT_FIELD,
+    "CONTENT_COUNT": codec.CONTENT_COUNT_FIELD,
+    "DIGEST_SIZE": chunks.DIGEST_SIZE,
+    "MAX_NESTING": compose.MAX_NESTING,
+    "MAX_BUILT": compose.MAX_BUILT,
+    "MAX_PARTS": compose.MAX_PARTS,
+}
+
+
+def _lua_literal(value: bytes | int) -> str:
+    """``value`` written as a Lua literal: an integer in decimal, bytes as a string with
+    every byte outside printable ASCII (and the quote and backslash) as ``\\ddd``."""
+    if isinstance(value, int):
+        return str(value)
+    return (
+        "'"
+        + "".join(chr(b) if 0x20 <= b < 0x7F and b not in b"'\\" else f"\\{b:03d}" for b in value)
+        + "'"
+    )
+
+
+def constants_prelude() -> str:
+    """``local NAME = value`` for each of :data:`SHARED_CONSTANTS`, the first statements
+    of every script that takes ``includes/common.lua`` (those it does not use are
+    pruned with the helpers)."""
+    lines = [
+        "-- The stored format's constants shared with the Python side, written from it",
+        "-- (plain_redis_saver.scripts.SHARED_CONSTANTS): never copied here by hand.",
+    ]
+    lines += [f"local {name} = {_lua_literal(v)}" for name, v in SHARED_CONSTANTS.items()]
+    return "\n".join(lines) + "\n"
+
 
 @dataclass(frozen=True)
 class LuaScript:
@@ -190,6 +232,8 @@ def _load(name: str, includes: tuple[str, ...] = ("common",), *, staged: bool = 
         includes = (*includes, "staged")
         name = f"{name}_staged"
     texts = [included.joinpath(f"{i}.lua").read_text(encoding="utf-8") for i in includes]
+    if includes[:1] == ("common",):
+        texts[0] = constants_prelude() + texts[0]
     source = _assembled(name, texts, body, prune=includes[:1] == ("common",))
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 

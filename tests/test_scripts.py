@@ -178,3 +178,38 @@ def test_the_quick_header_reader_reads_what_the_general_one_reads(
     server = fakeredis.FakeRedis()
     both = [server.eval(_header_reader(general), 0, "", record) for general in (False, True)]
     assert both[0] == both[1]
+
+
+# ---- the stored format's constants, owned by the Python side
+
+
+@given(st.binary(max_size=64))
+@settings(max_examples=100, deadline=None)
+def test_a_shared_constant_reaches_the_scripts_as_the_same_bytes(value: bytes) -> None:
+    client = fakeredis.FakeRedis()
+    assert client.eval(f"return {scripts._lua_literal(value)}", 0) == value
+
+
+def test_the_scripts_see_every_shared_constant_as_the_python_side_defines_it() -> None:
+    names = list(scripts.SHARED_CONSTANTS)
+    source = scripts.constants_prelude() + f"return {{{', '.join(names)}}}"
+    assert fakeredis.FakeRedis().eval(source, 0) == list(scripts.SHARED_CONSTANTS.values())
+
+
+def test_no_lua_file_defines_a_shared_constant_by_hand() -> None:
+    folder = resources.files("plain_redis_saver").joinpath("lua")
+    files = [*folder.iterdir(), *folder.joinpath("includes").iterdir()]
+    texts = {f.name: f.read_text(encoding="utf-8") for f in files if f.name.endswith(".lua")}
+    copies = [
+        (file, name)
+        for file, text in texts.items()
+        for name in scripts.SHARED_CONSTANTS
+        if f"local {name} =" in text
+    ]
+    assert copies == []
+
+
+def test_a_script_defines_the_shared_constants_it_uses_before_its_helpers() -> None:
+    source = scripts.PUT_CHECKPOINT.source
+    defined = source.index(f"local GENERATION = {scripts._lua_literal(scripts.codec.GENERATION)}")
+    assert defined < source.index("local rcall = redis.call")

@@ -277,8 +277,8 @@ local function checked_header(record, field, with_index)
   return parent, refs, depth, index, format
 end
 
--- The record format whose blob refs are a JSON array of strings (codec.JSON_REFS_FORMAT).
-local JSON_REFS = 2
+-- JSON_REFS (codec.JSON_REFS_FORMAT, a constant shared with the Python side, see the
+-- top): the record format whose blob refs are a JSON array of strings.
 
 -- The blob refs listed in `refs` as record format `format` lists them (a JSON array
 -- of strings, or netstrings); raises corrupt naming `field` of `key` otherwise.
@@ -330,9 +330,9 @@ local function record_missing(field) -- cold
     .. ' (evicted, or deleted by hand)')
 end
 
--- Field of KEYS[3] present while KEYS[4] holds pending writes. Netstrings start
--- with a digit, so no "=".."NS" count field can be named like it.
-local WRITES_MARK = '=w'
+-- WRITES_MARK ("=w"): the field of KEYS[3] present while KEYS[4] holds pending
+-- writes. Netstrings start with a digit, so no "=".."NS" count field can be named like
+-- it.
 
 -- Whether `key` exists. PTTL answers -2 for a missing key; it is used instead of
 -- EXISTS so that the saver's ACL rule (plain_redis_saver.acl) stays as it was.
@@ -517,18 +517,13 @@ end
 -- is written once and never changed; CONTENT_COUNT..digest counts the references to it
 -- from stored values and nodes, and content goes when its count reaches 0. Only what a
 -- call makes new is counted: a new node counts its items once, when it is stored.
-local COMPOSED = 193
-local CONTENT = '*'
-local CONTENT_COUNT = '#*'
-local DIGEST_SIZE = 16
+-- (COMPOSED, CONTENT, CONTENT_COUNT and DIGEST_SIZE are constants shared with the
+-- Python side, see the top.)
 -- Bounds on what stored content may make a read do: nodes nest at most MAX_NESTING
 -- deep (a client writes 4-5 levels for a million items), and one call returns at most
 -- MAX_BUILT bytes (the largest reply a server sends) in at most MAX_PARTS pieces (runs
 -- of 16 elements of 64+ bytes: 256 MiB; a tree naming one node many times over is
--- refused before it costs a second of server time).
-local MAX_NESTING = 24
-local MAX_BUILT = 512 * 1024 * 1024
-local MAX_PARTS = 256 * 1024
+-- refused before it costs a second of server time). Shared with the Python side too.
 
 local function hex(s)
   return (string.gsub(s, '.', function(c)
@@ -1191,7 +1186,7 @@ end
 -- writes, so it never keeps KEYS[3] alive on its own. (A thread deleted and written
 -- again counts from 1 again: a reader is misled only if that happens, with exactly as
 -- many writes as before, between its two looks; scripts may not read the clock.)
-local GENERATION = '=g'
+-- Its field is GENERATION ("=g"), a constant shared with the Python side.
 
 -- Whether the client already has checkpoint NS..CID's record and values: `known` is
 -- {cid, generation} of the checkpoint it last wrote or read whole, with the write
