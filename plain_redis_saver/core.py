@@ -31,7 +31,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from . import audit, chunks, codec, compose
+from . import audit, chunks, codec, compose, replies
 from .errors import (
     CheckpointRemovedError,
     ConcurrentWriteError,
@@ -818,22 +818,23 @@ class Core:
         if not reply:
             yield Emit(None)
             return
-        if known is not None and reply[1] != b"":
+        found = replies.checkpoint_reply(reply)
+        if known is not None and not found.confirmed:
             known = None  # the server holds something else: it sent the record
         # A read by id may be of an old checkpoint: its content does not replace the
         # thread's newest as what later reads name held.
         content = self._read_content(
             target.thread_id,
-            reply[5],
+            found.content,
             held.content,
             newest=not target.checkpoint_id or known is not None,
         )
-        cid, record, blobs, index, writes = reply[:5]
-        values = PageValues(blobs, keys.blobs)
+        cid, record, index, writes = found.cid, found.record, found.write_index, found.writes
+        values = PageValues(found.blobs, keys.blobs)
         ns = target.checkpoint_ns
         # A full read of the newest checkpoint, with the generation it was read at: held
         # from then on, as if this process had written it.
-        generation = reply[6] if len(reply) > 6 and known is None else None
+        generation = found.generation if known is None else None
         hold = None
         if isinstance(generation, int):
             unwritten = not index and not writes
@@ -904,29 +905,27 @@ class Core:
         return got
 
     def _decode_page(
-        self, thread_id: str, reply: Sequence[Any], held: Mapping[bytes, bytes]
+        self, thread_id: str, page: replies.PageReply, held: Mapping[bytes, bytes]
     ) -> list[CheckpointTuple]:
-        content = self._read_content(thread_id, reply[-1], held)
-        values = PageValues(reply[-5], self.keys.thread(thread_id).blobs)
+        content = self._read_content(thread_id, page.content, held)
+        values = PageValues(page.blobs, self.keys.thread(thread_id).blobs)
         out = []
-        for item in reply[:-5]:
-            where = f"namespace {item[0]!r} of {self.keys.thread(thread_id).namespaces!r}"
+        for item in page.checkpoints:
+            where = f"namespace {item.ns!r} of {self.keys.thread(thread_id).namespaces!r}"
             try:
-                ns = codec.read_netstring(item[0], 0, where)[0].decode()
+                ns = codec.read_netstring(item.ns, 0, where)[0].decode()
             except UnicodeDecodeError as exc:
                 raise CorruptDataError(f"{where} is not UTF-8") from exc
-            cid, record, index, writes = item[1:]
-            out.append(
-                self.decode_checkpoint(thread_id, ns, (cid, record, values, index, writes), content)
-            )
+            parts = (item.cid, item.record, values, item.write_index, item.writes)
+            out.append(self.decode_checkpoint(thread_id, ns, parts, content))
         return out
 
     def _page_state(
-        self, thread_id: str, reply: Sequence[Any], held: Mapping[bytes, bytes]
+        self, thread_id: str, reply: Any, held: Mapping[bytes, bytes]
     ) -> tuple[list[CheckpointTuple], bool, str, bytes]:
         """A list page as (checkpoints, done, cursor id, cursor namespace)."""
-        page = self._decode_page(thread_id, reply, held)
-        return page, bool(reply[-4]), reply[-3].decode(), reply[-2]
+        page = replies.page_reply(reply)
+        return self._decode_page(thread_id, page, held), page.done, page.cursor, page.cursor_ns
 
     def list_checkpoints(
         self,

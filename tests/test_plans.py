@@ -160,3 +160,10 @@ def test_bad_input_yields_no_operation() -> None:
 
     with pytest.raises(InvalidConfigError, match="thread_id"):
         run(core().put({"configurable": {}}, checkpoint(), metadata(), {}), server)
+
+
+def test_a_get_answered_with_a_reply_of_another_shape_raises_corrupt_data() -> None:
+    plans = core()
+    cid, record = stored_record(plans)
+    with pytest.raises(CorruptDataError, match="get_checkpoint answered"):
+        run(plans.get_tuple(config("t")), lambda _op: [cid.encode(), record, [], b""])
