@@ -504,6 +504,29 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
             self.check_threads(data, threads)
 
         @rule(data=st.data())
+        def repair_thread(self, data: Any) -> None:
+            """A thread written only through the saver has nothing to repair: the repair
+            (the collector a layout without counts would run) finds nothing, changes
+            nothing, and every read still equals the oracle's."""
+            tid = self.thread(data)
+            use_async = data.draw(st.booleans(), label="use_async")
+            found = self.h.call(use_async, "repair_thread", tid)
+            assert (found.wrong_counts, found.unreferenced, found.missing) == ([], [], [])
+            self.check_threads(data, [tid])
+
+        @rule(data=st.data())
+        def cold_reader(self, data: Any) -> None:
+            """A process that wrote nothing and read nothing (no copy to confirm, no
+            content held) reads what the oracle holds."""
+            tid, ns = self.place(data)
+            here = sorted(self.oracle.storage.get(tid, {}).get(ns, {}))
+            cid = data.draw(st.none() | st.sampled_from(here) if here else st.none(), label="id")
+            cold = PlainRedisSaver(self.h.client, key_prefix=self.h.prefix)
+            assert view(cold.get_tuple(config(tid, ns, cid))) == view(
+                self.oracle.get_tuple(config(tid, ns, cid))
+            )
+
+        @rule(data=st.data())
         def delta_channel_history(self, data: Any) -> None:
             tid, ns = self.place(data)
             here = sorted(self.oracle.storage.get(tid, {}).get(ns, {}))
