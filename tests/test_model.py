@@ -517,7 +517,7 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
         @rule(data=st.data())
         def cold_reader(self, data: Any) -> None:
             """A process that wrote nothing and read nothing (no copy to confirm, no
-            content held) reads what the oracle holds."""
+            content held) reads and lists what the oracle holds."""
             tid, ns = self.place(data)
             here = sorted(self.oracle.storage.get(tid, {}).get(ns, {}))
             cid = data.draw(st.none() | st.sampled_from(here) if here else st.none(), label="id")
@@ -525,6 +525,11 @@ def make_machine(backend: Backend, admin: Any) -> type[RuleBasedStateMachine]:
             assert view(cold.get_tuple(config(tid, ns, cid))) == view(
                 self.oracle.get_tuple(config(tid, ns, cid))
             )
+            # And a whole thread, listed by another cold saver (all its content sent).
+            listed = config(tid, None)
+            expected = self.oracle.expected_list(listed, filter=None, before=None, limit=None)
+            other = PlainRedisSaver(self.h.client, key_prefix=self.h.prefix)
+            assert [view(t) for t in other.list(listed)] == expected
 
         @rule(data=st.data())
         def delta_channel_history(self, data: Any) -> None:
