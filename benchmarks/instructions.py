@@ -461,6 +461,12 @@ def sections_report(rows: list[tuple[str, str, float]], calls: int) -> str:
     return "\n".join(lines)
 
 
+def _fixed_turn(bot: Any, n: int, config: dict[str, Any]) -> None:
+    """Turn ``n`` of a chatbot, its user message with a fixed id (so every run stores
+    the same content)."""
+    bot.invoke([HumanMessage(content=user_text(n, USER_CHARS), id=f"user-{n:05d}")], config)
+
+
 def chatbot_turns(
     saver: PlainRedisSaver,
     style: str,
@@ -472,12 +478,12 @@ def chatbot_turns(
     returns ``count(call)`` of every script call it makes in turns ``first`` to ``last``,
     by script name. Calls are counted one at a time (the sync savers put in background
     threads); the user's messages and the model's replies have fixed ids."""
-    names = {script.sha: script.name for script in scripts.ALL_SCRIPTS}
+    names = turn_floor.SCRIPT_NAMES
     bot = chatbot(style, saver, StandInChatModel(fixed_ids=True))
     config = {"configurable": {"thread_id": f"turns-{style}"}}
 
     def turn(n: int) -> None:
-        bot.invoke([HumanMessage(content=user_text(n, USER_CHARS), id=f"user-{n:05d}")], config)
+        _fixed_turn(bot, n, config)
 
     for n in range(1, first):
         turn(n)
@@ -566,7 +572,7 @@ def mirrored_turns(
     the counted server as ``mode`` of :data:`FLOOR_MODES` stands for it (the no-op
     script with the same arguments, the lean scripts, the uncounted ones), and counted
     there (``count``) in turns ``first`` to ``last``, by the script it stands for."""
-    names = {script.sha: script.name for script in scripts.ALL_SCRIPTS}
+    names = turn_floor.SCRIPT_NAMES
     shas = {"noop": admin.script_load(turn_floor.NOOP)}
     shas.update({n: admin.script_load(src) for n, src in lean_bounds.LEAN.items()})
     uncounted = lean_bounds.UNCOUNTED.items()
@@ -592,7 +598,7 @@ def mirrored_turns(
         bot = chatbot(style, saver, StandInChatModel(fixed_ids=True))
         for n in range(1, last + 1):
             shadow.counting = n >= first
-            bot.invoke([HumanMessage(content=user_text(n, USER_CHARS), id=f"user-{n:05d}")], config)
+            _fixed_turn(bot, n, config)
     return shadow.per
 
 

@@ -21,9 +21,6 @@ from . import codec, compose
 from .errors import CorruptDataError
 from .keys import ThreadKeys
 
-_CONTENT = codec.CONTENT_FIELD
-_COUNT = codec.COUNT_FIELD
-_CONTENT_COUNT = codec.CONTENT_COUNT_FIELD
 _META = b"="
 
 
@@ -123,10 +120,10 @@ def audit_rows(
     content: dict[bytes, bytes] = {}
     stored_counts: dict[bytes, int] = {}
     for name, data in blobs:
-        if name[:1] == _COUNT or (name[:1] == _META and name[1:2].isdigit()):
+        if name[:1] == codec.COUNT_FIELD or (name[:1] == _META and name[1:2].isdigit()):
             # "=NS" counts the checkpoints of NS; "=g", "=w" are no counts.
             stored_counts[name] = _number(name, data, keys.blobs)
-        elif name[:1] == _CONTENT:
+        elif name[:1] == codec.CONTENT_FIELD:
             content[name[1:]] = data
         elif name[:1] != _META:
             values[name] = data
@@ -135,9 +132,9 @@ def audit_rows(
     missing: list[bytes] = []
     for name, data in records:
         ns = _ns_of(name, keys.checkpoints)
-        expected[_META + ns] += 1
+        expected[codec.checkpoint_count_field(ns)] += 1
         for ref in codec.Record(data, keys.checkpoints).refs:
-            expected[_COUNT + ns + ref] += 1
+            expected[codec.COUNT_FIELD + ns + ref] += 1
             referenced.add(ns + ref)
             if ns + ref not in values:
                 missing.append(ns + ref)
@@ -145,18 +142,18 @@ def audit_rows(
     # scripts count them), whether or not a checkpoint reaches its holder.
     holders = [
         *((name, data, keys.blobs, False) for name, data in values.items()),
-        *((_CONTENT + d, data, keys.blobs, True) for d, data in content.items()),
+        *((codec.CONTENT_FIELD + d, data, keys.blobs, True) for d, data in content.items()),
         *((name, data, keys.writes, False) for name, data in writes),
     ]
     roots: list[bytes] = []
     for name, data, key, is_content in holders:
         refs = held_references(name, data, key, is_content)
         for digest in refs:
-            expected[_CONTENT_COUNT + digest] += 1
+            expected[codec.CONTENT_COUNT_FIELD + digest] += 1
         if key == keys.writes or name in referenced:
             roots += refs
     reached = _reach(roots, content, keys.blobs)
-    missing += [_CONTENT + d for d in sorted(reached - content.keys())]
+    missing += [codec.CONTENT_FIELD + d for d in sorted(reached - content.keys())]
     wrong = [
         (name, stored_counts.get(name), expected[name])
         for name in sorted(stored_counts.keys() | expected.keys())
@@ -164,7 +161,7 @@ def audit_rows(
     ]
     loose_values = [name for name in values if name not in referenced]
     loose_content = [d for d in content if d not in reached]
-    unreferenced = sorted(loose_values + [_CONTENT + d for d in loose_content])
+    unreferenced = sorted(loose_values + [codec.CONTENT_FIELD + d for d in loose_content])
     size = sum(len(values[n]) for n in loose_values) + sum(len(content[d]) for d in loose_content)
     return ThreadAudit(
         checkpoints=len(records),

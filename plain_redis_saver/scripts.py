@@ -59,6 +59,9 @@ def constants_prelude() -> str:
     return "\n".join(lines) + "\n"
 
 
+_CONSTANTS_PRELUDE: Final = constants_prelude()
+
+
 @dataclass(frozen=True)
 class LuaScript:
     name: str
@@ -232,9 +235,10 @@ def _load(name: str, includes: tuple[str, ...] = ("common",), *, staged: bool = 
         includes = (*includes, "staged")
         name = f"{name}_staged"
     texts = [included.joinpath(f"{i}.lua").read_text(encoding="utf-8") for i in includes]
-    if includes[:1] == ("common",):
-        texts[0] = constants_prelude() + texts[0]
-    source = _assembled(name, texts, body, prune=includes[:1] == ("common",))
+    common = includes[:1] == ("common",)
+    if common:
+        texts[0] = _CONSTANTS_PRELUDE + texts[0]
+    source = _assembled(name, texts, body, prune=common)
     return LuaScript(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
