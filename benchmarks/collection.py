@@ -81,7 +81,10 @@ def count_share(admin: Any, saver: PlainRedisSaver, thread_id: str, label: str) 
 def measure(url: str, turns: int, history: int) -> list[CountShare]:
     """The benchmark's thread and both chatbots, written with this saver at ``url``."""
     admin = redis.Redis.from_url(url)
-    saver = PlainRedisSaver(redis.Redis.from_url(url), key_prefix="collection")
+    # Counted threads: what the counts cost is what this measures.
+    saver = PlainRedisSaver(
+        redis.Redis.from_url(url), key_prefix="collection", reference_counts=True
+    )
     saver.setup()
     log = workload.ThreadLog("benchmark")
     for _ in range(history):

@@ -280,7 +280,8 @@ return {out, blobs, indexes, writes, flat}
 # referenced unsent (it must be there), the generation and the namespace's checkpoint
 # count; the record is stored with HSETNX (a repeated put keeps the first), its value
 # references beside it (for the lean reads), and a thread whose keys had no expiry is
-# looked at with PTTL, as the real scripts do when sent "0".
+# looked at with PTTL, as the real scripts do when sent "0" (or "u0", from a saver
+# creating uncounted threads).
 UNCOUNTED_PUT = (
     _PRELUDE
     + r"""
@@ -340,7 +341,7 @@ end
 rows[#rows + 1] = '=g'
 rows[#rows + 1] = (tonumber(got[at_generation]) or 0) + 1
 redis.call('HSET', KEYS[3], unpack(rows))
-if ARGV[1] == '0' then
+if ARGV[1] == '0' or ARGV[1] == 'u0' then
   redis.call('PTTL', KEYS[3])
 end
 return created
@@ -395,7 +396,7 @@ if #added > 0 and not current[n + 1] then
   content[#content + 1] = 1
 end
 redis.call('HSET', KEYS[3], unpack(content))
-if ARGV[1] == '0' then
+if ARGV[1] == '0' or ARGV[1] == 'u0' then
   redis.call('PTTL', KEYS[3])
   redis.call('PTTL', KEYS[1])
 end

@@ -9,6 +9,10 @@ that is too low frees a value still in use, and one too high keeps a value for g
 :func:`audit_rows` recomputes every count from a snapshot of the thread and compares,
 and finds what no checkpoint or pending write reaches (values left by a large put or a
 copy interrupted before it completed, or by damage).
+
+A thread marked uncounted (``=u``, see ``UNCOUNTED`` in ``lua/includes/common.lua``)
+keeps only the ``=<NS>`` counts: a ``#`` count there is wrong (expected none), and what
+nothing reaches is garbage its next collection deletes, not a sign of damage.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class ThreadAudit:
     ``unreferenced`` lists the value and content fields that no checkpoint or pending
     write reaches, and ``unreferenced_bytes`` what they hold. ``missing`` lists the
     fields referenced but not stored (reads of what references them raise).
+    ``uncounted``: the thread keeps no reference counts (only the checkpoint counts
+    ``=<NS>``); its ``unreferenced`` fields are garbage awaiting a collection.
     """
 
     checkpoints: int
@@ -43,6 +49,7 @@ class ThreadAudit:
     unreferenced: list[bytes] = field(default_factory=list)
     unreferenced_bytes: int = 0
     missing: list[bytes] = field(default_factory=list)
+    uncounted: bool = False
 
     @property
     def counts_ok(self) -> bool:
@@ -119,7 +126,10 @@ def audit_rows(
     values: dict[bytes, bytes] = {}
     content: dict[bytes, bytes] = {}
     stored_counts: dict[bytes, int] = {}
+    uncounted = False
     for name, data in blobs:
+        if name == codec.UNCOUNTED:
+            uncounted = True
         if name[:1] == codec.COUNT_FIELD or (name[:1] == _META and name[1:2].isdigit()):
             # "=NS" counts the checkpoints of NS; "=g", "=w" are no counts.
             stored_counts[name] = _number(name, data, keys.blobs)
@@ -134,7 +144,8 @@ def audit_rows(
         ns = _ns_of(name, keys.checkpoints)
         expected[codec.checkpoint_count_field(ns)] += 1
         for ref in codec.Record(data, keys.checkpoints).refs:
-            expected[codec.COUNT_FIELD + ns + ref] += 1
+            if not uncounted:
+                expected[codec.COUNT_FIELD + ns + ref] += 1
             referenced.add(ns + ref)
             if ns + ref not in values:
                 missing.append(ns + ref)
@@ -148,8 +159,9 @@ def audit_rows(
     roots: list[bytes] = []
     for name, data, key, is_content in holders:
         refs = held_references(name, data, key, is_content)
-        for digest in refs:
-            expected[codec.CONTENT_COUNT_FIELD + digest] += 1
+        if not uncounted:
+            for digest in refs:
+                expected[codec.CONTENT_COUNT_FIELD + digest] += 1
         if key == keys.writes or name in referenced:
             roots += refs
     reached = _reach(roots, content, keys.blobs)
@@ -171,4 +183,5 @@ def audit_rows(
         unreferenced=unreferenced,
         unreferenced_bytes=size,
         missing=sorted(set(missing)),
+        uncounted=uncounted,
     )

@@ -41,6 +41,17 @@ EMPTY_BLOB = b""
 #: Field of a thread's value hash present while its writes hash holds pending writes
 #: (see lua/includes/common.lua).
 WRITES_MARK = b"=w"
+#: Field of a thread's value hash present when the thread keeps no reference counts:
+#: its removals leave what they freed to a collection (see UNCOUNTED in
+#: lua/includes/common.lua).
+UNCOUNTED = b"=u"
+#: Field of an uncounted thread's value hash: checkpoints removed (and values replaced)
+#: since its last collection.
+GARBAGE = b"=x"
+#: Removals after which retention asks for an uncounted thread's collection, at least
+#: (half the thread's checkpoints when that is more; see UNCOUNTED in
+#: lua/includes/common.lua).
+GARBAGE_FLOOR = 32
 #: Field of a thread's value hash counting its changes (see bump_generation in
 #: lua/includes/common.lua).
 GENERATION = b"=g"

@@ -633,11 +633,14 @@ class Composer:
             while len(self._held) > self._max_threads:
                 self._held.popitem(last=False)
 
-    def forget(self, thread_id: str) -> None:
+    def forget(self, thread_id: str, names: Iterable[bytes] | None = None) -> None:
         """Forgets what the server held for ``thread_id`` (it refused a call, or the
-        thread was deleted)."""
+        thread was deleted), or only ``names`` of it (a collection deleted them)."""
         with self._lock:
-            self._held.pop(thread_id, None)
+            if names is None:
+                self._held.pop(thread_id, None)
+            elif thread_id in self._held:
+                self._held[thread_id].difference_update(names)
 
     def learn(self, thread_id: str, content: Mapping[bytes, bytes], *, newest: bool = True) -> None:
         """Keeps ``content`` (digest to bytes, pieces and nodes, each verified or made by

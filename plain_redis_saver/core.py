@@ -300,7 +300,10 @@ class Core:
         ttl_ms = options.ttl_ms
         # Writes always state the expiry, so a changed ttl (or none) applies to a thread
         # at its next write; reads only refresh an expiry the thread already has ("~").
-        self.write_expiry = "0" if ttl_ms is None else str(ttl_ms)
+        # A saver whose new threads keep no reference counts (see UNCOUNTED in
+        # lua/includes/common.lua) says so by a "u" before its writes' expiry.
+        self.creates = "" if options.counts_new_threads else "u"
+        self.write_expiry = self.creates + ("0" if ttl_ms is None else str(ttl_ms))
         self.read_expiry = f"~{ttl_ms}" if ttl_ms is not None and options.refresh_on_read else ""
         # The retention argument of the write scripts: "" keeps every checkpoint.
         keep = options.max_checkpoints
@@ -442,7 +445,9 @@ class Core:
                 for channel, typed in known.values:
                     values[channel] = self.serde.loads_typed(typed)
             else:
+                at = keys.checkpoints  # the references are the record's
                 channels = [codec.ref_channel(ref) for ref in record.refs]
+                at = keys.blobs
                 blobs = page.of(ns, record.refs)
                 ns_field = codec.netstring(ns) if hold is not None else b""
                 fields: list[tuple[str, bytes]] = []
@@ -618,10 +623,12 @@ class Core:
                 [(channel, ns + ref) for channel, (ref, _, _) in refs.items()],
             ),
             new=stored_values,
-            generations=(reply // 4 - 1, reply // 4),
+            generations=(reply // 8 - 1, reply // 8),
             fresh=reply & 1 == 1,
             unwritten=reply & 2 == 2,
         )
+        if reply & 4:
+            yield from self._collect(target.thread_id)
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
 
     def _parent_removed(self, target: Target) -> CheckpointRemovedError:
@@ -1087,6 +1094,7 @@ class Core:
         thread reports done; a pipeline per round and batch of threads. A thread whose
         data is damaged stops there and is returned with the report, the others go on."""
         damaged: dict[str, str] = {}
+        due: dict[str, None] = {}
         for chunk in _chunks(list(threads), THREADS_PER_BATCH):
             cursors: dict[str, bytes | str] = {tid: "0" for tid in chunk}
             while cursors:
@@ -1107,6 +1115,10 @@ class Core:
                     cursor = reply[0]
                     if cursor not in (b"0", "0"):
                         cursors[tid] = cursor
+                    if int(reply[2]):
+                        due[tid] = None
+        for tid in due:
+            yield from self._collect(tid)
         return damaged
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> Plan:
@@ -1313,7 +1325,7 @@ class Core:
         if args:
             calls.append(tuple(args))
         for call in calls:  # noqa: UP028 (replies are sent in; a list iterator has no send)
-            yield Eval(IMPORT_THREAD, keys, call, str(STAGING_TTL_MS))
+            yield Eval(IMPORT_THREAD, keys, call, f"{self.creates}{STAGING_TTL_MS}")
 
     def thread_snapshot(self, thread_id: str) -> Plan:
         """Emits every checkpoint of a thread (every namespace, newest first) as stored
@@ -1364,9 +1376,11 @@ class Core:
             counts = [(name, want) for name, _, want in found.wrong_counts if want]
             dead = [name for name, _, want in found.wrong_counts if not want]
             dead += found.unreferenced
+            if found.uncounted:
+                dead.append(codec.GARBAGE)  # collected
             if (yield from self._repair(keys, rows.generation or b"", counts, dead)):
                 if dead:
-                    self.composer.forget(thread_id)
+                    self.composer.forget(thread_id, _content_names(dead))
                 yield Emit(found)
                 return
         raise ConcurrentWriteError(
@@ -1374,6 +1388,31 @@ class Core:
             "times in a row; what was repaired before it moved stays repaired. Repair it "
             "again when its writes pause."
         )
+
+    def _collect(self, thread_id: str) -> Generator[Op, Any, None]:
+        """Collect an uncounted thread whose removals asked for it (see UNCOUNTED in
+        lua/includes/common.lua): delete the values and content nothing reaches, as
+        :meth:`repair_thread` does, in one attempt. A thread written meanwhile is left
+        as it is (its next removal asks again), and so is a damaged one (its reads
+        report the damage); the call that removed checkpoints has succeeded either way,
+        so neither raises here."""
+        keys = self.keys.thread(thread_id)
+        rows = yield from self._read_thread(keys)
+        if rows is None:
+            return
+        try:
+            found = audit.audit_rows(keys, rows.records, rows.blobs, rows.writes)
+        except CorruptDataError:
+            return
+        if not found.uncounted:
+            return
+        dead = [*found.unreferenced, codec.GARBAGE]
+        try:
+            collected = yield from self._repair(keys, rows.generation or b"", (), dead)
+        except CorruptDataError:
+            return
+        if collected:
+            self.composer.forget(thread_id, _content_names(found.unreferenced))
 
     def _repair(
         self,
@@ -1496,6 +1535,11 @@ class PageValues:
                 )
             out.append(self._values[slot])
         return out
+
+
+def _content_names(fields: Iterable[bytes]) -> list[bytes]:
+    """The digests of the content fields (CONTENT_FIELD..digest) among ``fields``."""
+    return [f[1:] for f in fields if f[:1] == codec.CONTENT_FIELD]
 
 
 def _content_rows(content: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:

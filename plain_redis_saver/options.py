@@ -55,6 +55,7 @@ class SaverOptions:
     wait_timeout: float | timedelta = 1.0
     compose_values: bool = True
     content_cache_bytes: int = DEFAULT_CONTENT_CACHE_BYTES
+    reference_counts: bool | None = None
 
     def __post_init__(self) -> None:
         if self.ttl is not None:
@@ -80,6 +81,19 @@ class SaverOptions:
             raise InvalidConfigError(
                 f"compose_values must be True or False, got {self.compose_values!r}"
             )
+        if self.reference_counts is None:
+            # Whole-value threads are release 0.1's layout, which counts.
+            object.__setattr__(self, "reference_counts", not self.compose_values)
+        elif not isinstance(self.reference_counts, bool):
+            raise InvalidConfigError(
+                f"reference_counts must be True or False, got {self.reference_counts!r}"
+            )
+        elif not self.reference_counts and not self.compose_values:
+            raise InvalidConfigError(
+                "reference_counts=False needs compose_values=True: a saver with "
+                "compose_values=False writes the layout release 0.1 shares, which counts "
+                "references (leave reference_counts out, or set compose_values=True)"
+            )
         if (
             isinstance(self.content_cache_bytes, bool)
             or not isinstance(self.content_cache_bytes, int)
@@ -89,6 +103,12 @@ class SaverOptions:
                 "content_cache_bytes must be a number of bytes >= 0 (0: no cache), got "
                 f"{self.content_cache_bytes!r}"
             )
+
+    @property
+    def counts_new_threads(self) -> bool:
+        """Whether threads this saver creates keep reference counts (see UNCOUNTED in
+        lua/includes/common.lua)."""
+        return self.reference_counts is not False
 
     @property
     def ttl_ms(self) -> int | None:

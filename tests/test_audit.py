@@ -31,9 +31,25 @@ def fields(admin: Any, key: str, start: bytes) -> list[bytes]:
     return sorted(f for f in admin.hkeys(key) if f.startswith(start))
 
 
+def assert_clean_once_collected(saver: PlainRedisSaver, thread_id: str) -> None:
+    """Clean as its layout allows: a counted thread at once, an uncounted one (whose
+    removals leave garbage) after a collection."""
+    found = saver.audit_thread(thread_id)
+    if found.uncounted:
+        assert (found.wrong_counts, found.missing, found.problem()) == ([], [], None)
+        saver.repair_thread(thread_id)
+        found = saver.audit_thread(thread_id)
+    assert_clean(found)
+
+
+LAYOUTS = pytest.mark.parametrize("counts", [False, True], ids=["uncounted", "counted"])
+
+
 @pytest.fixture
-def written(saver: PlainRedisSaver) -> PlainRedisSaver:
-    """Thread "t": twelve versions of a growing list, with pending writes on the last."""
+def written(client: Any, prefix: str) -> PlainRedisSaver:
+    """Thread "t" of a counted saver: twelve versions of a growing list, with pending
+    writes on the last."""
+    saver = PlainRedisSaver(client, key_prefix=prefix, reference_counts=True)
     saver.setup()
     configs = put_versions(saver, "t", [history(n) for n in range(1, 13)])
     saver.put_writes(configs[-1], [("m", history(14)), ("n", "plain")], "task")
@@ -47,11 +63,13 @@ def test_a_written_thread_audits_clean_and_is_counted(written: PlainRedisSaver) 
     assert found.content > 0
 
 
+@LAYOUTS
 def test_threads_after_retention_prune_removal_and_copy_audit_clean(
-    saver: PlainRedisSaver,
+    client: Any, prefix: str, counts: bool
 ) -> None:
+    saver = PlainRedisSaver(client, key_prefix=prefix, reference_counts=counts)
     saver.setup()
-    kept = PlainRedisSaver(saver.client, key_prefix=saver.key_prefix, max_checkpoints=2)
+    kept = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=2, reference_counts=counts)
     put_versions(kept, "kept", [history(n) for n in range(1, 9)])
     configs = put_versions(saver, "pruned", [history(n) for n in range(1, 9)])
     saver.put_writes(configs[-1], [("m", history(10))], "task")
@@ -61,19 +79,46 @@ def test_threads_after_retention_prune_removal_and_copy_audit_clean(
     saver.delete_for_runs(["r1"])
     saver.copy_thread("kept", "copied")
     for thread_id in ("kept", "pruned", "runs", "copied"):
-        assert_clean(saver.audit_thread(thread_id))
+        assert_clean_once_collected(saver, thread_id)
 
 
+@LAYOUTS
 def test_a_repeated_put_and_a_replaced_special_write_audit_clean(
-    written: PlainRedisSaver,
+    client: Any, prefix: str, counts: bool
 ) -> None:
+    written = PlainRedisSaver(client, key_prefix=prefix, reference_counts=counts)
     [stored] = put_versions(written, "r", [history(3)])
     again = checkpoint({"m": history(5)}, versions={"m": 1})
     again["id"] = stored["configurable"]["checkpoint_id"]
     written.put(config("r"), again, metadata(step=0), {"m": 1})
     written.put_writes(stored, [("__error__", history(4))], "task")
     written.put_writes(stored, [("__error__", history(6))], "task")
-    assert_clean(written.audit_thread("r"))
+    assert_clean_once_collected(written, "r")
+
+
+def test_an_uncounted_thread_keeps_no_count_and_its_garbage_is_no_problem(
+    client: Any, prefix: str, admin: Any
+) -> None:
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=1)
+    put_versions(saver, "t", [history(n) for n in range(1, 5)])
+    key = blobs_key(saver, "t")
+    found = saver.audit_thread("t")
+    assert found.uncounted and fields(admin, key, COUNT) == []
+    assert found.unreferenced and found.problem() is None
+
+
+def test_a_count_written_into_an_uncounted_thread_is_reported_and_repaired_away(
+    client: Any, prefix: str, admin: Any
+) -> None:
+    saver = PlainRedisSaver(client, key_prefix=prefix)
+    put_versions(saver, "t", [history(3)])
+    key = blobs_key(saver, "t")
+    stray = b"#" + next(f for f in fields(admin, key, b"0:") if f != b"0:")
+    admin.hset(key, stray, 1)
+    assert saver.audit_thread("t").wrong_counts == [(stray, 1, 0)]
+    saver.repair_thread("t")
+    assert_clean(saver.audit_thread("t"))
+    assert fields(admin, key, COUNT) == []
 
 
 def test_an_absent_thread_audits_empty(saver: PlainRedisSaver) -> None:

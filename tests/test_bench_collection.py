@@ -13,7 +13,7 @@ from plain_redis_saver.embedded import EmbeddedServer
 
 
 def _thread(client: Any, puts: int) -> tuple[PlainRedisSaver, str]:
-    saver = PlainRedisSaver(client, key_prefix="coll")
+    saver = PlainRedisSaver(client, key_prefix="coll", reference_counts=True)
     saver.setup()
     log = workload.ThreadLog("t")
     for _ in range(puts):

@@ -326,8 +326,9 @@ def test_check_reports_a_thread_with_an_evicted_key_and_exits_1(
 def test_check_reports_a_reference_count_changed_by_hand_and_exits_1(
     cli: CLI, saver: PlainRedisSaver, admin: Any
 ) -> None:
-    put_chain(saver, "ok", 2)
-    put_chain(saver, "bad", 2)
+    counted = PlainRedisSaver(saver.client, key_prefix=saver.key_prefix, reference_counts=True)
+    put_chain(counted, "ok", 2)
+    put_chain(counted, "bad", 2)
     blobs = saver._plans.keys.thread("bad").blobs
     count = next(f for f in admin.hkeys(blobs) if f.startswith(b"#"))
     admin.hincrby(blobs, count, 1)
@@ -352,8 +353,9 @@ def test_check_passes_a_thread_holding_a_value_nothing_references_and_says_so(
 def test_check_repair_sets_counts_right_frees_leftovers_and_leaves_lost_keys(
     cli: CLI, saver: PlainRedisSaver, admin: Any
 ) -> None:
-    put_chain(saver, "counts", 2)
-    put_chain(saver, "lost", 2)
+    counted = PlainRedisSaver(saver.client, key_prefix=saver.key_prefix, reference_counts=True)
+    put_chain(counted, "counts", 2)
+    put_chain(counted, "lost", 2)
     keys = saver._plans.keys.thread("counts")
     count = next(f for f in admin.hkeys(keys.blobs) if f.startswith(b"#"))
     admin.hincrby(keys.blobs, count, 1)

@@ -51,9 +51,32 @@ def _references(data: bytes, start: int) -> list[bytes]:
     return [item for is_reference, item in node_items(data, start) if is_reference]
 
 
+#: The two layouts a thread may have: uncounted (the default of a saver composing
+#: values) and counted (reference_counts=True, and every release 0.1 thread).
+LAYOUTS = pytest.mark.parametrize("counts", [False, True], ids=["uncounted", "counted"])
+
+
+@pytest.fixture(params=[False, True], ids=["uncounted", "counted"])
+def warm(request: Any, client: Any, prefix: str) -> PlainRedisSaver:
+    """A set-up saver creating threads of either layout."""
+    saver = PlainRedisSaver(client, key_prefix=prefix, reference_counts=request.param)
+    saver.setup()
+    return saver
+
+
 def assert_counts_consistent(saver: Any, admin: Any, thread_id: str) -> None:
-    """Every content count equals the references to it from stored values and nodes,
-    and no content is stored without references (nothing leaked, nothing dangling)."""
+    """A counted thread: every content count equals the references to it from stored
+    values and nodes, and no content is stored without references (nothing leaked,
+    nothing dangling). An uncounted one: no count at all, nothing missing, and once
+    collected nothing left that nothing reaches."""
+    found = saver.audit_thread(thread_id)
+    if found.uncounted:
+        assert not [f for f in values_hash(saver, admin, thread_id) if f.startswith(b"#")]
+        assert (found.wrong_counts, found.missing) == ([], [])
+        saver.repair_thread(thread_id)
+        found = saver.audit_thread(thread_id)
+        assert (found.wrong_counts, found.unreferenced, found.missing) == ([], [], [])
+        return
     keys = saver._core.keys.thread(thread_id)
     blobs = admin.hgetall(keys.blobs)
     writes = admin.hgetall(keys.writes)
@@ -122,17 +145,18 @@ def test_a_write_and_a_channel_holding_one_list_share_its_content(warm: Any, adm
     assert_counts_consistent(warm, admin, "t")
 
 
+@LAYOUTS
 def test_retention_frees_the_content_only_removed_checkpoints_used(
-    backend: Any, client: Any, prefix: str, admin: Any
+    backend: Any, client: Any, prefix: str, admin: Any, counts: bool
 ) -> None:
-    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=1)
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=1, reference_counts=counts)
     lists = [[f"{i} {message(j)}" for j in range(10)] for i in range(8)]
     put_versions(saver, "t", lists)
     put_versions(saver, "last only", lists[-1:])
+    assert_counts_consistent(saver, admin, "t")  # an uncounted thread is collected here
     assert content_fields(saver, admin, "t") and len(content_fields(saver, admin, "t")) == len(
         content_fields(saver, admin, "last only")
     )
-    assert_counts_consistent(saver, admin, "t")
 
 
 def test_removing_every_checkpoint_leaves_no_content(warm: Any, admin: Any) -> None:
@@ -153,10 +177,11 @@ def test_writes_removed_with_their_checkpoint_release_their_content(warm: Any, a
     assert not [f for f in values_hash(warm, admin, "t") if f.startswith((CONTENT, COUNT))]
 
 
+@LAYOUTS
 def test_a_put_after_another_process_deleted_the_thread_resends_the_content(
-    backend: Any, client: Any, prefix: str, admin: Any
+    backend: Any, client: Any, prefix: str, admin: Any, counts: bool
 ) -> None:
-    writer = PlainRedisSaver(client, key_prefix=prefix)
+    writer = PlainRedisSaver(client, key_prefix=prefix, reference_counts=counts)
     other = PlainRedisSaver(client, key_prefix=prefix)
     stored = put_versions(writer, "t", [history(n) for n in range(1, 6)])
     other.delete_thread("t")
@@ -433,12 +458,18 @@ _edit = st.one_of(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(edits=st.lists(st.lists(_edit, min_size=1, max_size=4), min_size=1, max_size=12))
+@LAYOUTS
 def test_any_edits_read_back_exactly_and_keep_counts_consistent(
-    backend: Any, client: Any, admin: Any, edits: list[list[tuple[str, int]]]
+    backend: Any, client: Any, admin: Any, edits: list[list[tuple[str, int]]], counts: bool
 ) -> None:
     import uuid
 
-    saver = PlainRedisSaver(client, key_prefix=f"lgtest{uuid.uuid4().hex[:10]}", max_checkpoints=3)
+    saver = PlainRedisSaver(
+        client,
+        key_prefix=f"lgtest{uuid.uuid4().hex[:10]}",
+        max_checkpoints=3,
+        reference_counts=counts,
+    )
     current: list[str] = []
     lists = []
     for step, batch in enumerate(edits):
@@ -520,13 +551,14 @@ def test_delta_channel_history_reads_composed_writes_and_seeds(warm: Any) -> Non
     assert [value for _, _, value in found["writes"]] == [history(35)]
 
 
+@LAYOUTS
 def test_appended_versions_stored_as_deltas_read_back_and_free_their_content(
-    backend: Any, client: Any, admin: Any, prefix: str
+    backend: Any, client: Any, admin: Any, prefix: str, counts: bool
 ) -> None:
     # One message per version: most versions are deltas of the last (compose.MAX_DELTAS),
     # nested in the ones before. Retention frees the deltas of removed checkpoints and
     # nothing the kept ones reach; another process rebuilds them from the server alone.
-    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=2)
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=2, reference_counts=counts)
     lists = [history(n) for n in range(1, 61)]
     configs = put_versions(saver, "t", lists)
     for value, stored in zip(lists[-2:], configs[-2:], strict=True):

@@ -63,8 +63,16 @@ def test_put_yields_one_eval_of_put_checkpoint() -> None:
     assert [type(op) for op in asked] == [Eval]
     put = asked[0]
     assert isinstance(put, Eval) and put.script is PUT_CHECKPOINT
-    assert put.keys == tuple(plans.keys.thread("t")) and put.expiry == "0"
+    # "u": the thread, if new, is created uncounted; "0": no expiry.
+    assert put.keys == tuple(plans.keys.thread("t")) and put.expiry == "u0"
     assert emitted == [config("t", checkpoint_id=cp["id"])]
+
+
+def test_a_counting_saver_sends_the_expiry_alone() -> None:
+    plans = core(reference_counts=True)
+    cp = checkpoint({"n": 1}, versions={"n": "1"})
+    asked, _ = run(plans.put(config("t"), cp, metadata(), {"n": "1"}), lambda _op: 1)
+    assert isinstance(asked[0], Eval) and asked[0].expiry == "0"
 
 
 def test_put_sends_its_parent_for_the_script_to_check() -> None:

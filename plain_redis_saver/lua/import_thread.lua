@@ -12,12 +12,20 @@
 local added = 0
 local pos = 1
 -- Content and composed values count their references as they are stored (the counts
--- are not exported), all at once at the end: content may arrive after what references it.
+-- are not exported), all at once at the end: content may arrive after what references
+-- it. An uncounted thread (see UNCOUNTED in includes/common.lua) counts none.
+local uncounted, marking = thread_uncounted()
 local refs = {}
 local function counted(value, start, field)
+  if uncounted then
+    return
+  end
   for _, d in ipairs(node_refs(value, start, field, 'the imported rows')) do
     refs[#refs + 1] = d
   end
+end
+if marking and #ARGV > 0 then
+  rcall('HSET', KEYS[3], UNCOUNTED, 1)
 end
 while pos <= #ARGV do
   local tag, count = ARGV[pos], tonumber(ARGV[pos + 1])
@@ -27,7 +35,8 @@ while pos <= #ARGV do
     if tag == 'c' then
       if rcall('HEXISTS', KEYS[1], field) == 0 then
         local _, after = read_netstring(field, 1)
-        added = added + store_record(string.sub(field, 1, after - 1), string.sub(field, after), value, {})
+        added = added + store_record(string.sub(field, 1, after - 1), string.sub(field, after),
+          value, {}, nil, uncounted)
       end
     elseif tag == 'b' then
       if rcall('HSETNX', KEYS[3], field, value) == 1 then
@@ -67,7 +76,9 @@ while pos <= #ARGV do
   end
   pos = pos + 2 * count
 end
-add_refs(refs)
+if #refs > 0 then
+  add_refs(refs)
+end
 if #ARGV > 0 then
   bump_generation()
 end

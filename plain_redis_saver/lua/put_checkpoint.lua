@@ -7,18 +7,20 @@
 -- ARGV[4]     retention: keep only the newest N checkpoints of the namespace ("" = all)
 -- ARGV[5]     the count fields ("#"..NS..ref, see adjust) of the record's blob refs,
 --             as a JSON array of strings whatever the record's format: sent apart so
---             the hot path need neither parse the record nor build the fields
+--             the hot path need neither parse the record nor build the fields (an
+--             uncounted thread's put does not read it)
 -- ARGV[6]     the parent checkpoint id ("" = none), sent apart for the same reason
 -- ARGV[7..]   pairs of blob field (NS..netstring(channel)..version) and blob value, and
 --             of CONTENT..digest and content that composed values reference (see
 --             includes/common.lua), sent when the client does not know it stored
 --
--- Reply: 4 * G + 2 * W + F, G being the thread's write generation after the call (it
--- moved from G - 1), W 1 if the record is new and no pending writes were stored against
--- it first, else 0, and F 1 if every value sent is the one stored (none was stored first
--- by another writer, with other bytes), else 0: with them the client knows whether it
--- holds what is stored (see client_has). One integer: a table reply costs the server
--- more.
+-- Reply: 8 * G + 4 * C + 2 * W + F, G being the thread's write generation after the
+-- call (it moved from G - 1), C 1 if retention removed checkpoints of an uncounted thread
+-- and a collection is due (see UNCOUNTED in includes/common.lua), else 0, W 1 if the
+-- record is new and no pending writes were stored against it first, else 0, and F 1 if
+-- every value sent is the one stored (none was stored first by another writer, with
+-- other bytes), else 0: with them the client knows whether it holds what is stored (see
+-- client_has). One integer: a table reply costs the server more.
 -- Raises "plain_redis_saver: parent removed" and writes nothing when the parent is
 -- gone from a namespace that holds newer checkpoints: the caller started from a
 -- checkpoint that retention (or prune, delete_for_runs) removed, and storing this one
@@ -33,9 +35,10 @@
 -- short even when the limit was just lowered on a long thread (the next puts continue).
 
 -- Created only when a call needs them (see plain_redis_saver.scripts): the parent
--- check's, the replace path's, retention's and the older record format's helpers.
+-- check's, the replace path's, retention's, the older record format's and the counted
+-- threads' helpers.
 -- cold: latest_id bytes_less apply_refs store_record bump_generation keep_newest
--- cold: split_netstrings
+-- cold: split_netstrings add_garbage plan_reads plan_counts plan_rows
 
 local RETENTION_BUDGET = 100
 local ns, cid, keep, parent = ARGV[1], ARGV[2], ARGV[4], ARGV[6]
@@ -47,12 +50,14 @@ if parent ~= '' and rcall('HEXISTS', KEYS[1], ns .. parent) == 0
   end
 end
 local sent, rows = take_content(7)
-local counted = refs_list(JSON_REFS, ARGV[5], 'count fields', 'the script arguments')
+local uncounted, marking = thread_uncounted()
+local counted = uncounted and {}
+  or refs_list(JSON_REFS, ARGV[5], 'count fields', 'the script arguments')
 -- One read of KEYS[3] serves every decision: which composed values are stored already
 -- (they count no references), the counts of the content the others and the sent nodes
--- reference, the namespace's checkpoint count, the values' counts, which blobs are
--- stored, and the write generation. Each call from Lua costs more than the fields it
--- reads.
+-- reference (of an uncounted thread: that content itself), the namespace's checkpoint
+-- count, the values' counts, which blobs are stored, and the write generation. Each
+-- call from Lua costs more than the fields it reads.
 local fields, first_blob = adjust_fields(ns, counted, rows, {})
 fields[#fields + 1] = GENERATION
 local at_generation = #fields
@@ -68,7 +73,11 @@ end
 local reads, refs
 if #composed > 0 then
   refs = composed_refs(values, #values, composed, 'the script arguments')
-  reads = plan_reads(refs, sent, fields)
+  if uncounted then
+    reads = content_reads(refs, sent, fields)
+  else
+    reads = plan_reads(refs, sent, fields)
+  end
 end
 local current = hmget(KEYS[3], fields)
 local generation = next_generation(current[at_generation])
@@ -79,7 +88,7 @@ for i = 1, #rows, 2 do
     fresh = 0
   end
 end
-local plan
+local plan, content
 if reads then
   local some_stored = false
   for i = 1, #composed do
@@ -91,7 +100,11 @@ if reads then
   if some_stored then
     refs = composed_refs(values, #values, composed, 'the script arguments')
   end
-  plan = plan_counts(refs, sent, reads, current)
+  if uncounted then
+    content = content_rows(refs, sent, reads, current, {})
+  else
+    plan = plan_counts(refs, sent, reads, current)
+  end
 end
 local field = ns .. cid
 local unwritten = 0
@@ -100,10 +113,14 @@ if rcall('HSETNX', KEYS[1], field, ARGV[3]) == 1 then
     unwritten = 1
   end
   -- A new record: its content, counts, blobs and the generation in one HSET.
-  local updates = plan and plan_rows(plan, {}) or {}
+  local updates = plan and plan_rows(plan, {}) or content or {}
   adjust_rows(ns, counted, 1, rows, fields, current, 0, updates, {}, {})
   updates[#updates + 1] = GENERATION
   updates[#updates + 1] = generation
+  if marking then
+    updates[#updates + 1] = UNCOUNTED
+    updates[#updates + 1] = 1
+  end
   hset(KEYS[3], updates)
   rcall('ZADD', KEYS[2], 0, field)
 else
@@ -111,12 +128,18 @@ else
   -- record's are released, so content both share is not freed in between.
   if plan then
     apply_refs(plan)
+  elseif content then
+    hset(KEYS[3], content)
   end
-  store_record(ns, cid, ARGV[3], rows, counted)
+  store_record(ns, cid, ARGV[3], rows, counted, uncounted)
   bump_generation(true)  -- the record just stored keeps KEYS[1] alive: to `generation`
 end
+local collect = 0
 if keep ~= '' then
-  keep_newest(ns, tonumber(keep), RETENTION_BUDGET)
+  local removed = keep_newest(ns, tonumber(keep), RETENTION_BUDGET, uncounted)
+  if uncounted and removed > 0 and add_garbage(removed) then
+    collect = 1
+  end
 end
 touch()
-return 4 * generation + 2 * unwritten + fresh
+return 8 * generation + 4 * collect + 2 * unwritten + fresh

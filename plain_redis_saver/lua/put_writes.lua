@@ -26,8 +26,8 @@
 -- retention would remove it at once. Stored, such writes would never be removed.
 
 -- Created only when a call needs them (see plain_redis_saver.scripts): the release of
--- replaced values.
--- cold: release_refs
+-- replaced values and the counted threads' helpers.
+-- cold: release_refs plan_reads plan_counts plan_rows
 
 local ORPHAN_TTL_MS = 24 * 3600 * 1000
 
@@ -45,6 +45,7 @@ if keep ~= '' then
   end
 end
 local sent, rows = take_content(4)
+local uncounted, marking = thread_uncounted()
 -- One read of KEYS[4] serves every decision on the writes: which are stored already (a
 -- regular write never replaces one) and the head of the checkpoint's write index. The
 -- client sends each field once (of a special channel, its last write).
@@ -85,16 +86,25 @@ end
 -- counts are read with the write generation, and written with it.
 -- The references of replaced values are released last, after the new ones are
 -- counted: content both share must not be freed in between.
-local plan, generation, old_refs
+-- An uncounted thread (see UNCOUNTED in includes/common.lua) reads the content itself,
+-- not its counts, and a replaced value adds to the garbage instead of releasing.
+local plan, generation, old_refs, content
 if any then
   local refs = composed_refs(values, n, fields, 'the script arguments')
   local names = {GENERATION}
-  local reads = plan_reads(refs, sent, names)
-  local counts = hmget(KEYS[3], names)
-  generation = next_generation(counts[1])
-  plan = plan_counts(refs, sent, reads, counts)
+  if uncounted then
+    local reads = content_reads(refs, sent, names)
+    local got = hmget(KEYS[3], names)
+    generation = next_generation(got[1])
+    content = content_rows(refs, sent, reads, got, {})
+  else
+    local reads = plan_reads(refs, sent, names)
+    local counts = hmget(KEYS[3], names)
+    generation = next_generation(counts[1])
+    plan = plan_counts(refs, sent, reads, counts)
+  end
 end
-if #replaced > 0 then
+if #replaced > 0 and not uncounted then
   local ok, refs = pcall(composed_refs, replaced, #replaced, nil, KEYS[4])
   old_refs = ok and refs or nil
 end
@@ -103,20 +113,28 @@ if #added > 0 then
 end
 hset(KEYS[4], stores)
 local bump = changed or #added > 0
-local updates = plan and plan_rows(plan, {}) or {}
+local updates = plan and plan_rows(plan, {}) or content or {}
+if marking and #added > 0 then
+  updates[#updates + 1] = UNCOUNTED
+  updates[#updates + 1] = 1
+end
+if uncounted and #replaced > 0 then
+  rcall('HINCRBY', KEYS[3], GARBAGE, 1)
+end
 if #added > 0 and not head then
   -- An index already there means its writes set the mark (a lost mark is damage that
   -- reads report).
   updates[#updates + 1] = WRITES_MARK
   updates[#updates + 1] = 1
 end
-if bump and plan then
+local read_generation = plan or content
+if bump and read_generation then
   updates[#updates + 1] = GENERATION
   updates[#updates + 1] = generation
 end
 hset(KEYS[3], updates)
 local after
-if bump and not plan then
+if bump and not read_generation then
   after = bump_generation(true)  -- the writes just stored keep KEYS[4] alive
 elseif bump then
   after = generation

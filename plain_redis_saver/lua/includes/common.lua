@@ -23,6 +23,10 @@
 --                              field "*"..DIGEST               -> content that composed values
 --                                  reference (storage schema 2; see COMPOSED below)
 --                              field "#*"..DIGEST              -> its reference count
+--                              field "=u"                     -> 1 when the thread keeps
+--                                  no reference counts (see UNCOUNTED below)
+--                              field "=x"                     -> checkpoints removed (and
+--                                  values replaced) since its last collection
 --   KEYS[5] namespaces   hash  field NS                      -> 1 (the thread's namespaces)
 -- NS is netstring(checkpoint_ns). Netstrings ("<len>:<bytes>") never prefix one another,
 -- so no thread id, namespace, channel or task id can make two fields collide.
@@ -49,6 +53,12 @@
 local rcall = redis.call
 local unpack = unpack or table.unpack
 local TTL = table.remove(ARGV, 1) -- always
+-- A write of a saver that creates uncounted threads (see UNCOUNTED) puts "u" in front
+-- of its expiry; the rest of the argument reads as above.
+local CREATES_UNCOUNTED = string.byte(TTL, 1) == 117 -- always
+if CREATES_UNCOUNTED then
+  TTL = string.sub(TTL, 2)
+end
 
 -- Raises `message`, with control bytes written as \xNN: messages quote stored field
 -- names, which may hold any byte, and the server cuts an error reply at a NUL.
@@ -314,7 +324,10 @@ end
 -- count exists; when both are gone the thread's data was evicted or deleted by hand,
 -- or the reference in the record (`record`, a field of KEYS[1]) was damaged.
 local function check_value_present(field, record) -- cold
-  if rcall('HEXISTS', KEYS[3], '#' .. field) == 0 then
+  -- An uncounted thread has no count to tell the two apart: its keys are checked whole
+  -- (an eviction takes a key, not a field), and a value it lacks reads as never stored.
+  if rcall('HEXISTS', KEYS[3], '#' .. field) == 0
+      and rcall('HEXISTS', KEYS[3], UNCOUNTED) == 0 then
     return fail('plain_redis_saver: corrupt thread: channel value ' .. field
       .. ' of ' .. KEYS[3] .. ', referenced by checkpoint ' .. record .. ' of ' .. KEYS[1]
       .. ', is missing (evicted, deleted by hand, or the record is damaged)')
@@ -760,6 +773,26 @@ local function tally(refs, delta, order)
   return fresh, names
 end
 
+-- Calls want(d) for each digest of `refs` (repeats included) and for each digest a
+-- node sent in this call (`sent`: digest -> bytes, or nil) references; returns those
+-- nodes' references (digest -> digests).
+local function each_reference(refs, sent, want)
+  local children = {}
+  for i = 1, #refs do
+    want(refs[i])
+  end
+  for d, c in pairs(sent or {}) do
+    if is_node(c) then
+      local mine = node_refs(c, 1, CONTENT .. d, 'the script arguments')
+      children[d] = mine
+      for i = 1, #mine do
+        want(mine[i])
+      end
+    end
+  end
+  return children
+end
+
 -- Counting references to content, planned before anything is written so that a refused
 -- call writes nothing. plan_reads names the counts that `refs` (digests, repeats
 -- counting) and the content sent in this call (`sent`: digest -> bytes) may need; the
@@ -775,27 +808,15 @@ local function plan_reads(refs, sent, names)
   -- the sent nodes reference (whether each sent node is new, and so counts its
   -- references, is only known from its own count). Each count's field name is made once
   -- (`named`), for the read and again for the plan's rows.
-  local first, named, wanted, children = #names, {}, {}, {}
-  local function want(d)
+  local first, named, wanted = #names, {}, {}
+  local children = each_reference(refs, sent, function(d)
     if not named[d] then
       local name = CONTENT_COUNT .. d
       named[d] = name
       wanted[#wanted + 1] = d
       names[#names + 1] = name
     end
-  end
-  for i = 1, #refs do
-    want(refs[i])
-  end
-  for d, c in pairs(sent or {}) do
-    if is_node(c) then
-      local mine = node_refs(c, 1, CONTENT .. d, 'the script arguments')
-      children[d] = mine
-      for i = 1, #mine do
-        want(mine[i])
-      end
-    end
-  end
+  end)
   return {first = first, named = named, wanted = wanted, children = children}
 end
 
@@ -843,6 +864,52 @@ local function plan_counts(refs, sent, reads, counts)
     queue = later
   end
   return {delta = delta, base = base, order = order, new = new, sent = sent, named = reads.named}
+end
+
+-- The content an uncounted thread's write needs (see UNCOUNTED), checked like the
+-- counts above but without them: content_reads appends to `names` (the fields the
+-- caller reads from KEYS[3]) the content field of each digest that `refs` (digests,
+-- repeats allowed) or a node sent in this call references and that is not sent;
+-- content_rows then walks what `refs` reaches, from `got` (the values read, at the same
+-- places): each digest must be stored or sent, else it raises "plain_redis_saver:
+-- missing content" before anything is written; the sent content reached is appended
+-- to `rows` (field, value, ...: for the caller's HSET of KEYS[3]). Sent content that
+-- is stored already is written again with the same bytes: reading it would cost more.
+local function content_reads(refs, sent, names)
+  local at = {}
+  local children = each_reference(refs, sent, function(d)
+    if not at[d] and not (sent and sent[d]) then
+      names[#names + 1] = CONTENT .. d
+      at[d] = #names
+    end
+  end)
+  return {at = at, children = children}
+end
+
+local function content_rows(refs, sent, reads, got, rows)
+  local seen, at, children = {}, reads.at, reads.children
+  local queue = refs
+  while #queue > 0 do
+    local later = {}
+    for i = 1, #queue do
+      local d = queue[i]
+      if not seen[d] then
+        seen[d] = true
+        local c = sent and sent[d]
+        if c then
+          rows[#rows + 1] = CONTENT .. d
+          rows[#rows + 1] = c
+          for _, r in ipairs(children[d] or {}) do
+            later[#later + 1] = r
+          end
+        elseif not got[at[d]] then
+          return fail('plain_redis_saver: missing content')
+        end
+      end
+    end
+    queue = later
+  end
+  return rows
 end
 
 -- Appends the plan's writes to `rows` (field, value, ...: an HSET of KEYS[3]).
@@ -1336,9 +1403,11 @@ end
 -- blobs of `new_blobs`, and keeps the order index, counts and registry right.
 -- `counted` are the count fields of the record's blob refs when the caller has them
 -- (made from the record if nil). Returns 1 if the checkpoint is new.
-local function store_record(ns, cid, record, new_blobs, counted)
+local function store_record(ns, cid, record, new_blobs, counted, uncounted)
   local field = ns .. cid
-  if not counted then
+  if uncounted then
+    counted = {}
+  elseif not counted then
     local _, refs = record_header(record, field)
     counted = count_fields(ns, refs)
   end
@@ -1349,14 +1418,21 @@ local function store_record(ns, cid, record, new_blobs, counted)
   end
   local _, old_refs = record_header(rcall('HGET', KEYS[1], field), field)
   rcall('HSET', KEYS[1], field, record)
+  if uncounted then
+    -- What only the old record reached is garbage now.
+    adjust(ns, counted, 0, new_blobs)
+    rcall('HINCRBY', KEYS[3], GARBAGE, 1)
+    return 0
+  end
   adjust(ns, counted, 1, new_blobs)
   adjust(ns, count_fields(ns, old_refs), -1, {})
   return 0
 end
 
 -- Removes checkpoint NS..CID with its pending writes, its place in the order index and
--- its references to channel values. Returns 1 if it existed.
-local function remove_checkpoint(ns, cid)
+-- its references to channel values (of an uncounted thread: leaving its values to a
+-- collection). Returns 1 if it existed.
+local function remove_checkpoint(ns, cid, uncounted)
   local field = ns .. cid
   local record = rcall('HGET', KEYS[1], field)
   if not record then
@@ -1377,9 +1453,11 @@ local function remove_checkpoint(ns, cid)
   end
   rcall('HDEL', KEYS[1], field)
   rcall('ZREM', KEYS[2], field)
-  adjust(ns, count_fields(ns, refs), -1, {})
+  adjust(ns, uncounted and {} or count_fields(ns, refs), -1, {})
   if index then
-    release_values(KEYS[4], fields)
+    if not uncounted then
+      release_values(KEYS[4], fields)
+    end
     hdel(KEYS[4], fields)
     if not exists(KEYS[4]) then
       rcall('HDEL', KEYS[3], WRITES_MARK)
@@ -1392,7 +1470,7 @@ end
 -- `budget` of them, sparing every ancestor a kept checkpoint may still need to rebuild
 -- its DeltaChannels (its depth, plus one for safety). Returns the number removed and
 -- whether removable checkpoints remain.
-local function keep_newest(ns, keep, budget)
+local function keep_newest(ns, keep, budget, uncounted)
   local count = namespace_size(ns)
   if count <= keep or budget <= 0 then
     return 0, false
@@ -1425,7 +1503,7 @@ local function keep_newest(ns, keep, budget)
   for _, member in ipairs(oldest) do
     local cid = string.sub(member, #ns + 1)
     if not protected[cid] and removed < budget then
-      removed = removed + remove_checkpoint(ns, cid)
+      removed = removed + remove_checkpoint(ns, cid, uncounted)
     end
   end
   return removed, removed >= budget
@@ -1445,4 +1523,36 @@ local function bump_generation(live)
     return
   end
   return rcall('HINCRBY', KEYS[3], GENERATION, 1)
+end
+
+-- UNCOUNTED ("=u" in KEYS[3]): a thread created by a saver that composes values keeps
+-- no reference counts ("#" fields): its writes store what is new and count nothing, its
+-- removals delete records and writes and add what they removed to GARBAGE ("=x"), and
+-- the values and content nothing reaches any more stay until a collection (the client's
+-- generation-guarded repair_thread) deletes them. Retention in a put asks for one when
+-- GARBAGE reaches half the thread's checkpoints, at least GARBAGE_FLOOR: the collection
+-- reads the live thread, so its work per removal stays bounded; prune and
+-- delete_for_runs (maintenance) ask after every thread they removed from. Threads without the mark
+-- (release 0.1's, or those of a saver with compose_values=False) keep their counts;
+-- every script takes either path.
+
+-- Whether the thread keeps no counts, and whether this call makes it so: a thread
+-- with neither checkpoints nor pending writes is new, and becomes uncounted when the
+-- caller creates such threads; the caller then stores UNCOUNTED with its own writes
+-- of KEYS[3] (a call refused later leaves nothing).
+local function thread_uncounted()
+  if rcall('HEXISTS', KEYS[3], UNCOUNTED) == 1 then
+    return true, false
+  end
+  if CREATES_UNCOUNTED and not exists(KEYS[1]) and not exists(KEYS[4]) then
+    return true, true
+  end
+  return false, false
+end
+
+-- Adds `n` removals to the garbage of an uncounted thread; returns whether a
+-- collection is due.
+local function add_garbage(n)
+  local garbage = rcall('HINCRBY', KEYS[3], GARBAGE, n)
+  return garbage >= math.max(GARBAGE_FLOOR, math.floor(rcall('ZCARD', KEYS[2]) / 2))
 end
