@@ -185,8 +185,13 @@ class Harness:
         self.loop = asyncio.new_event_loop()
         self.client = backend.client()
         self.aclient = backend.async_client()
+        # A thread is created uncounted by the blocking saver and counted by the asyncio
+        # one (reference_counts), whichever writes it first: a walk meets both layouts,
+        # and each written by either saver.
         self.sync = PlainRedisSaver(self.client, key_prefix=self.prefix)
-        self.asaver = AsyncPlainRedisSaver(self.aclient, key_prefix=self.prefix)
+        self.asaver = AsyncPlainRedisSaver(
+            self.aclient, key_prefix=self.prefix, reference_counts=True
+        )
 
     def call(self, use_async: bool, method: str, *args: Any, **kwargs: Any) -> Any:
         if not use_async:
