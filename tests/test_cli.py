@@ -350,6 +350,19 @@ def test_check_passes_a_thread_holding_a_value_nothing_references_and_says_so(
     assert "1 stored value(s) or piece(s) of content (9 B)" in cli("check").out
 
 
+def test_check_says_an_uncounted_threads_removed_values_await_its_collection(
+    cli: CLI, saver: PlainRedisSaver, admin: Any, prefix: str
+) -> None:
+    retained = PlainRedisSaver(saver.client, key_prefix=prefix, max_checkpoints=1)
+    counted = PlainRedisSaver(saver.client, key_prefix=prefix, reference_counts=True)
+    put_chain(retained, "u", 3)
+    put_chain(counted, "c", 2)
+    rows = {r["thread_id"]: r for r in cli("check", "--json").json()["results"]}
+    assert (rows["u"]["uncounted"], rows["u"]["unreferenced"]) == (True, 2)
+    assert (rows["c"]["uncounted"], rows["c"]["unreferenced"]) == (False, 0)
+    assert "awaiting the thread's collection" in cli("check", "u").out
+
+
 def test_check_repair_sets_counts_right_frees_leftovers_and_leaves_lost_keys(
     cli: CLI, saver: PlainRedisSaver, admin: Any
 ) -> None:

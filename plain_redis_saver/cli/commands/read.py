@@ -281,9 +281,14 @@ def _check_status(row: Mapping[str, Any]) -> str:
             f"unreferenced value(s) or piece(s) of content ({human_bytes(repaired['bytes'])})"
         )
     if row.get("unreferenced"):
+        why = (
+            "removed, awaiting the thread's collection"
+            if row.get("uncounted")
+            else "no checkpoint or write references"
+        )
         return (
             f"{OK}; {row['unreferenced']} stored value(s) or piece(s) of content "
-            f"({human_bytes(row['unreferenced_bytes'])}) no checkpoint or write references"
+            f"({human_bytes(row['unreferenced_bytes'])}) {why}"
         )
     return OK
 
@@ -308,6 +313,9 @@ def run_check(args: argparse.Namespace, store: Store, out: IO[str]) -> None:
                 "problem": reading.problem,
                 "unreferenced": len(audit.unreferenced) if audit else None,
                 "unreferenced_bytes": audit.unreferenced_bytes if audit else None,
+                # Whether the thread keeps no reference counts (its unreferenced values
+                # are garbage its next collection deletes).
+                "uncounted": audit.uncounted if audit else None,
             }
             if repaired:
                 row["unreferenced"] = row["unreferenced_bytes"] = 0  # deleted just now
