@@ -1229,10 +1229,15 @@ class Core:
                         )
 
     @staticmethod
-    def _sections(rows: _ThreadRows, key: str) -> list[tuple[str, Sequence[tuple[bytes, bytes]]]]:
-        """A thread's rows (its writes hash named ``key``) as IMPORT_THREAD sections, each
-        write index whole (segments joined). Counts ("#" and "=" fields) are rebuilt by
-        the target as records arrive."""
+    def _sections(
+        rows: _ThreadRows, keys: ThreadKeys
+    ) -> list[tuple[str, Sequence[tuple[bytes, bytes]]]]:
+        """A thread's rows (its keys ``keys``) as IMPORT_THREAD sections, each write index
+        whole (segments joined). Counts ("#" and "=" fields) are rebuilt by the target as
+        records arrive; values and content nothing reaches (an uncounted thread's garbage
+        awaiting collection, or leftovers) are not copied."""
+        key = keys.writes
+        dead = set(audit.audit_rows(keys, rows.records, rows.blobs, rows.writes).unreferenced)
         write_rows: list[tuple[bytes, bytes]] = []
         index_rows: list[tuple[bytes, bytes]] = []
         stored_writes = dict(rows.writes)
@@ -1248,7 +1253,10 @@ class Core:
                 codec.parse_write_sub(field[pos:], where)
                 write_rows.append((field, value))
         return [
-            ("b", [(f, v) for f, v in rows.blobs if not f.startswith((b"#", b"="))]),
+            (
+                "b",
+                [(f, v) for f, v in rows.blobs if not f.startswith((b"#", b"=")) and f not in dead],
+            ),
             ("w", write_rows),
             ("i", index_rows),
             ("c", rows.records),
@@ -1277,8 +1285,8 @@ class Core:
             staged = self.keys.staged_thread(target_thread_id, secrets.token_hex(8))
             try:
                 sections = [
-                    *self._sections(target, dst.writes),
-                    *self._sections(source, src.writes),
+                    *self._sections(target, dst),
+                    *self._sections(source, src),
                 ]
                 yield from self._import(staged, sections)
                 committed = yield from self._write(

@@ -182,3 +182,31 @@ def test_content_collected_under_another_process_is_sent_again(client: Any, pref
         writer.put(stored[-1], cp, metadata(step=3), {"m": 4})
     assert rt.count == 2  # refused whole, then sent with all its content
     assert other.get_tuple(config("t")).checkpoint["channel_values"]["m"] == old
+
+
+def test_a_copy_takes_the_layout_of_the_saver_that_makes_it(
+    client: Any, prefix: str, admin: Any
+) -> None:
+    counting = PlainRedisSaver(client, key_prefix=prefix, reference_counts=True)
+    default = PlainRedisSaver(client, key_prefix=prefix)
+    stored = put_versions(counting, "src", [history(n) for n in range(1, 6)])
+    counting.put_writes(stored[-1], [("m", history(7))], "task")
+    default.copy_thread("src", "uncounted copy")
+    counting.copy_thread("uncounted copy", "counted copy")
+    for tid, uncounted in (("uncounted copy", True), ("counted copy", False)):
+        found = default.audit_thread(tid)
+        assert found.uncounted is uncounted
+        assert (found.wrong_counts, found.unreferenced, found.missing) == ([], [], [])
+        got = default.get_tuple(config(tid))
+        assert got.checkpoint["channel_values"]["m"] == history(5)
+        assert got.pending_writes[0][2] == history(7)
+
+
+def test_a_copy_leaves_the_garbage_of_its_source_behind(client: Any, prefix: str) -> None:
+    saver = PlainRedisSaver(client, key_prefix=prefix, max_checkpoints=1)
+    put_versions(saver, "src", [history(n) for n in range(1, 6)])
+    assert saver.audit_thread("src").unreferenced  # four removed checkpoints' values
+    saver.copy_thread("src", "dst")
+    found = saver.audit_thread("dst")
+    assert (found.checkpoints, found.unreferenced, found.missing) == (1, [], [])
+    assert saver.get_tuple(config("dst")).checkpoint["channel_values"]["m"] == history(5)
