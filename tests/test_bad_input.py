@@ -616,6 +616,12 @@ CONSTRUCTOR_CASES = [
     pytest.param(
         {"content_cache_bytes": False}, "content_cache_bytes", id="content_cache_bytes-bool"
     ),
+    pytest.param({"reference_counts": 0}, "reference_counts", id="reference_counts-int"),
+    pytest.param(
+        {"reference_counts": False, "compose_values": False},
+        "needs compose_values=True",
+        id="reference_counts-off-with-whole-values",
+    ),
 ]
 
 
