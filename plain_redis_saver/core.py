@@ -1386,9 +1386,7 @@ class Core:
             dead += found.unreferenced
             if found.uncounted:
                 dead.append(codec.GARBAGE)  # collected
-            if (yield from self._repair(keys, rows.generation or b"", counts, dead)):
-                if dead:
-                    self.composer.forget(thread_id, _content_names(dead))
+            if (yield from self._repair(thread_id, rows.generation or b"", counts, dead)):
                 yield Emit(found)
                 return
         raise ConcurrentWriteError(
@@ -1415,16 +1413,12 @@ class Core:
         if not found.uncounted:
             return
         dead = [*found.unreferenced, codec.GARBAGE]
-        try:
-            collected = yield from self._repair(keys, rows.generation or b"", (), dead)
-        except CorruptDataError:
-            return
-        if collected:
-            self.composer.forget(thread_id, _content_names(found.unreferenced))
+        with contextlib.suppress(CorruptDataError):
+            yield from self._repair(thread_id, rows.generation or b"", (), dead)
 
     def _repair(
         self,
-        keys: ThreadKeys,
+        thread_id: str,
         generation: bytes,
         counts: Sequence[tuple[bytes, int]],
         dead: Sequence[bytes],
@@ -1432,7 +1426,8 @@ class Core:
         """REPAIR_THREAD calls carrying ``counts`` and ``dead``, each below the argument
         limit; False as soon as one finds the thread written since ``generation``. Each
         call applied leaves the thread right as of the audit, so one that stops early
-        leaves nothing half done."""
+        leaves nothing half done; the content each deleted is forgotten as held."""
+        keys = self.keys.thread(thread_id)
         per_call = MAX_ARGS_PER_CALL - 2  # even: count pairs are never split
         count_args: list[Arg] = [x for pair in counts for x in pair]
         rest = list(dead)
@@ -1442,6 +1437,7 @@ class Core:
             args = (generation, len(head) // 2, *head, *tail)
             if not int((yield Eval(REPAIR_THREAD, keys, args, ""))):
                 return False
+            self.composer.forget(thread_id, _content_names(tail))
         return True
 
     def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:

@@ -13,7 +13,7 @@ from plain_redis_saver.drive import drive
 from plain_redis_saver.ops import Eval
 
 from .helpers import checkpoint, config, metadata, put_chain
-from .test_composed import history, put_versions
+from .test_composed import LAYOUTS, history, put_versions
 
 COUNT = b"#"
 
@@ -40,9 +40,6 @@ def assert_clean_once_collected(saver: PlainRedisSaver, thread_id: str) -> None:
         saver.repair_thread(thread_id)
         found = saver.audit_thread(thread_id)
     assert_clean(found)
-
-
-LAYOUTS = pytest.mark.parametrize("counts", [False, True], ids=["uncounted", "counted"])
 
 
 @pytest.fixture

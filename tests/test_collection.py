@@ -16,11 +16,7 @@ from plain_redis_saver.drive import drive
 from plain_redis_saver.ops import Eval
 
 from .helpers import checkpoint, config, count_round_trips, metadata, put_chain
-from .test_composed import history, put_versions
-
-
-def values_hash(saver: PlainRedisSaver, admin: Any, thread_id: str) -> dict[bytes, bytes]:
-    return admin.hgetall(saver._core.keys.thread(thread_id).blobs)
+from .test_composed import history, put_versions, values_hash
 
 
 def count_fields(saver: PlainRedisSaver, admin: Any, thread_id: str) -> list[bytes]:

@@ -22,6 +22,7 @@ from plain_redis_saver import (
 
 from .conftest import Backend
 from .helpers import checkpoint, config, metadata, put_chain
+from .test_composed import LAYOUTS
 
 HOUR_MS = 3_600_000
 
@@ -208,7 +209,7 @@ def _memory(admin: Any, saver: PlainRedisSaver, thread_id: str) -> tuple[list[in
     return lengths, sum(admin.memory_usage(k, samples=0) or 0 for k in keys)
 
 
-@pytest.mark.parametrize("counts", [False, True], ids=["uncounted", "counted"])
+@LAYOUTS
 def test_a_long_thread_with_retention_takes_the_memory_of_a_short_one(
     backend: Backend, client: Any, admin: Any, prefix: str, counts: bool
 ) -> None:

@@ -1532,9 +1532,9 @@ end
 -- generation-guarded repair_thread) deletes them. Retention in a put asks for one when
 -- GARBAGE reaches half the thread's checkpoints, at least GARBAGE_FLOOR: the collection
 -- reads the live thread, so its work per removal stays bounded; prune and
--- delete_for_runs (maintenance) ask after every thread they removed from. Threads without the mark
--- (release 0.1's, or those of a saver with compose_values=False) keep their counts;
--- every script takes either path.
+-- delete_for_runs (maintenance) ask after every thread they removed from. Threads
+-- without the mark (release 0.1's, or those of a saver with reference_counts=True or
+-- compose_values=False) keep their counts; every script takes either path.
 
 -- Whether the thread keeps no counts, and whether this call makes it so: a thread
 -- with neither checkpoints nor pending writes is new, and becomes uncounted when the
