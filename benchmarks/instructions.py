@@ -300,12 +300,12 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "put_checkpoint": [
         ("the request and the shared helpers", "local RETENTION_BUDGET = 100", "return 1"),
-        ("the parent check", "local sent, rows = take_content(7)", "return 1"),
+        ("the parent check", "local sent, rows, sent_rows = take_content(8)", "return 1"),
         ("the rows and the thread's layout", "local counted = uncounted and {}", "return 1"),
         ("the count fields", "local fields, first_blob = adjust_fields(", "return 1"),
         ("the fields to read", "local reads, refs\n", "return 1"),
         ("naming the content to read", "local current = hmget(KEYS[3], fields)", "return 1"),
-        ("the one read of the values hash", "local plan, content\nif reads then", "return 1"),
+        ("the one read of the values hash", "local plan, content\n", "return 1"),
         ("checking the content, or planning its counts", "local unwritten = 0", "return 1"),
         (
             "storing the record, and whether it has writes",
@@ -313,11 +313,11 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
             "return 1",
         ),
         ("storing its values, content and counts", "local collect = 0", "return 1"),
-        ("retention", "touch()\nreturn 8 * generation", "return 1"),
+        ("retention", "touch()\nreturn 16 * generation", "return 1"),
     ],
     "put_writes": [
         ("the request and the shared helpers", "local ORPHAN_TTL_MS", "return 1"),
-        ("the retention check", "local sent, rows = take_content(4)", "return 1"),
+        ("the retention check", "local sent, rows, sent_rows = take_content(5)", "return 1"),
         ("the rows and the thread's layout", "-- One read of KEYS[4] serves", "return 1"),
         ("the rows and their fields", "local current = hmget(KEYS[4], fields)", "return 1"),
         ("reading the writes and the index head", "local head = current[n + 1]", "return 1"),

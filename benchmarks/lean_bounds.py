@@ -144,7 +144,7 @@ LEAN_PUT = (
 local ns, cid = ARGV[2], ARGV[3]
 local field = ns .. cid
 local rows = {}
-for i = 8, #ARGV - 1, 2 do
+for i = 9, #ARGV - 1, 2 do
   rows[#rows + 1] = ARGV[i]
   rows[#rows + 1] = ARGV[i + 1]
 end
@@ -162,7 +162,7 @@ return 1
 _WRITE_ARGS = r"""
 local base, task = ARGV[2], ARGV[3]
 local content, subs, values = {}, {}, {}
-for i = 5, #ARGV - 1, 2 do
+for i = 6, #ARGV - 1, 2 do
   local f = ARGV[i]
   if string.byte(f, 1) == 42 then
     content[#content + 1] = f
@@ -280,8 +280,8 @@ return {out, blobs, indexes, writes, flat}
 # referenced unsent (it must be there), the generation and the namespace's checkpoint
 # count; the record is stored with HSETNX (a repeated put keeps the first), its value
 # references beside it (for the lean reads), and a thread whose keys had no expiry is
-# looked at with PTTL, as the real scripts do when sent "0" (or "u0", from a saver
-# creating uncounted threads).
+# looked at with PTTL, as the real scripts do when sent "0" (or "u<seed>/0", from a
+# saver creating uncounted threads).
 UNCOUNTED_PUT = (
     _PRELUDE
     + r"""
@@ -296,7 +296,7 @@ if parent ~= '' and redis.call('HEXISTS', KEYS[1], ns .. parent) == 0
   end
 end
 local names, nvalues = {}, 0
-for i = 8, #ARGV - 1, 2 do
+for i = 9, #ARGV - 1, 2 do
   if string.byte(ARGV[i], 1) ~= 42 then
     nvalues = nvalues + 1
     names[nvalues] = ARGV[i]
@@ -316,7 +316,7 @@ for i = nvalues + 1, at_generation - 1 do
   end
 end
 local rows, k = {}, 0
-for i = 8, #ARGV - 1, 2 do
+for i = 9, #ARGV - 1, 2 do
   local f = ARGV[i]
   local is_value = string.byte(f, 1) ~= 42
   if is_value then
@@ -341,7 +341,7 @@ end
 rows[#rows + 1] = '=g'
 rows[#rows + 1] = (tonumber(got[at_generation]) or 0) + 1
 redis.call('HSET', KEYS[3], unpack(rows))
-if ARGV[1] == '0' or ARGV[1] == 'u0' then
+if ARGV[1] == '0' or string.sub(ARGV[1], -2) == '/0' then
   redis.call('PTTL', KEYS[3])
 end
 return created
@@ -396,7 +396,7 @@ if #added > 0 and not current[n + 1] then
   content[#content + 1] = 1
 end
 redis.call('HSET', KEYS[3], unpack(content))
-if ARGV[1] == '0' or ARGV[1] == 'u0' then
+if ARGV[1] == '0' or string.sub(ARGV[1], -2) == '/0' then
   redis.call('PTTL', KEYS[3])
   redis.call('PTTL', KEYS[1])
 end
@@ -414,7 +414,7 @@ UNCOUNTED = {
 }
 
 #: Where the field/value pairs start among the arguments (0-based, expiry included).
-_PAIRS_FROM = {"put_checkpoint": 7, "put_writes": 4}
+_PAIRS_FROM = {"put_checkpoint": 8, "put_writes": 5}
 
 
 def _bytes(x: Any) -> bytes:

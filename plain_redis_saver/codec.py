@@ -55,6 +55,9 @@ GARBAGE_FLOOR = 32
 #: Field of a thread's value hash counting its changes (see bump_generation in
 #: lua/includes/common.lua).
 GENERATION = b"=g"
+#: Field of an uncounted thread's value hash: the write generation since which no
+#: content was deleted from it (see claim_holds in lua/includes/common.lua).
+KEPT_SINCE = b"=k"
 #: Field prefix of content (a piece or a node) in a thread's value hash, before its
 #: digest (see compose.py).
 CONTENT_FIELD = b"*"

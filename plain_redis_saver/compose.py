@@ -38,7 +38,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import chunks
 from .chunks import DIGEST_SIZE
@@ -535,6 +535,9 @@ class Composer:
         self._memos: OrderedDict[Hashable, Memo] = OrderedDict()
         self._memo_bytes = 0
         self._held: OrderedDict[str, set[bytes]] = OrderedDict()
+        # Per thread, [P, digests]: content this client's writes saw stored at write
+        # generation P or later (see :meth:`proved`).
+        self._proofs: OrderedDict[str, list[Any]] = OrderedDict()
         self._max_memos = max_memos
         self._max_memo_bytes = max_memo_bytes
         self._max_threads = max_threads
@@ -612,14 +615,53 @@ class Composer:
                 old, dropped = memo.popitem(last=False)
                 self._built_bytes -= len(old) + len(dropped) + _ENTRY_BYTES
 
-    def unsent(self, thread_id: str, content: dict[bytes, bytes]) -> dict[bytes, bytes]:
-        """The part of ``content`` the server is not known to hold for ``thread_id``."""
+    def unsent(self, thread_id: str, content: dict[bytes, bytes]) -> tuple[dict[bytes, bytes], str]:
+        """The part of ``content`` the server is not known to hold for ``thread_id``,
+        and the claim a write sending it may make: a write generation at or after which
+        this client saw all the rest stored ("" when it did not; see :meth:`proved`),
+        or "*" when nothing is left out."""
         with self._lock:
             held = self._held.get(thread_id)
             if held is None:
-                return content
+                return content, "*"
             self._held.move_to_end(thread_id)
-            return {name: data for name, data in content.items() if name not in held}
+            unsent = {name: data for name, data in content.items() if name not in held}
+            if len(unsent) == len(content):
+                return unsent, "*"
+            proof = self._proofs.get(thread_id)
+            if proof is None:
+                return unsent, ""
+            proven = proof[1]
+            for name in content:
+                if name not in unsent and name not in proven:
+                    return unsent, ""
+            return unsent, str(proof[0])
+
+    def proved(self, thread_id: str, after: int, refused: bool, names: Iterable[bytes]) -> None:
+        """Records a write to ``thread_id`` after which the server holds ``names`` (the
+        content its composed values reference: the script stored what was sent and
+        found, or was rightly claimed to hold, the rest), at write generation ``after``
+        (0 when the call changed nothing); ``refused``, whether the claim it made
+        failed. The record is a generation P and the digests seen stored at P or
+        later: a claim of P holds while no content was deleted since P (see
+        claim_holds in lua/includes/common.lua), which the server checks. A failed
+        claim starts it over from ``names``; digests seen at a generation before P
+        (a reply handled late) are left out.
+
+        The claims rest on this record alone, not on the hints of :meth:`held`."""
+        with self._lock:
+            proof = self._proofs.pop(thread_id, None)
+            if not after:
+                if proof is not None and not refused:
+                    self._proofs[thread_id] = proof
+                return
+            if refused or proof is None or len(proof[1]) > self._max_held:
+                proof = [after, set(names)]
+            elif after >= proof[0]:
+                proof[1].update(names)
+            self._proofs[thread_id] = proof
+            while len(self._proofs) > self._max_threads:
+                self._proofs.popitem(last=False)
 
     def held(self, thread_id: str, names: Iterable[bytes]) -> None:
         """Records that the server holds ``names`` for ``thread_id`` (after a call that
@@ -639,8 +681,13 @@ class Composer:
         with self._lock:
             if names is None:
                 self._held.pop(thread_id, None)
-            elif thread_id in self._held:
+                self._proofs.pop(thread_id, None)
+                return
+            names = set(names)
+            if thread_id in self._held:
                 self._held[thread_id].difference_update(names)
+            if thread_id in self._proofs:
+                self._proofs[thread_id][1].difference_update(names)
 
     def learn(self, thread_id: str, content: Mapping[bytes, bytes], *, newest: bool = True) -> None:
         """Keeps ``content`` (digest to bytes, pieces and nodes, each verified or made by

@@ -78,6 +78,10 @@ SCAN_PAGE = 1000
 #: Expiry of the staging keys of a call that spans several requests, renewed by each
 #: request: a client that dies midway leaves nothing behind for longer.
 STAGING_TTL_MS = 60_000
+
+#: A saver's write generations start from 1 up to this (see ``Core.creates``): the
+#: replies carry 8 × the generation, which must stay under 2**53.
+GENERATION_SEEDS = 2**40 - 1
 #: Reads of a thread in several requests (copy_thread, thread_snapshot) start again
 #: when the thread was written meanwhile, at most this many times in all.
 READ_ATTEMPTS = 5
@@ -303,6 +307,10 @@ class Core:
         # A saver whose new threads keep no reference counts (see UNCOUNTED in
         # lua/includes/common.lua) says so by a "u" before its writes' expiry.
         self.creates = "" if options.counts_new_threads else "u"
+        # Then the number a write generation a write creates starts from, before a "/":
+        # random, so a thread deleted and written again does not come back to the
+        # generations another process last saw it at (see GENERATION in common.lua).
+        self.creates += f"{secrets.randbelow(GENERATION_SEEDS) + 1}/"
         self.write_expiry = self.creates + ("0" if ttl_ms is None else str(ttl_ms))
         self.read_expiry = f"~{ttl_ms}" if ttl_ms is not None and options.refresh_on_read else ""
         # The retention argument of the write scripts: "" keeps every checkpoint.
@@ -623,10 +631,11 @@ class Core:
                 [(channel, ns + ref) for channel, (ref, _, _) in refs.items()],
             ),
             new=stored_values,
-            generations=(reply // 8 - 1, reply // 8),
+            generations=(reply // 16 - 1, reply // 16),
             fresh=reply & 1 == 1,
             unwritten=reply & 2 == 2,
         )
+        self._proved(target.thread_id, reply // 16, reply & 8 == 8, content)
         if reply & 4:
             yield from self._collect(target.thread_id)
         yield Emit(self._config(target.thread_id, target.checkpoint_ns, cid))
@@ -692,14 +701,25 @@ class Core:
             list(rows.items()),
             content,
         )
-        # The reply: the generation the call moved the thread to, 0 if it stored nothing
-        # (see put_writes.lua).
+        # The reply (see put_writes.lua): twice the generation the call moved the thread to (0 if
+        # it changed nothing), plus 1 if the claim failed.
+        after = reply // 2
         self.newest.wrote_writes(
             target.thread_id,
             target.ns,
             target.checkpoint_id,
-            (reply - 1, reply) if reply else None,
+            (after - 1, after) if after else None,
         )
+        self._proved(target.thread_id, after, reply & 1 == 1, content)
+
+    def _proved(
+        self, thread_id: str, after: int, refused: bool, content: dict[bytes, bytes]
+    ) -> None:
+        """Records a write to ``thread_id`` that moved its write generation to ``after``
+        (0: it changed nothing) and left all of ``content`` (what its composed values
+        reference) stored; ``refused``, whether the claim it made failed."""
+        if self.options.compose_values:
+            self.composer.proved(thread_id, after, refused, content)
 
     def _write_rows(
         self,
@@ -776,23 +796,25 @@ class Core:
         content: dict[bytes, bytes],
     ) -> Generator[Op, Any, Any]:
         """``_write_rows`` with the content the composed values among ``rows`` need,
-        less what the server is known to hold. A server that lacks some (deleted or
-        collected since, or written by another process) refuses the call without
-        writing anything, and it is sent again with all of it: a second round trip,
-        never a dangling reference."""
+        less what the server is known to hold, and after ``head`` the claim (see
+        :meth:`Composer.unsent`). A server that lacks some (deleted or collected since,
+        or written by another process) refuses the call without writing anything, and it
+        is sent again with all of it: a second round trip, never a dangling reference.
+        With a claim that holds, the script does not look: the thread's write generation
+        is still the one at which this client saw all that it does not send stored."""
         if not content:
-            return (yield from self._write_rows(thread_id, scripts, head, rows))
-        unsent = self.composer.unsent(thread_id, content)
+            return (yield from self._write_rows(thread_id, scripts, (*head, ""), rows))
+        unsent, claim = self.composer.unsent(thread_id, content)
         try:
             reply = yield from self._write_rows(
-                thread_id, scripts, head, [*rows, *_content_rows(unsent)]
+                thread_id, scripts, (*head, claim), [*rows, *_content_rows(unsent)]
             )
         except ContentMissingError:
             if len(unsent) == len(content):
                 raise
             self.composer.forget(thread_id)
             reply = yield from self._write_rows(
-                thread_id, scripts, head, [*rows, *_content_rows(content)]
+                thread_id, scripts, (*head, "*"), [*rows, *_content_rows(content)]
             )
         self.composer.held(thread_id, content)
         self.composer.learn(thread_id, content)
@@ -1426,7 +1448,9 @@ class Core:
         """REPAIR_THREAD calls carrying ``counts`` and ``dead``, each below the argument
         limit; False as soon as one finds the thread written since ``generation``. Each
         call applied leaves the thread right as of the audit, so one that stops early
-        leaves nothing half done; the content each deleted is forgotten as held."""
+        leaves nothing half done; the content each deleted is forgotten as held. A call
+        that deletes content moves the generation (see repair_thread.lua), and the next
+        call expects the one it replied."""
         keys = self.keys.thread(thread_id)
         per_call = MAX_ARGS_PER_CALL - 2  # even: count pairs are never split
         count_args: list[Arg] = [x for pair in counts for x in pair]
@@ -1435,9 +1459,15 @@ class Core:
             head, count_args = count_args[:per_call], count_args[per_call:]
             tail, rest = rest[: per_call - len(head)], rest[per_call - len(head) :]
             args = (generation, len(head) // 2, *head, *tail)
-            if not int((yield Eval(REPAIR_THREAD, keys, args, ""))):
+            reply = int((yield Eval(REPAIR_THREAD, keys, args, "")))
+            if not reply:
                 return False
             self.composer.forget(thread_id, _content_names(tail))
+            if reply > 0 and generation and reply != int(generation):
+                # Deleting content moved the generation by one: a step of this client's,
+                # which changes nothing a read returns.
+                self.newest.stepped(thread_id, (int(generation), reply))
+                generation = str(reply).encode()
         return True
 
     def get_delta_channel_history(self, config: RunnableConfig, channels: Sequence[str]) -> Plan:

@@ -291,6 +291,15 @@ class NewestWritten:
             if generations is not None and thread is not None and not thread.step(*generations):
                 self._forget(thread_id)
 
+    def stepped(self, thread_id: str, generations: tuple[int, int]) -> None:
+        """Records a change of this process's to ``thread_id`` that no read returns (a
+        collection deleting unreferenced content): it moved the write generation by
+        ``generations`` and leaves every remembered checkpoint as it was."""
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is not None and not thread.step(*generations):
+                self._forget(thread_id)
+
     def _forget(self, thread_id: str) -> None:
         """Drops what is remembered of one thread (holds the lock)."""
         thread = self._threads.pop(thread_id, None)

@@ -25,6 +25,7 @@ SHARED_CONSTANTS: Final[dict[str, bytes | int]] = {
     "JSON_REFS": codec.JSON_REFS_FORMAT,
     "WRITES_MARK": codec.WRITES_MARK,
     "GENERATION": codec.GENERATION,
+    "KEPT_SINCE": codec.KEPT_SINCE,
     "UNCOUNTED": codec.UNCOUNTED,
     "GARBAGE": codec.GARBAGE,
     "GARBAGE_FLOOR": codec.GARBAGE_FLOOR,

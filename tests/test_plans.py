@@ -4,6 +4,7 @@ requests is pinned down independently of any backend."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -63,16 +64,22 @@ def test_put_yields_one_eval_of_put_checkpoint() -> None:
     assert [type(op) for op in asked] == [Eval]
     put = asked[0]
     assert isinstance(put, Eval) and put.script is PUT_CHECKPOINT
-    # "u": the thread, if new, is created uncounted; "0": no expiry.
-    assert put.keys == tuple(plans.keys.thread("t")) and put.expiry == "u0"
+    # "u": the thread, if new, is created uncounted; then the saver's generation seed
+    # before "/"; "0": no expiry.
+    assert put.keys == tuple(plans.keys.thread("t"))
+    assert re.fullmatch(r"u[1-9][0-9]*/0", put.expiry)
     assert emitted == [config("t", checkpoint_id=cp["id"])]
 
 
-def test_a_counting_saver_sends_the_expiry_alone() -> None:
+def test_a_counting_saver_sends_no_u_before_the_seed() -> None:
     plans = core(reference_counts=True)
     cp = checkpoint({"n": 1}, versions={"n": "1"})
     asked, _ = run(plans.put(config("t"), cp, metadata(), {"n": "1"}), lambda _op: 1)
-    assert isinstance(asked[0], Eval) and asked[0].expiry == "0"
+    assert isinstance(asked[0], Eval) and re.fullmatch(r"[1-9][0-9]*/0", asked[0].expiry)
+
+
+def test_two_savers_seed_their_generations_differently() -> None:
+    assert core().write_expiry != core().write_expiry
 
 
 def test_put_sends_its_parent_for_the_script_to_check() -> None:

@@ -10,12 +10,18 @@
 --             the hot path need neither parse the record nor build the fields (an
 --             uncounted thread's put does not read it)
 -- ARGV[6]     the parent checkpoint id ("" = none), sent apart for the same reason
--- ARGV[7..]   pairs of blob field (NS..netstring(channel)..version) and blob value, and
+-- ARGV[7]     the claim ("" = none): a write generation at or after which the client
+--             saw stored every piece of content its values reference and it does not
+--             send. When it holds (see claim_holds in includes/common.lua), an uncounted
+--             thread's put stores what is sent without looking for the rest; when it
+--             does not, the put looks for it all, as without a claim. "*" says the
+--             put sends all the content its values reference.
+-- ARGV[8..]   pairs of blob field (NS..netstring(channel)..version) and blob value, and
 --             of CONTENT..digest and content that composed values reference (see
 --             includes/common.lua), sent when the client does not know it stored
 --
--- Reply: 8 * G + 4 * C + 2 * W + F, G being the thread's write generation after the
--- call (it moved from G - 1), C 1 if retention removed checkpoints of an uncounted thread
+-- Reply: 16 * G + 8 * R + 4 * C + 2 * W + F, G being the thread's write generation
+-- after the call (it moved from G - 1), R 1 if the claim failed, C 1 if retention removed checkpoints of an uncounted thread
 -- and a collection is due (see UNCOUNTED in includes/common.lua), else 0, W 1 if the
 -- record is new and no pending writes were stored against it first, else 0, and F 1 if
 -- every value sent is the one stored (none was stored first by another writer, with
@@ -41,7 +47,7 @@
 -- cold: split_netstrings add_garbage plan_reads plan_counts plan_rows
 
 local RETENTION_BUDGET = 100
-local ns, cid, keep, parent = ARGV[1], ARGV[2], ARGV[4], ARGV[6]
+local ns, cid, keep, parent, claim = ARGV[1], ARGV[2], ARGV[4], ARGV[6], ARGV[7]
 if parent ~= '' and rcall('HEXISTS', KEYS[1], ns .. parent) == 0
     and rcall('HEXISTS', KEYS[1], ns .. cid) == 0 then
   local newest = latest_id(ns)
@@ -49,18 +55,22 @@ if parent ~= '' and rcall('HEXISTS', KEYS[1], ns .. parent) == 0
     return fail('plain_redis_saver: parent removed: ' .. parent)
   end
 end
-local sent, rows = take_content(7)
+local sent, rows, sent_rows = take_content(8)
 local uncounted, marking = thread_uncounted()
 local counted = uncounted and {}
   or refs_list(JSON_REFS, ARGV[5], 'count fields', 'the script arguments')
 -- One read of KEYS[3] serves every decision: which composed values are stored already
 -- (they count no references), the counts of the content the others and the sent nodes
--- reference (of an uncounted thread: that content itself), the namespace's checkpoint
--- count, the values' counts, which blobs are stored, and the write generation. Each
--- call from Lua costs more than the fields it reads.
+-- reference (of an uncounted thread: that content itself, unless a claim is made), the
+-- namespace's checkpoint count, the values' counts, which blobs are stored, and the
+-- write generation. Each call from Lua costs more than the fields it reads.
 local fields, first_blob = adjust_fields(ns, counted, rows, {})
 fields[#fields + 1] = GENERATION
 local at_generation = #fields
+if uncounted then
+  fields[#fields + 1] = KEPT_SINCE
+end
+local at_kept = at_generation + 1
 -- The composed values among the rows, with the places of their fields.
 local composed, values, at = {}, {}, {}
 for i = 1, #rows, 2 do
@@ -70,8 +80,11 @@ for i = 1, #rows, 2 do
     at[#at + 1] = first_blob + (i - 1) / 2
   end
 end
+-- With a claim (ARGV[7]), an uncounted thread's put reads no content; only when the
+-- claim fails is it looked for, in a second read.
+local claimed = uncounted and claim ~= ''
 local reads, refs
-if #composed > 0 then
+if #composed > 0 and not claimed then
   refs = composed_refs(values, #values, composed, 'the script arguments')
   if uncounted then
     reads = content_reads(refs, sent, fields)
@@ -89,7 +102,23 @@ for i = 1, #rows, 2 do
   end
 end
 local plan, content
-if reads then
+local refused = 0
+if #composed > 0 and claimed then
+  if claim_holds(claim, current[at_kept], current[at_generation]) then
+    content = sent_rows
+  else
+    refused = 1
+    refs = composed_refs(values, #values, composed, 'the script arguments')
+    local names = {}
+    reads = content_reads(refs, sent, names)
+    content = content_rows(refs, sent, reads, hmget(KEYS[3], names), {})
+  end
+elseif reads and uncounted then
+  -- Every value's content is checked, stored already or not: after the call, all the
+  -- content the client named is there (it may claim it next time).
+  content = content_rows(refs, sent, reads, current, {})
+elseif reads then
+  -- Composed values stored already count no references.
   local some_stored = false
   for i = 1, #composed do
     if current[at[i]] then
@@ -100,11 +129,7 @@ if reads then
   if some_stored then
     refs = composed_refs(values, #values, composed, 'the script arguments')
   end
-  if uncounted then
-    content = content_rows(refs, sent, reads, current, {})
-  else
-    plan = plan_counts(refs, sent, reads, current)
-  end
+  plan = plan_counts(refs, sent, reads, current)
 end
 local field = ns .. cid
 local unwritten = 0
@@ -117,6 +142,10 @@ if rcall('HSETNX', KEYS[1], field, ARGV[3]) == 1 then
   adjust_rows(ns, counted, 1, rows, fields, current, 0, updates, {}, {})
   updates[#updates + 1] = GENERATION
   updates[#updates + 1] = generation
+  if uncounted and not current[at_kept] then
+    updates[#updates + 1] = KEPT_SINCE
+    updates[#updates + 1] = generation
+  end
   if marking then
     updates[#updates + 1] = UNCOUNTED
     updates[#updates + 1] = 1
@@ -133,6 +162,9 @@ else
   end
   store_record(ns, cid, ARGV[3], rows, counted, uncounted)
   bump_generation(true)  -- the record just stored keeps KEYS[1] alive: to `generation`
+  if uncounted and not current[at_kept] then
+    rcall('HSET', KEYS[3], KEPT_SINCE, generation)
+  end
 end
 local collect = 0
 if keep ~= '' then
@@ -142,4 +174,4 @@ if keep ~= '' then
   end
 end
 touch()
-return 8 * generation + 4 * collect + 2 * unwritten + fresh
+return 16 * generation + 8 * refused + 4 * collect + 2 * unwritten + fresh

@@ -4,12 +4,15 @@
 -- ARGV[1]     base: NS..netstring(checkpoint id)
 -- ARGV[2]     netstring(task id)
 -- ARGV[3]     retention: the saver's max_checkpoints N ("" = all kept)
--- ARGV[4..]   pairs of write index (decimal, negative for special channels) and value,
+-- ARGV[4]     the claim ("" = none): as put_checkpoint's, it lets an uncounted thread's
+--             call store the content sent without looking for the rest
+-- ARGV[5..]   pairs of write index (decimal, negative for special channels) and value,
 --             and of CONTENT..digest and content that composed values reference (see
 --             includes/common.lua), sent when the client does not know it stored
 --
--- Reply: the thread's write generation G after the call when the call changed the thread
--- (it moved from G - 1; see client_has), else 0.
+-- Reply: 2 * G + R, G being the thread's write generation after the call when the call
+-- changed the thread (it moved from G - 1; see client_has), else 0, and R 1 if the
+-- claim failed.
 -- A regular write (index >= 0) never replaces a stored one: a retried task must not
 -- change what was recorded. Special channels (negative index: error, interrupt,
 -- scheduled, resume) take the latest value, as LangGraph's WRITES_IDX_MAP requires.
@@ -31,7 +34,7 @@
 
 local ORPHAN_TTL_MS = 24 * 3600 * 1000
 
-local base, task, keep = ARGV[1], ARGV[2], ARGV[3]
+local base, task, keep, claim = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if keep ~= '' then
   local _, after = read_netstring(base, 1, 'write base', base, 'ARGV')
   local ns = string.sub(base, 1, after - 1)
@@ -44,7 +47,7 @@ if keep ~= '' then
     end
   end
 end
-local sent, rows = take_content(4)
+local sent, rows, sent_rows = take_content(5)
 local uncounted, marking = thread_uncounted()
 -- One read of KEYS[4] serves every decision on the writes: which are stored already (a
 -- regular write never replaces one) and the head of the checkpoint's write index. The
@@ -59,6 +62,10 @@ local current = hmget(KEYS[4], fields)
 local head = current[n + 1]
 local stores, added, values, replaced = {}, {}, {}, {}
 local changed, any = false, false
+-- An uncounted thread's call stores or finds the content of every composed value it
+-- is sent, stored already or not: after the call, all the content the client named is
+-- there (it may claim it next time).
+local every = uncounted and {}
 for j = 1, n do
   local special = tonumber(rows[2 * j - 1]) < 0
   if special or not current[j] then
@@ -79,6 +86,10 @@ for j = 1, n do
   else
     values[j] = false
   end
+  if every then
+    every[j] = rows[2 * j]
+    any = any or is_composed(every[j])
+  end
 end
 -- Composed values count their references when stored: a regular write only if it is
 -- new, a special one always (the value it replaces releases its own). Planned before
@@ -87,17 +98,32 @@ end
 -- The references of replaced values are released last, after the new ones are
 -- counted: content both share must not be freed in between.
 -- An uncounted thread (see UNCOUNTED in includes/common.lua) reads the content itself,
--- not its counts, and a replaced value adds to the garbage instead of releasing.
+-- not its counts (none when its claim holds, see put_checkpoint.lua), and a replaced
+-- value adds to the garbage instead of releasing.
 local plan, generation, old_refs, content
-if any then
-  local refs = composed_refs(values, n, fields, 'the script arguments')
-  local names = {GENERATION}
+local claimed, refused, kept = false, 0, nil
+if any and uncounted and claim ~= '' then
+  local got = hmget(KEYS[3], {GENERATION, KEPT_SINCE})
+  kept = got[2]
+  if claim_holds(claim, kept, got[1]) then
+    claimed = true
+    generation = next_generation(got[1])
+    content = sent_rows
+  else
+    refused = 1
+  end
+end
+if any and not claimed then
+  local names = {GENERATION, KEPT_SINCE}
   if uncounted then
+    local refs = composed_refs(every, n, fields, 'the script arguments')
     local reads = content_reads(refs, sent, names)
     local got = hmget(KEYS[3], names)
     generation = next_generation(got[1])
+    kept = got[2]
     content = content_rows(refs, sent, reads, got, {})
   else
+    local refs = composed_refs(values, n, fields, 'the script arguments')
     local reads = plan_reads(refs, sent, names)
     local counts = hmget(KEYS[3], names)
     generation = next_generation(counts[1])
@@ -131,6 +157,10 @@ local read_generation = plan or content
 if bump and read_generation then
   updates[#updates + 1] = GENERATION
   updates[#updates + 1] = generation
+  if content and not kept then
+    updates[#updates + 1] = KEPT_SINCE
+    updates[#updates + 1] = generation
+  end
 end
 hset(KEYS[3], updates)
 local after
@@ -147,4 +177,4 @@ if TTL == '0' and not exists(KEYS[1]) then
   rcall('PEXPIRE', KEYS[3], ORPHAN_TTL_MS)
   rcall('PEXPIRE', KEYS[4], ORPHAN_TTL_MS)
 end
-return after or 0
+return 2 * (after or 0) + refused

@@ -8,13 +8,13 @@
 -- ARGV[3..]   N pairs of count field and count, then the fields of KEYS[3] to delete
 --             (counts of nothing, values and content no checkpoint or write reaches)
 --
--- Reply: 1 when applied; 0, changing nothing, when the thread was written since the
--- audit read it; raises, changing nothing, naming a key the thread has lost (a count or a reference may have changed meanwhile: the caller audits
--- again). A repair changes nothing a read returns, so the write generation stays: a
--- repair sent in several calls checks the same one in each, and a copy or export
--- reading the thread meanwhile need not start over. Content a client still names as
--- held after it was deleted here is refused by the next write that relies on it, which
--- then sends it again, as after any removal.
+-- Reply: when applied, the thread's write generation after the call (-1 when it has
+-- none); 0, changing nothing, when the thread was written since the audit read it;
+-- raises, changing nothing, naming a key the thread has lost (a count or a reference
+-- may have changed meanwhile: the caller audits again). Setting counts changes
+-- nothing a read returns, so it leaves the generation; deleting content moves it, and
+-- KEPT_SINCE with it (see claim_holds in includes/common.lua). The caller sends the
+-- next call of a repair in several the generation this one replied.
 
 local current = rcall('HGET', KEYS[3], GENERATION) or ''
 if current ~= ARGV[1] then
@@ -33,4 +33,16 @@ for i = 3 + 2 * n, #ARGV do
 end
 hset(KEYS[3], rows)
 hdel(KEYS[3], dead)
-return 1
+local content = false
+for i = 1, #dead do
+  if string.byte(dead[i], 1) == 42 then  -- CONTENT..digest
+    content = true
+    break
+  end
+end
+if content and current ~= '' then
+  local generation = rcall('HINCRBY', KEYS[3], GENERATION, 1)
+  rcall('HSET', KEYS[3], KEPT_SINCE, generation)  -- see claim_holds
+  return generation
+end
+return tonumber(current) or -1

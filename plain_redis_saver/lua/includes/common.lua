@@ -59,6 +59,17 @@ local CREATES_UNCOUNTED = string.byte(TTL, 1) == 117 -- always
 if CREATES_UNCOUNTED then
   TTL = string.sub(TTL, 2)
 end
+-- A write then names, before a "/", the number a write generation it creates starts
+-- from (see new_generation); the rest reads as above.
+local SEED = 1
+local seeded = string.find(TTL, '/', 1, true) -- always
+if seeded then
+  SEED = tonumber(string.sub(TTL, 1, seeded - 1)) or 1
+  TTL = string.sub(TTL, seeded + 1)
+  if SEED < 1 or SEED >= 2 ^ 40 then  -- replies carry 8 * generation: under 2^53
+    SEED = 1
+  end
+end
 
 -- Raises `message`, with control bytes written as \xNN: messages quote stored field
 -- names, which may hold any byte, and the server cuts an error reply at a NUL.
@@ -1012,20 +1023,22 @@ end
 
 -- Splits the field/value pairs of a write call (ARGV from `first`) into content sent
 -- along (fields CONTENT..digest; returned as digest -> bytes, or nil when none) and the
--- call's own rows.
+-- call's own rows; the content also as rows (field, value, ...) to store as they are.
 local function take_content(first)
-  local sent, rows = nil, {}
+  local sent, rows, content = nil, {}, {}
   for i = first, #ARGV, 2 do
     local field = ARGV[i]
     if string.byte(field, 1) == 42 then
       sent = sent or {}
       sent[string.sub(field, 2)] = ARGV[i + 1]
+      content[#content + 1] = field
+      content[#content + 1] = ARGV[i + 1]
     else
       rows[#rows + 1] = field
       rows[#rows + 1] = ARGV[i + 1]
     end
   end
-  return sent, rows
+  return sent, rows, content
 end
 
 -- The pending-write index of a checkpoint grows by appending. Rewriting one ever longer
@@ -1252,7 +1265,11 @@ end
 -- changes a thread calls this. It is dropped once the thread holds no records and no
 -- writes, so it never keeps KEYS[3] alive on its own. (A thread deleted and written
 -- again counts from 1 again: a reader is misled only if that happens, with exactly as
--- many writes as before, between its two looks; scripts may not read the clock.)
+-- many writes as before, between its two looks.) A generation a call creates starts
+-- from the writing saver's SEED, a random number it sends (scripts do not read the
+-- clock): a thread deleted (or expired) and written again by another process counts on
+-- from somewhere else, so a process that last saw it at generation G does not find G
+-- again after as many writes. Claims rely on it (see claim_holds).
 -- Its field is GENERATION ("=g"), a constant shared with the Python side.
 
 -- Whether the client already has checkpoint NS..CID's record and values: `known` is
@@ -1512,7 +1529,7 @@ end
 -- The write generation that follows `stored` (its field's value, false if none).
 local function next_generation(stored)
   if not stored then
-    return 1
+    return SEED
   end
   return (tonumber(stored) or corrupt('write generation', GENERATION, KEYS[3])) + 1
 end
@@ -1522,7 +1539,34 @@ local function bump_generation(live)
     rcall('HDEL', KEYS[3], GENERATION)
     return
   end
-  return rcall('HINCRBY', KEYS[3], GENERATION, 1)
+  local generation = rcall('HINCRBY', KEYS[3], GENERATION, 1)
+  if generation == 1 and SEED ~= 1 then  -- created just now
+    rcall('HSET', KEYS[3], GENERATION, SEED)
+    return SEED
+  end
+  return generation
+end
+
+-- Claims. A write to an uncounted thread need not look for the content its composed
+-- values reference when its client claims it stored: the claim (a write's argument,
+-- "" for none) is a write generation P of the thread at or after which the client saw
+-- each piece it does not send stored (its own writes stored or found it). KEPT_SINCE
+-- ("=k" in KEYS[3]) is the generation since which no content was deleted from the
+-- thread: a collection (repair_thread) moves it; a thread deleted whole, evicted or
+-- expired loses it, and a write that checks the content sets it again when it is
+-- missing. So when KEPT_SINCE <= P <= the generation now, nothing was deleted since the
+-- client saw it all, and the claim holds. A thread written again after a delete counts
+-- its generations on from its new writer's random seed, so a claim from before does
+-- not fall between the two but by a chance of about one in 2^40 / the writes since.
+-- A claim that fails makes the write look for the content after all, and its reply
+-- says so: the client then starts its record over (see Composer.proved). The claim
+-- "*" says the write sends all the content its values reference: nothing to look for.
+local function claim_holds(claim, kept, stored)
+  if claim == '*' then
+    return true
+  end
+  local p, k, g = tonumber(claim), tonumber(kept), tonumber(stored)
+  return p and k and g and k <= p and p <= g or false
 end
 
 -- UNCOUNTED ("=u" in KEYS[3]): a thread created by a saver that composes values keeps
