@@ -17,7 +17,7 @@
 -- from then on) or nil when absent.
 
 -- Created only when a call needs them (see plain_redis_saver.scripts).
--- cold: in_order full_index mp_scalar mp_read
+-- cold: in_order full_index mp_scalar mp_read load_records
 
 local ns, cid, held = ARGV[1], ARGV[2], held_digests(ARGV[3])
 local latest = cid == ''

@@ -45,6 +45,8 @@
 -- threads' helpers.
 -- cold: latest_id bytes_less apply_refs store_record bump_generation keep_newest
 -- cold: split_netstrings add_garbage plan_reads plan_counts plan_rows
+-- And the content check's, which a claim that holds does without.
+-- cold: composed_refs content_reads content_rows sent_map
 
 local RETENTION_BUDGET = 100
 local ns, cid, keep, parent, claim = ARGV[1], ARGV[2], ARGV[4], ARGV[6], ARGV[7]
@@ -55,7 +57,7 @@ if parent ~= '' and rcall('HEXISTS', KEYS[1], ns .. parent) == 0
     return fail('plain_redis_saver: parent removed: ' .. parent)
   end
 end
-local sent, rows, sent_rows = take_content(8)
+local rows, sent_rows = take_content(8)
 local uncounted, marking = thread_uncounted()
 local counted = uncounted and {}
   or refs_list(JSON_REFS, ARGV[5], 'count fields', 'the script arguments')
@@ -83,8 +85,9 @@ end
 -- With a claim (ARGV[7]), an uncounted thread's put reads no content; only when the
 -- claim fails is it looked for, in a second read.
 local claimed = uncounted and claim ~= ''
-local reads, refs
+local reads, refs, sent
 if #composed > 0 and not claimed then
+  sent = sent_map(sent_rows)
   refs = composed_refs(values, #values, composed, 'the script arguments')
   if uncounted then
     reads = content_reads(refs, sent, fields)
@@ -108,6 +111,7 @@ if #composed > 0 and claimed then
     content = sent_rows
   else
     refused = 1
+    sent = sent_map(sent_rows)
     refs = composed_refs(values, #values, composed, 'the script arguments')
     local names = {}
     reads = content_reads(refs, sent, names)

@@ -31,6 +31,8 @@
 -- Created only when a call needs them (see plain_redis_saver.scripts): the release of
 -- replaced values and the counted threads' helpers.
 -- cold: release_refs plan_reads plan_counts plan_rows
+-- And the content check's, which a claim that holds does without.
+-- cold: composed_refs content_reads content_rows sent_map
 
 local ORPHAN_TTL_MS = 24 * 3600 * 1000
 
@@ -47,7 +49,7 @@ if keep ~= '' then
     end
   end
 end
-local sent, rows, sent_rows = take_content(5)
+local rows, sent_rows = take_content(5)
 local uncounted, marking = thread_uncounted()
 -- One read of KEYS[4] serves every decision on the writes: which are stored already (a
 -- regular write never replaces one) and the head of the checkpoint's write index. The
@@ -115,6 +117,7 @@ if any and uncounted and claim ~= '' then
 end
 if any and not claimed then
   local names = {GENERATION, KEPT_SINCE}
+  local sent = sent_map(sent_rows)
   if uncounted then
     local refs = composed_refs(every, n, fields, 'the script arguments')
     local reads = content_reads(refs, sent, names)

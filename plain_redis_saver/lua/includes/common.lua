@@ -1021,16 +1021,14 @@ local function release_values(key, fields)
   release_refs(refs)
 end
 
--- Splits the field/value pairs of a write call (ARGV from `first`) into content sent
--- along (fields CONTENT..digest; returned as digest -> bytes, or nil when none) and the
--- call's own rows; the content also as rows (field, value, ...) to store as they are.
+-- Splits the field/value pairs of a write call (ARGV from `first`) into the call's own
+-- rows and the content sent along (fields CONTENT..digest), both as rows (field, value,
+-- ...): a write whose claim holds stores the content as it is.
 local function take_content(first)
-  local sent, rows, content = nil, {}, {}
+  local rows, content = {}, {}
   for i = first, #ARGV, 2 do
     local field = ARGV[i]
     if string.byte(field, 1) == 42 then
-      sent = sent or {}
-      sent[string.sub(field, 2)] = ARGV[i + 1]
       content[#content + 1] = field
       content[#content + 1] = ARGV[i + 1]
     else
@@ -1038,7 +1036,20 @@ local function take_content(first)
       rows[#rows + 1] = ARGV[i + 1]
     end
   end
-  return sent, rows, content
+  return rows, content
+end
+
+-- The content rows of take_content as a map, digest -> bytes (nil when none), for the
+-- writes that look for what their values reference.
+local function sent_map(content)
+  if #content == 0 then
+    return nil
+  end
+  local sent = {}
+  for i = 1, #content, 2 do
+    sent[string.sub(content[i], 2)] = content[i + 1]
+  end
+  return sent
 end
 
 -- The pending-write index of a checkpoint grows by appending. Rewriting one ever longer
