@@ -79,8 +79,8 @@ SCAN_PAGE = 1000
 #: request: a client that dies midway leaves nothing behind for longer.
 STAGING_TTL_MS = 60_000
 
-#: A saver's write generations start from 1 up to this (see ``Core.creates``): the
-#: replies carry 8 × the generation, which must stay under 2**53.
+#: A write generation starts from a number from 1 up to this (see
+#: ``Core.write_expiry``): the replies carry 16 × the generation, under 2**53.
 GENERATION_SEEDS = 2**40 - 1
 #: Reads of a thread in several requests (copy_thread, thread_snapshot) start again
 #: when the thread was written meanwhile, at most this many times in all.
@@ -307,11 +307,7 @@ class Core:
         # A saver whose new threads keep no reference counts (see UNCOUNTED in
         # lua/includes/common.lua) says so by a "u" before its writes' expiry.
         self.creates = "" if options.counts_new_threads else "u"
-        # Then the number a write generation a write creates starts from, before a "/":
-        # random, so a thread deleted and written again does not come back to the
-        # generations another process last saw it at (see GENERATION in common.lua).
-        self.creates += f"{secrets.randbelow(GENERATION_SEEDS) + 1}/"
-        self.write_expiry = self.creates + ("0" if ttl_ms is None else str(ttl_ms))
+        self._ttl_arg = "0" if ttl_ms is None else str(ttl_ms)
         self.read_expiry = f"~{ttl_ms}" if ttl_ms is not None and options.refresh_on_read else ""
         # The retention argument of the write scripts: "" keeps every checkpoint.
         keep = options.max_checkpoints
@@ -320,6 +316,18 @@ class Core:
         self.record_format = (
             codec.RECORD_FORMAT if options.compose_values else codec.NETSTRING_REFS_FORMAT
         )
+
+    @property
+    def write_expiry(self) -> str:
+        """The expiry argument of a write: the layout mark, then, before a "/", the
+        number a write generation the call creates starts from, and the expiry. The
+        number is drawn afresh for every call, so a thread deleted (or copied over) and
+        written again does not come back to the generations another process last saw
+        it at, whoever writes it (see GENERATION in lua/includes/common.lua)."""
+        return self._expiry(self._ttl_arg)
+
+    def _expiry(self, ttl: str | int) -> str:
+        return f"{self.creates}{secrets.randbelow(GENERATION_SEEDS) + 1}/{ttl}"
 
     def _write(self, op: Eval | Call) -> Generator[Op, Any, Any]:
         """Run a write; with ``wait_replicas`` the WAIT goes in the same round trip
@@ -1355,7 +1363,7 @@ class Core:
         if args:
             calls.append(tuple(args))
         for call in calls:  # noqa: UP028 (replies are sent in; a list iterator has no send)
-            yield Eval(IMPORT_THREAD, keys, call, f"{self.creates}{STAGING_TTL_MS}")
+            yield Eval(IMPORT_THREAD, keys, call, self._expiry(STAGING_TTL_MS))
 
     def thread_snapshot(self, thread_id: str) -> Plan:
         """Emits every checkpoint of a thread (every namespace, newest first) as stored

@@ -150,25 +150,69 @@ def test_a_collection_moves_the_generation_and_kept_since_together(
     assert int(after[0]) > before and after[1] == after[0]
 
 
+def seed_of(op: Any) -> int:
+    """The number a generation the write ``op`` creates starts from (see write_expiry)."""
+    return int(op.expiry.lstrip("u").split("/")[0])
+
+
+def recording_seeds(saver: PlainRedisSaver) -> list[int]:
+    """Records the seed of every script call the saver makes from now on."""
+    seeds: list[int] = []
+    run: Callable[[Any], Any] = saver._runner
+
+    def record(op: Any) -> Any:
+        if isinstance(op, Eval) and "/" in op.expiry:
+            seeds.append(seed_of(op))
+        return run(op)
+
+    saver._runner = record  # type: ignore[assignment]
+    return seeds
+
+
 @pytest.mark.parametrize("first", ["put", "put_writes"])
-def test_a_new_thread_counts_its_generations_from_the_writers_seed(
+def test_a_new_thread_counts_its_generations_from_the_seed_of_its_first_write(
     saver: PlainRedisSaver, admin: Any, first: str
 ) -> None:
-    seed = int(saver._core.creates.strip("u").rstrip("/"))
+    seeds = recording_seeds(saver)
     if first == "put":
         put_versions(saver, "t", [history(1)])
     else:
         saver.put_writes(config("t", checkpoint_id="1"), [("n", 1)], "task")
-    assert int(admin.hget(blobs(saver, "t"), GENERATION)) == seed
+    assert int(admin.hget(blobs(saver, "t"), GENERATION)) == seeds[0]
 
 
-def test_a_copy_counts_its_generations_from_the_copiers_seed(
+def test_a_copy_counts_its_generations_from_the_seed_of_its_import(
     saver: PlainRedisSaver, admin: Any
 ) -> None:
     put_versions(saver, "src", [history(1), history(2)])
+    seeds = recording_seeds(saver)
     saver.copy_thread("src", "dst")
-    seed = int(saver._core.creates.strip("u").rstrip("/"))
-    assert seed <= int(admin.hget(blobs(saver, "dst"), GENERATION)) <= seed + 2
+    assert int(admin.hget(blobs(saver, "dst"), GENERATION)) - seeds[0] in range(3)
+
+
+def test_every_write_draws_its_own_seed(saver: PlainRedisSaver) -> None:
+    seeds = recording_seeds(saver)
+    conversation(saver, "t", 3)
+    assert len(set(seeds)) == len(seeds) == 6
+
+
+def test_a_thread_its_creator_deletes_and_writes_again_refuses_another_savers_claims(
+    client: Any, prefix: str
+) -> None:
+    creator = PlainRedisSaver(client, key_prefix=prefix)
+    other = PlainRedisSaver(client, key_prefix=prefix)
+    stored = put_versions(creator, "t", [history(2)])
+    cp = checkpoint({"m": OLD}, versions={"m": 2})
+    other.put(stored[-1], cp, metadata(step=1), {"m": 2})  # its claims now cover OLD
+    creator.delete_thread("t")
+    # The creator writes it again: its generations do not start where they did.
+    again = put_versions(creator, "t", [history(n) for n in range(1, 6)])
+    cp = checkpoint({"m": OLD}, versions={"m": 6})
+    with count_round_trips() as rt:
+        other.put(again[-1], cp, metadata(step=6), {"m": 6})
+    assert rt.count == 2
+    found = creator.audit_thread("t")
+    assert (found.missing, found.unreferenced) == ([], [])
 
 
 # ---- the client's record (no server)

@@ -78,8 +78,9 @@ def test_a_counting_saver_sends_no_u_before_the_seed() -> None:
     assert isinstance(asked[0], Eval) and re.fullmatch(r"[1-9][0-9]*/0", asked[0].expiry)
 
 
-def test_two_savers_seed_their_generations_differently() -> None:
-    assert core().write_expiry != core().write_expiry
+def test_every_write_sends_a_seed_of_its_own() -> None:
+    plans = core()
+    assert plans.write_expiry != plans.write_expiry
 
 
 def test_put_sends_its_parent_for_the_script_to_check() -> None:

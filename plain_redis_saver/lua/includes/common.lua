@@ -1277,10 +1277,10 @@ end
 -- writes, so it never keeps KEYS[3] alive on its own. (A thread deleted and written
 -- again counts from 1 again: a reader is misled only if that happens, with exactly as
 -- many writes as before, between its two looks.) A generation a call creates starts
--- from the writing saver's SEED, a random number it sends (scripts do not read the
--- clock): a thread deleted (or expired) and written again by another process counts on
--- from somewhere else, so a process that last saw it at generation G does not find G
--- again after as many writes. Claims rely on it (see claim_holds).
+-- from SEED, a random number every write sends (scripts do not read the clock): a
+-- thread deleted (or expired, or copied over) and written again counts on from
+-- somewhere else, so a process that last saw it at generation G does not find G again
+-- after as many writes. Claims rely on it (see claim_holds).
 -- Its field is GENERATION ("=g"), a constant shared with the Python side.
 
 -- Whether the client already has checkpoint NS..CID's record and values: `known` is
@@ -1567,8 +1567,8 @@ end
 -- expired loses it, and a write that checks the content sets it again when it is
 -- missing. So when KEPT_SINCE <= P <= the generation now, nothing was deleted since the
 -- client saw it all, and the claim holds. A thread written again after a delete counts
--- its generations on from its new writer's random seed, so a claim from before does
--- not fall between the two but by a chance of about one in 2^40 / the writes since.
+-- its generations on from a new random seed, so a claim from before does not fall
+-- between the two but by a chance of about one in 2^40 / the writes since.
 -- A claim that fails makes the write look for the content after all, and its reply
 -- says so: the client then starts its record over (see Composer.proved). The claim
 -- "*" says the write sends all the content its values reference: nothing to look for.
