@@ -7,12 +7,13 @@ reference is never stored dangling. On every backend."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from plain_redis_saver import PlainRedisSaver, scripts
+from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver, scripts
 from plain_redis_saver.codec import GENERATION, KEPT_SINCE
 from plain_redis_saver.compose import Composer
 from plain_redis_saver.ops import Eval
@@ -213,6 +214,33 @@ def test_a_thread_its_creator_deletes_and_writes_again_refuses_another_savers_cl
     assert rt.count == 2
     found = creator.audit_thread("t")
     assert (found.missing, found.unreferenced) == ([], [])
+
+
+async def test_concurrent_writes_of_one_saver_and_another_savers_prunes_store_nothing_dangling(
+    aclient: Any, client: Any, prefix: str
+) -> None:
+    """Replies of one saver's concurrent writes come back in any order while another
+    saver prunes (collects) the thread: whatever order the server ran them in, every
+    claim that held was right, so the thread references no missing content."""
+    writer = AsyncPlainRedisSaver(aclient, key_prefix=prefix, max_checkpoints=3)
+    other = PlainRedisSaver(client, key_prefix=prefix)
+    parent = config("t")
+    for step in range(1, 30):
+        cp = checkpoint({"m": history(step)}, versions={"m": step})
+        parent = await writer.aput(parent, cp, metadata(step=step), {"m": step})
+        calls = [
+            writer.aput_writes(parent, [("m", history(step + k))], f"task {k}") for k in range(3)
+        ]
+        if step % 5 == 0:
+            calls.append(asyncio.to_thread(other.prune, ["t"]))
+        await asyncio.gather(*calls)
+    found = other.audit_thread("t")
+    assert found.missing == []
+    stored = other.get_tuple(config("t"))
+    assert stored.checkpoint["channel_values"]["m"] == history(29)
+    assert sorted(value for _, _, value in stored.pending_writes) == [
+        history(29 + k) for k in range(3)
+    ]
 
 
 # ---- the client's record (no server)
