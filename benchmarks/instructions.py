@@ -304,7 +304,7 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
         ("the rows and the thread's layout", "local counted = uncounted and {}", "return 1"),
         ("the count fields", "local fields, first_blob = adjust_fields(", "return 1"),
         ("the fields to read", "local reads, refs, sent\n", "return 1"),
-        ("naming the content to read", "local current = hmget(KEYS[3], fields)", "return 1"),
+        ("naming the counts to read", "local current = hmget(KEYS[3], fields)", "return 1"),
         ("the one read of the values hash", "local plan, content\n", "return 1"),
         ("checking the content, or planning its counts", "local unwritten = 0", "return 1"),
         (

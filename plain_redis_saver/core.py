@@ -709,8 +709,8 @@ class Core:
             list(rows.items()),
             content,
         )
-        # The reply (see put_writes.lua): twice the generation the call moved the thread to (0 if
-        # it changed nothing), plus 1 if the claim failed.
+        # The reply (see put_writes.lua): twice the generation the call moved the thread
+        # to (0 if it changed nothing), plus 1 if the claim failed.
         after = reply // 2
         self.newest.wrote_writes(
             target.thread_id,

@@ -63,9 +63,9 @@ local counted = uncounted and {}
   or refs_list(JSON_REFS, ARGV[5], 'count fields', 'the script arguments')
 -- One read of KEYS[3] serves every decision: which composed values are stored already
 -- (they count no references), the counts of the content the others and the sent nodes
--- reference (of an uncounted thread: that content itself, unless a claim is made), the
--- namespace's checkpoint count, the values' counts, which blobs are stored, and the
--- write generation. Each call from Lua costs more than the fields it reads.
+-- reference (of a counted thread), the namespace's checkpoint count, the values'
+-- counts, which blobs are stored, the write generation and KEPT_SINCE. Each call from
+-- Lua costs more than the fields it reads.
 local fields, first_blob = adjust_fields(ns, counted, rows, {})
 fields[#fields + 1] = GENERATION
 local at_generation = #fields
@@ -82,18 +82,14 @@ for i = 1, #rows, 2 do
     at[#at + 1] = first_blob + (i - 1) / 2
   end
 end
--- With a claim (ARGV[7]), an uncounted thread's put reads no content; only when the
--- claim fails is it looked for, in a second read.
-local claimed = uncounted and claim ~= ''
+-- A counted thread's put reads the counts its plan needs with the rest; an uncounted
+-- thread's reads no content when its claim (ARGV[7]) holds, and looks for it all in a
+-- second read otherwise.
 local reads, refs, sent
-if #composed > 0 and not claimed then
+if #composed > 0 and not uncounted then
   sent = sent_map(sent_rows)
   refs = composed_refs(values, #values, composed, 'the script arguments')
-  if uncounted then
-    reads = content_reads(refs, sent, fields)
-  else
-    reads = plan_reads(refs, sent, fields)
-  end
+  reads = plan_reads(refs, sent, fields)
 end
 local current = hmget(KEYS[3], fields)
 local generation = next_generation(current[at_generation])
@@ -106,21 +102,19 @@ for i = 1, #rows, 2 do
 end
 local plan, content
 local refused = 0
-if #composed > 0 and claimed then
+if #composed > 0 and uncounted then
   if claim_holds(claim, current[at_kept], current[at_generation]) then
     content = sent_rows
   else
-    refused = 1
+    -- Every value's content is checked, stored already or not: after the call, all the
+    -- content the client named is there (it may claim it next time).
+    refused = claim ~= '' and 1 or 0
     sent = sent_map(sent_rows)
     refs = composed_refs(values, #values, composed, 'the script arguments')
     local names = {}
     reads = content_reads(refs, sent, names)
     content = content_rows(refs, sent, reads, hmget(KEYS[3], names), {})
   end
-elseif reads and uncounted then
-  -- Every value's content is checked, stored already or not: after the call, all the
-  -- content the client named is there (it may claim it next time).
-  content = content_rows(refs, sent, reads, current, {})
 elseif reads then
   -- Composed values stored already count no references.
   local some_stored = false
