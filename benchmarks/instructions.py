@@ -170,7 +170,9 @@ def sources_at(rev: str) -> dict[str, str]:
             check=True,
         ).stdout
 
-    common = show("includes/common.lua")
+    # The shared constants are pasted in front of common.lua (today's, as the rest of
+    # the assembly; a revision from before they moved there defines them itself).
+    common = scripts.constants_prelude() + show("includes/common.lua")
     out = {}
     for name in READ_SCRIPTS:
         body = show(f"{name}.lua")
@@ -267,17 +269,29 @@ def measure(calls: int, rev: str | None = None) -> list[tuple[str, float]]:
 # Cuts inside load_records, which get_checkpoint and list_checkpoints share: the read
 # record(s) come back as one empty entry, so each script runs on to its reply.
 _LOADED = "return {{}}, {}, {}"
-_LOAD_RECORDS: list[tuple[str, str, str]] = [
-    (
-        "the headers and references, listed",
-        "  local indexes = hmget(KEYS[4], index_fields)",
-        _LOADED,
-    ),
-    ("the write indexes", "  local blobs = hmget(KEYS[3], blob_fields)", _LOADED),
-    ("the values", "  local write_fields, write_span, nw = {}, {}, 0", _LOADED),
-    ("the writes", "  -- The content of composed values and writes is gathered together", _LOADED),
-    ("gathering content", "  local out = {}\n  for i = 1, #found do", _LOADED),
-]
+
+
+def _load_records(hmget: str) -> list[tuple[str, str, str]]:
+    """The sections of ``load_records``, which calls ``hmget`` as the script spells it
+    (``lazy('warm').hmget`` where a read's warm helpers hold it, see
+    :func:`plain_redis_saver.scripts._prelude`)."""
+    return [
+        (
+            "the headers and references, listed",
+            f"  local indexes = {hmget}(KEYS[4], index_fields)",
+            _LOADED,
+        ),
+        ("the write indexes", f"  local blobs = {hmget}(KEYS[3], blob_fields)", _LOADED),
+        ("the values", "  local write_fields, write_span, nw = {}, {}, 0", _LOADED),
+        (
+            "the writes",
+            "  -- The content of composed values and writes is gathered together",
+            _LOADED,
+        ),
+        ("gathering content", "  local out = {}\n  for i = 1, #found do", _LOADED),
+    ]
+
+
 #: Where ``--sections`` cuts each script: (what the rows up to here did, the text before
 #: which the variant returns, and what it returns there). A cut inside a helper returns
 #: from the helper with empty results, and the script runs on to its end with them.
@@ -290,13 +304,17 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
             "local found = load_checkpoint(ns, cid, held, ARGV[4]",
             "return 1",
         ),
-        ("comparing the client's copy", "  if has and known[3] == '1' then", "return {}"),
         (
-            "the record (its presence only, for a client that knows it has no writes)",
-            "  local out, blobs, content = cold().load_records({{ns, cid, record, has}}, held)",
+            "comparing the client's copy",
+            "  if known and client_has(cid, known, generation) then",
             "return {}",
         ),
-        *_LOAD_RECORDS,
+        (
+            "the record (its presence only, for a client that knows it has no writes)",
+            "  local out, blobs, content = lazy('cold').load_records({{ns, cid, record}}, held)",
+            "return {}",
+        ),
+        *_load_records("lazy('warm').hmget"),
     ],
     "put_checkpoint": [
         ("the request and the shared helpers", "local RETENTION_BUDGET = 100", "return 1"),
@@ -335,7 +353,7 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
             "local out, blobs, content = load_records(found, held)",
             "return 1",
         ),
-        *_LOAD_RECORDS,
+        *_load_records("hmget"),
         ("the page's output", "touch()\nlocal done", "return 1"),
     ],
 }

@@ -80,6 +80,8 @@ _NAME = re.compile(r"[A-Za-z_]\w*")
 _COMMENT = re.compile(r"(?:^|(?<=\s))--[^\n]*", re.MULTILINE)
 # A script's own cold helpers: "-- cold: name name ..." on a line of its file.
 _COLD_LIST = re.compile(r"^-- cold: (.+)$", re.MULTILINE)
+# And those of its second lazy group: "-- warm: name name ..." (see _prelude).
+_WARM_LIST = re.compile(r"^-- warm: (.+)$", re.MULTILINE)
 # What a rewrite must step over (comments and string literals) and the names it may
 # rewrite: a name not reached through "." or ":" (a field), though ".." (concatenation)
 # may stand before it.
@@ -157,72 +159,117 @@ def _pruned(helpers: str, uses: str) -> str:
     return "".join(text for i, (_, text) in enumerate(blocks) if i in needed)
 
 
-def _prelude(helpers: str, uses: str, cold: frozenset[str]) -> tuple[str, frozenset[str]]:
+def _prelude(
+    helpers: str, uses: str, cold: frozenset[str], warm: frozenset[str] = frozenset()
+) -> tuple[str, dict[str, str]]:
     """``helpers`` pruned to what ``uses`` needs (see :func:`_pruned`), with the helpers
     only a ``cold`` helper reaches (those named, those marked ``-- cold`` on their first
-    line, and whatever only they use) created on first use; and the names of those
-    that code outside them must reach as ``cold().name``.
+    line, and whatever only they use) created on first use; and, for each of those that
+    code outside its group uses, the group (code reaches it as ``lazy('cold').name``).
 
     Creating a function costs the server about 1.4 k instructions per call of the
     script, whether or not the call runs it; error reports and rare paths (retention,
     a repeated put) are most of a script's helpers. Those go, in their order, into one
-    function that creates them all the first time a call needs one of them."""
+    function, ``lazy``, that creates them all the first time a call needs one of them
+    and hands back the same table after that: one function made per call, however many
+    helpers it holds.
+
+    ``warm`` names the roots of a second such group, for a path that is neither every
+    call's nor rare (a read of a checkpoint with pending writes): it holds what they
+    reach that no call needs and no cold helper is, so that path creates a few helpers,
+    not all the rare ones (``lazy('warm')``); what both groups use is in the warm one,
+    but for constants, which every call makes (at no cost worth a lookup)."""
     blocks = _blocks(helpers)
-    unknown = cold - {name for names, _ in blocks for name in names}
+    unknown = (cold | warm) - {name for names, _ in blocks for name in names}
     if unknown:
         raise ValueError(f"no helper is named {', '.join(sorted(unknown))} (a '-- cold:' line)")
+    if cold & warm:
+        raise ValueError(f"helpers both cold and warm: {', '.join(sorted(cold & warm))}")
     needed, always = _needed(blocks, uses)
     marked = {
         i for i in needed - always if set(blocks[i][0]) & cold or _first_line_cold(blocks[i][1])
     }
-    hot, _ = _needed(blocks, uses, marked)
-    lazy = sorted(needed - hot)
-    if not lazy:
-        return "".join(text for i, (_, text) in enumerate(blocks) if i in needed), frozenset()
-    used_outside = _words("\n".join([uses] + [blocks[i][1] for i in sorted(hot)]))
-    exported = frozenset(name for i in lazy for name in blocks[i][0] if name in used_outside)
-    head = (
-        "-- Helpers created on first use (see plain_redis_saver.scripts._prelude).\n"
-        "local make_cold, COLD\n"
-        "local function cold()\n"
-        "  if not COLD then\n"
-        "    COLD = make_cold()\n"
-        "  end\n"
-        "  return COLD\n"
-        "end\n"
-    )
-    body = [blocks[0][1], head]
-    body += [_rewritten(text, exported) for i, (_, text) in enumerate(blocks) if i in hot and i]
-    fields = ", ".join(f"{name} = {name}" for name in sorted(exported))
-    body.append("\nmake_cold = function()\n")
-    body += [blocks[i][1] for i in lazy]
-    body.append(f"  return {{{fields}}}\nend\n")
-    return "".join(body), exported
+    roots = {i for i in needed - always - marked if set(blocks[i][0]) & warm}
+    hot, _ = _needed(blocks, uses, marked | roots)
+    warm_blocks = roots | _reached(blocks, [blocks[i][1] for i in roots], marked | hot)
+    # A constant both groups use is made at the top: reaching it through an accessor
+    # costs every use a call, and making it costs next to nothing.
+    cold_words = _words("\n".join(blocks[i][1] for i in needed - hot - warm_blocks))
+    lazy_names = {n for i in needed - hot for n in blocks[i][0]}
+    hoisted = {
+        i
+        for i in warm_blocks - roots
+        if set(blocks[i][0]) & cold_words
+        and "function" not in _statement(blocks[i][1])
+        and not (_words(blocks[i][1]) - set(blocks[i][0])) & lazy_names
+    }
+    hot |= hoisted
+    warm_blocks -= hoisted
+    groups = [("cold", sorted(needed - hot - warm_blocks)), ("warm", sorted(warm_blocks))]
+    groups = [(name, members) for name, members in groups if members]
+    if not groups:
+        return "".join(text for i, (_, text) in enumerate(blocks) if i in needed), {}
+    accessor: dict[str, str] = {}
+    for group, members in groups:
+        outside = [uses] + [blocks[i][1] for i in sorted(hot)]
+        outside += [blocks[i][1] for other, m in groups if other != group for i in m]
+        used_outside = _words("\n".join(outside))
+        accessor.update(
+            (name, group) for i in members for name in blocks[i][0] if name in used_outside
+        )
+    body = [
+        blocks[0][1],
+        "-- Helpers created on first use (see plain_redis_saver.scripts._prelude).\n",
+        "local lazy\n",
+        f"local {', '.join(group.upper() for group, _ in groups)}\n",
+    ]
+    body += [_rewritten(text, accessor) for i, (_, text) in enumerate(blocks) if i in hot and i]
+    body.append("\nlazy = function(group)\n")
+    for k, (group, members) in enumerate(groups):
+        store = group.upper()
+        own = {name: g for name, g in accessor.items() if g != group}
+        fields = ", ".join(
+            f"{name} = {name}" for name in sorted(n for n, g in accessor.items() if g == group)
+        )
+        last = k == len(groups) - 1
+        body.append(
+            ("" if last else f"if group == '{group}' then\n")
+            + f"  if {store} then\n    return {store}\n  end\n"
+        )
+        body += [_rewritten(blocks[i][1], own) for i in members]
+        body.append(f"  {store} = {{{fields}}}\n  return {store}\n" + ("" if last else "end\n"))
+    body.append("end\n")
+    return "".join(body), accessor
+
+
+def _statement(text: str) -> str:
+    """The first line of the statement in ``text`` (after its comments)."""
+    return next((line for line in text.splitlines() if _STATEMENT.match(line)), "")
 
 
 def _first_line_cold(text: str) -> bool:
     """Whether the statement in ``text`` (after its comments) is marked ``-- cold``."""
-    for line in text.splitlines():
-        if _STATEMENT.match(line):
-            return line.rstrip().endswith("-- cold")
-    return False
+    return _statement(text).rstrip().endswith("-- cold")
 
 
-def _rewritten(text: str, names: frozenset[str]) -> str:
-    """``text`` with each use of a helper in ``names`` made ``cold().name``; raises
-    ValueError where ``text`` declares such a name itself (a local or a parameter would
-    be rewritten with it)."""
+def _rewritten(text: str, names: dict[str, str]) -> str:
+    """``text`` with each use of a helper in ``names`` (which maps it to its group,
+    ``cold`` say) made ``lazy('<group>').name``; raises ValueError where ``text``
+    declares such a name itself (a local or a parameter would be rewritten with it)."""
     if not names:
         return text
     code = _TOKEN.sub(lambda m: " " * len(m.group()) if m.group()[0] in "-'\"" else m.group(), text)
     for match in _DECLARES.finditer(code):
         declared = set(_NAME.findall(match.group(1) or match.group(2) or ""))
-        if declared & names:
-            raise ValueError(f"a cold helper's name is declared again: {sorted(declared & names)}")
+        if declared & names.keys():
+            raise ValueError(
+                f"a lazy helper's name is declared again: {sorted(declared & names.keys())}"
+            )
 
     def rewrite(match: re.Match[str]) -> str:
         token = match.group()
-        return f"cold().{token}" if token in names else token
+        group = names.get(token)
+        return f"lazy('{group}').{token}" if group else token
 
     return _TOKEN.sub(rewrite, text)
 
@@ -252,8 +299,9 @@ def _assembled(name: str, texts: list[str], body: str, *, prune: bool) -> str:
     use, see :func:`_prelude`), then ``body``."""
     if prune:
         cold = frozenset(word for line in _COLD_LIST.findall(body) for word in line.split())
+        warm = frozenset(word for line in _WARM_LIST.findall(body) for word in line.split())
         rest = [*texts[1:], body]
-        prelude, lazy = _prelude(texts[0], "\n".join(rest), cold)
+        prelude, lazy = _prelude(texts[0], "\n".join(rest), cold, warm)
         *others, body = [_rewritten(text, lazy) for text in rest]
         texts = [prelude, *others]
     prelude = "\n".join(texts)

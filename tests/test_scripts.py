@@ -85,7 +85,7 @@ def _cold_script() -> str:
 
 def test_helpers_marked_or_listed_cold_are_created_inside_the_factory() -> None:
     source = _cold_script()
-    hot, cold = source.split("make_cold = function()")
+    hot, cold = source.split("lazy = function(group)")
     assert "local function common_path" in hot
     for helper in ("fail", "rare", "describe"):  # describe: only a cold helper uses it
         assert f"local function {helper}(" in cold and f"local function {helper}(" not in hot
@@ -93,8 +93,8 @@ def test_helpers_marked_or_listed_cold_are_created_inside_the_factory() -> None:
 
 def test_uses_of_cold_helpers_outside_the_factory_go_through_cold() -> None:
     source = _cold_script()
-    assert "return cold().fail('bad input; fail names it')" in source
-    assert "return cold().rare(ARGV[2])" in source
+    assert "return lazy('cold').fail('bad input; fail names it')" in source
+    assert "return lazy('cold').rare(ARGV[2])" in source
     assert "'the word fail, quoted'..common_path" in source  # strings are not code
 
 
@@ -118,6 +118,95 @@ def test_a_script_with_cold_helpers_runs_both_paths() -> None:
         server.eval(source, 0, "bad")
 
 
+WARM_HELPERS = (
+    COLD_HELPERS
+    + """
+local LABEL = 'item '
+
+local function label(x)
+  return LABEL .. x
+end
+
+local function middling(x)
+  if x == '' then
+    return fail('empty')
+  end
+  return label(x)
+end
+
+local function rare_label(x)
+  return fail('rare: ' .. label(x) .. ' ' .. LABEL)
+end
+"""
+)
+
+WARM_BODY = """\
+-- cold: rare_label
+-- warm: middling
+if ARGV[1] == 'rare' then
+  return rare_label(ARGV[2])
+elseif ARGV[1] == 'middling' then
+  return middling(ARGV[2])
+end
+return common_path(ARGV[1])
+"""
+
+
+def _warm_script() -> str:
+    return scripts._assembled("demo", [WARM_HELPERS], WARM_BODY, prune=True)
+
+
+def _groups(source: str) -> tuple[str, str, str]:
+    """The hot part of an assembled script, and the text of its cold and warm groups."""
+    hot, lazy = source.split("lazy = function(group)")
+    cold, warm = lazy.split("if group == 'cold' then")[1].split("  COLD = {")
+    return hot, cold, warm
+
+
+def test_helpers_on_a_warm_line_get_a_group_of_their_own() -> None:
+    hot, cold, warm = _groups(_warm_script())
+    assert "local function common_path(" in hot
+    assert "local function middling(" in warm and "local function middling(" not in hot + cold
+    # label: used by the warm and the cold group, so in the warm one (made with fewer)
+    assert "local function label(" in warm and "local function label(" not in hot + cold
+    assert "local function rare_label(" in cold and "local function fail(" in cold
+
+
+def test_a_constant_both_groups_use_is_made_on_every_call() -> None:
+    hot, cold, warm = _groups(_warm_script())
+    assert "local LABEL = 'item '" in hot
+    assert "local LABEL" not in cold + warm
+
+
+def test_each_group_reaches_the_others_helpers_through_the_accessor() -> None:
+    _, cold, warm = _groups(_warm_script())
+    assert "lazy('warm').label(x)" in cold and "lazy('cold').fail('empty')" in warm
+
+
+def test_a_script_with_warm_helpers_runs_every_path() -> None:
+    server = fakeredis.FakeRedis()
+    source = _warm_script()
+    assert server.eval(source, 0, "hello") == b"hello"
+    assert server.eval(source, 0, "middling", "x") == b"item x"
+    with pytest.raises(redis.ResponseError, match="empty"):
+        server.eval(source, 0, "middling", "")
+    with pytest.raises(redis.ResponseError, match="rare: item x item "):
+        server.eval(source, 0, "rare", "x")
+
+
+def test_a_helper_both_cold_and_warm_is_refused() -> None:
+    with pytest.raises(ValueError, match="both cold and warm: middling"):
+        scripts._assembled("demo", [WARM_HELPERS], "-- cold: middling\n" + WARM_BODY, prune=True)
+
+
+def test_a_confirmed_read_with_pending_writes_creates_no_rare_helper() -> None:
+    _, cold, warm = _groups(scripts.GET_CHECKPOINT.source)
+    for helper in ("confirmed_writes", "gather_content", "split_netstrings"):
+        assert f"local function {helper}(" in warm, helper
+    for helper in ("load_records", "full_index", "check_thread_intact", "corrupt"):
+        assert f"local function {helper}(" in cold, helper
+
+
 def test_the_hot_scripts_create_their_rare_helpers_only_when_called() -> None:
     rare = {
         scripts.PUT_CHECKPOINT: ("keep_newest", "store_record", "fail", "corrupt"),
@@ -126,7 +215,7 @@ def test_the_hot_scripts_create_their_rare_helpers_only_when_called() -> None:
         scripts.LIST_CHECKPOINTS: ("check_thread_intact", "full_index"),
     }
     for script, helpers in rare.items():
-        hot = script.source.split("make_cold = function()")[0]
+        hot = script.source.split("lazy = function(group)")[0]
         for helper in helpers:
             assert f"local function {helper}(" not in hot, (script.name, helper)
             assert f"local function {helper}(" in script.source, (script.name, helper)

@@ -16,8 +16,11 @@
 -- generation it was read at, "" if none or not a number, so the client can hold it
 -- from then on) or nil when absent.
 
--- Created only when a call needs them (see plain_redis_saver.scripts).
+-- Created only when a call needs them (see plain_redis_saver.scripts): the full read's
+-- helpers, and (apart) those of a read of the pending writes alone, for a client that
+-- has the checkpoint's record and values.
 -- cold: in_order full_index mp_scalar mp_read load_records
+-- warm: confirmed_writes
 
 local ns, cid, held = ARGV[1], ARGV[2], held_digests(ARGV[3])
 local latest = cid == ''
