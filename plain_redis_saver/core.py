@@ -45,7 +45,7 @@ from .errors import (
     ValueTooLargeError,
 )
 from .keys import Keyspace, ThreadKeys
-from .newest import Known, NewestWritten, Parts, Stored
+from .newest import HeldWrite, HeldWrites, Known, NewestWritten, Parts, Stored
 from .ops import Arg, Batch, Call, Emit, Eval, LoadScripts, Op, Plan, Scan
 from .options import SaverOptions
 from .scripts import (
@@ -397,21 +397,25 @@ class Core:
         index: bytes,
         values: Sequence[bytes | None],
         content: Mapping[bytes, bytes],
-    ) -> list[PendingWrite]:
+    ) -> HeldWrites:
+        """The writes a read found, in the order the write index lists them."""
         subs = codec.split_netstrings(index, f"write index of {where}")
         if len(subs) != len(values):
             raise CorruptDataError(f"write index of {where} does not match its writes")
-        rows = []
+        found = []
         for sub, value in zip(subs, values, strict=True):
             if value is None:
                 raise CorruptDataError(f"pending write {sub!r} of {where} is missing")
             task_id, idx = codec.parse_write_sub(sub, f"write index of {where}")
             channel, typed, task_path = codec.decode_write(self._built(value, content, where))
-            rows.append((writes_sort_key(task_path, task_id, idx), task_id, channel, typed))
-        rows.sort(key=lambda row: row[0])
-        return [
-            (task_id, channel, self.serde.loads_typed(typed)) for _, task_id, channel, typed in rows
-        ]
+            found.append(HeldWrite(task_id, idx, channel, typed, task_path))
+        return tuple(found)
+
+    def _decoded_writes(self, writes: HeldWrites) -> list[PendingWrite]:
+        """``writes`` as a checkpoint tuple's pending writes: decoded, in LangGraph's
+        order (by task path, task and index)."""
+        ordered = sorted(writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
+        return [(w.task_id, w.channel, self.serde.loads_typed(w.typed)) for w in ordered]
 
     def decode_checkpoint(
         self,
@@ -420,14 +424,15 @@ class Core:
         reply: Sequence[Any],
         content: Mapping[bytes, bytes],
         known: Known | None = None,
-        hold: Callable[[Parts, dict[bytes, Stored]], None] | None = None,
+        hold: Callable[[Parts, dict[bytes, Stored], HeldWrites], None] | None = None,
     ) -> CheckpointTuple:
         """A checkpoint read by get_checkpoint or list_checkpoints: (cid, record, the
         read's channel values as :class:`PageValues`, write index, writes); ``content``
         rebuilds its composed values and writes (see :meth:`_read_content`). With
         ``known``, the checkpoint the server confirmed the client holds (record and
-        values not sent): its parts come from there. ``hold``, if given, is called with
-        the serialized parts and values (by field) of a checkpoint read whole (see
+        values not sent): its parts come from there, and its pending writes too when the
+        client knows them. ``hold``, if given, is called with the serialized parts,
+        values (by field) and pending writes of a checkpoint read whole (see
         :meth:`NewestWritten.read`)."""
         cid_raw, record_raw, page, index, writes = reply
         keys = self.keys.thread(thread_id)
@@ -484,12 +489,16 @@ class Core:
             at = keys.checkpoints
             checkpoint = {**checkpoint, "channel_values": values}
             at = keys.writes
-            pending = self._pending_writes(
-                f"checkpoint {cid!r} of thread {thread_id!r} (key {at!r})",
-                index or b"",
-                writes,
-                content,
-            )
+            if known is not None and known.writes is not None:
+                held_writes = known.writes
+            else:
+                held_writes = self._pending_writes(
+                    f"checkpoint {cid!r} of thread {thread_id!r} (key {at!r})",
+                    index or b"",
+                    writes,
+                    content,
+                )
+            pending = self._decoded_writes(held_writes)
         except CorruptDataError as exc:
             if at in str(exc):
                 raise
@@ -499,7 +508,7 @@ class Core:
         except Exception as exc:
             raise self._undecodable(thread_id, cid, _where(keys, at, writes), exc) from exc
         if hold is not None and to_hold is not None:
-            hold(to_hold, held)
+            hold(to_hold, held, held_writes)
         return CheckpointTuple(
             config=self._config(thread_id, ns, cid),
             checkpoint=checkpoint,
@@ -681,6 +690,7 @@ class Core:
         # One row per stored field: writes to one special channel share a field, and the
         # last of them is the one stored.
         rows: dict[bytes, bytes] = {}
+        stored: dict[int, HeldWrite] = {}  # what the rows store, for the reads that follow
         content: dict[bytes, bytes] = {}
         suffix = codec.pack(task_path)
         for idx, write in enumerate(writes):
@@ -697,9 +707,11 @@ class Core:
             )
             prefix = encoded[: len(encoded) - len(suffix) - len(typed[1])]
             memo = (target.thread_id, target.checkpoint_ns, "write", channel)
-            rows[str(WRITES_IDX_MAP.get(channel, idx)).encode()] = self._composed(
+            field = WRITES_IDX_MAP.get(channel, idx)
+            rows[str(field).encode()] = self._composed(
                 memo, prefix, typed, suffix, encoded, content
             )
+            stored[field] = HeldWrite(task_id, field, channel, typed, task_path)
         assert target.checkpoint_id is not None
         base = target.ns + codec.netstring(target.checkpoint_id)
         reply = yield from self._write_composed(
@@ -717,6 +729,7 @@ class Core:
             target.ns,
             target.checkpoint_id,
             (after - 1, after) if after else None,
+            tuple(stored.values()),
         )
         self._proved(target.thread_id, after, reply & 1 == 1, content)
 
@@ -874,16 +887,15 @@ class Core:
         generation = found.generation if known is None else None
         hold = None
         if isinstance(generation, int):
-            unwritten = not index and not writes
 
-            def hold(parts: Parts, held: dict[bytes, Stored]) -> None:
+            def hold(parts: Parts, held: dict[bytes, Stored], writes: HeldWrites) -> None:
                 self.newest.read(
                     target.thread_id,
                     target.ns,
                     parts,
                     values=held,
                     generation=generation,
-                    unwritten=unwritten,
+                    writes=writes,
                 )
 
         yield Emit(

@@ -9,13 +9,16 @@ left, nothing else changed the thread in between, so what it remembers is what i
 stored. A read names the checkpoint and that generation; the read script compares the
 generation with the stored one and, on a match, sends only the pending writes
 (``client_has`` in includes/common.lua), or nothing at all when the client also knows
-that the checkpoint has none (a put that found none, and no write of this process's to
-it since). Any other change (a newer checkpoint, another
-process's write, delete or prune, a value another writer stored first, eviction) moves
-or drops the generation and makes the read an ordinary one, in the same round trip, so
-what is remembered is never trusted beyond what the server confirms. A full read of a
-namespace's newest checkpoint names the generation it was read at (in the same script),
-so a process that reads a thread it did not write holds it from its second read on.
+them: that the checkpoint has none (a put that found none, and no write of this
+process's to it since), or which they are (the writes this process stored on such a
+checkpoint, each call finding the generation the one before left, or those a full read
+found; the script then checks that the write index is there). Any other change (a
+newer checkpoint, another process's write, delete or prune, a value another writer
+stored first, eviction) moves or drops the generation and makes the read an ordinary
+one, in the same round trip, so what is remembered is never trusted beyond what the
+server confirms. A full read of a namespace's newest checkpoint names the generation it
+was read at (in the same script), so a process that reads a thread it did not write
+holds it from its second read on.
 """
 
 from __future__ import annotations
@@ -40,9 +43,41 @@ class Stored(NamedTuple):
     typed: Typed | None
 
 
+class HeldWrite(NamedTuple):
+    """A pending write as put_writes stored it: the field ``idx`` of task ``task_id``
+    (negative for LangGraph's special channels) and what it decodes to."""
+
+    task_id: str
+    idx: int
+    channel: str
+    typed: Typed
+    task_path: str
+
+
+#: The pending writes of a checkpoint, known exactly: none, or those this process stored.
+HeldWrites = tuple[HeldWrite, ...]
+
+
+def merged(held: HeldWrites, new: HeldWrites) -> HeldWrites:
+    """The writes stored after put_writes stored ``new`` on a checkpoint holding ``held``
+    (see put_writes.lua): a regular write never replaces one stored under its task and
+    index; a special channel's does."""
+    found = {(w.task_id, w.idx): w for w in held}
+    for write in new:
+        key = (write.task_id, write.idx)
+        if write.idx < 0 or key not in found:
+            found[key] = write
+    return tuple(found.values())
+
+
+def _writes_size(writes: HeldWrites | None) -> int:
+    return sum(len(w.typed[1]) + _ENTRY_BYTES for w in writes or ())
+
+
 class Known(NamedTuple):
     """A checkpoint whose record and values the client holds, as stored at the thread's
-    write ``generation``; ``unwritten`` when it is also known to have no pending writes."""
+    write ``generation``; ``writes``, its pending writes when the client knows them
+    (``()``: it has none), else None."""
 
     cid: str
     generation: int
@@ -50,11 +85,18 @@ class Known(NamedTuple):
     checkpoint: Typed
     metadata: Typed
     values: tuple[tuple[str, Typed], ...]  # channel, serialized value (non-empty only)
-    unwritten: bool = False
+    writes: HeldWrites | None = None
+
+    @property
+    def unwritten(self) -> bool:
+        """Whether it is known to have no pending writes."""
+        return self.writes == ()
 
     def read_args(self) -> tuple[str, int, str]:
-        """The read script's arguments naming it (see get_checkpoint.lua)."""
-        return (self.cid, self.generation, "1" if self.unwritten else "")
+        """The read script's arguments naming it (see get_checkpoint.lua): "1" when it
+        has no pending writes, "2" when the client holds them."""
+        flag = "" if self.writes is None else "2" if self.writes else "1"
+        return (self.cid, self.generation, flag)
 
 
 class Parts(NamedTuple):
@@ -73,18 +115,19 @@ class _Written:
     :meth:`known` is worked out on the first read after it, since most puts of a turn
     are followed by another put."""
 
-    __slots__ = ("values", "parts", "step", "unwritten", "size", "_known")
+    __slots__ = ("values", "parts", "step", "writes", "size", "_known")
 
     def __init__(
-        self, values: dict[bytes, Stored], parts: Parts, step: int, unwritten: bool
+        self, values: dict[bytes, Stored], parts: Parts, step: int, writes: HeldWrites | None
     ) -> None:
         self.values = values  # by value field (NS..ref), only those `parts.refs` name
         self.parts = parts
         self.step = step  # the thread's write generation right after it was stored or read
-        # No pending writes were stored against it then, and none by this process since
-        # (any change by another process moves the generation past `step`).
-        self.unwritten = unwritten
-        self.size = (
+        # Its pending writes as they were then, with those this process stored since
+        # (any change by another process moves the generation past `step`); None when
+        # not known.
+        self.writes = writes
+        self.size = _writes_size(writes) + (
             len(parts.record)
             + sum(
                 len(field) + len(stored.field_value) + (len(stored.typed[1]) if stored.typed else 0)
@@ -218,7 +261,7 @@ class NewestWritten:
                 # A write of this process's handled before this reply may be one to this
                 # checkpoint, made after the put: its writes are then not known.
                 unwritten = unwritten and not thread.seen_after(after)
-                self._keep(key, _Written(values, parts, after, unwritten))
+                self._keep(key, _Written(values, parts, after, () if unwritten else None))
             # else: another writer stored one of its values first, with other bytes.
             self._drop_if_empty(thread_id)
 
@@ -230,12 +273,12 @@ class NewestWritten:
         *,
         values: Mapping[bytes, Stored],
         generation: int,
-        unwritten: bool = False,
+        writes: HeldWrites | None = None,
     ) -> None:
         """Records the newest checkpoint of a namespace as a full read found it
         (``parts``, and ``values`` by field), with the thread's write ``generation`` it
-        was read at (in the same script) and whether it had no pending writes
-        (``unwritten``): from then on the process holds it as if it had written it."""
+        was read at (in the same script) and the pending writes it had (``writes``, ()
+        for none): from then on the process holds it as if it had written it."""
         if self._max_bytes <= 0:
             return
         with self._lock:
@@ -248,9 +291,10 @@ class NewestWritten:
                 thread = None
             if thread is None:
                 thread = self._threads[thread_id] = _Thread(generation)
-            unwritten = unwritten and not thread.seen_after(generation)
+            if thread.seen_after(generation):
+                writes = None  # a write of this process's may be one to this checkpoint
             self._pop((thread_id, ns))
-            self._keep((thread_id, ns), _Written(dict(values), parts, generation, unwritten))
+            self._keep((thread_id, ns), _Written(dict(values), parts, generation, writes))
             self._drop_if_empty(thread_id)
 
     def _drop_if_empty(self, thread_id: str) -> None:
@@ -277,17 +321,34 @@ class NewestWritten:
                 self._drop_if_empty(oldest[0])
 
     def wrote_writes(
-        self, thread_id: str, ns: bytes, cid: str, generations: tuple[int, int] | None
+        self,
+        thread_id: str,
+        ns: bytes,
+        cid: str,
+        generations: tuple[int, int] | None,
+        writes: HeldWrites | None = None,
     ) -> None:
-        """Records pending writes this process stored against checkpoint ``cid`` of
-        namespace ``ns`` (put_writes): it may have writes from now on. ``generations``:
-        the step the call moved the thread's write generation by, None when it stored
-        nothing."""
+        """Records the pending ``writes`` this process stored against checkpoint ``cid``
+        of namespace ``ns`` (put_writes; None: not told which). ``generations``: the
+        step the call moved the thread's write generation by, None when it stored
+        nothing. The checkpoint's writes stay known when they were and this step follows
+        the generation they are known at: nothing else happened in between."""
         with self._lock:
             entry = self._entries.get((thread_id, ns))
-            if entry is not None and entry.parts.cid == cid:
-                entry.unwritten = False
             thread = self._threads.get(thread_id)
+            if entry is not None and entry.parts.cid == cid:
+                after = None
+                if entry.writes is not None and writes is not None:
+                    after = merged(entry.writes, writes)
+                if generations is None:
+                    # Nothing stored: known still if that is what storing these changes.
+                    after = after if after == entry.writes else None
+                elif thread is None or not (entry.step <= generations[0] == thread.generation):
+                    after = None
+                grown = _writes_size(after) - _writes_size(entry.writes)
+                entry.writes = after
+                entry.size += grown
+                self._bytes += grown
             if generations is not None and thread is not None and not thread.step(*generations):
                 self._forget(thread_id)
 
@@ -330,8 +391,8 @@ class NewestWritten:
             generation = self._threads[thread_id].generation
             if entry.step > generation:
                 return None
-            unwritten = entry.unwritten  # as of `generation` (wrote_writes moves both)
+            writes = entry.writes  # as of `generation` (wrote_writes moves both)
         known = entry.known()
         if known is None:
             return None
-        return known._replace(generation=generation, unwritten=unwritten)
+        return known._replace(generation=generation, writes=writes)

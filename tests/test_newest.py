@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from plain_redis_saver import AsyncPlainRedisSaver, CorruptDataError, PlainRedisSaver
-from plain_redis_saver.newest import NewestWritten, Parts, Stored
+from plain_redis_saver import AsyncPlainRedisSaver, CorruptDataError, PlainRedisSaver, codec
+from plain_redis_saver.newest import _ENTRY_BYTES, HeldWrite, NewestWritten, Parts, Stored, merged
 
 from .helpers import checkpoint, cold, config, metadata
 
@@ -130,6 +130,81 @@ def test_the_writers_own_write_to_its_checkpoint_makes_it_read_the_writes(warm: 
     assert not held_without_writes(warm)
     found = warm.get_tuple(config("t"))
     assert [(c, v) for _, c, v in found.pending_writes] == [("a", "w1")]
+
+
+def held_writes(saver: Any, thread_id: str = "t", ns: bytes = b"0:") -> list[tuple[str, str]]:
+    """The (channel, serialized bytes) of the pending writes ``saver``'s next read of the
+    thread's newest checkpoint names as held (the script then reads none of them)."""
+    known = saver._core.newest.known(thread_id, ns)
+    assert known is not None and known.writes is not None, "its writes are not held"
+    return [(w.channel, w.typed[1]) for w in known.writes]
+
+
+def test_the_writers_own_writes_to_its_checkpoint_are_held_and_read_from_there(
+    warm: Any, admin: Any, backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, second = write_two(warm)
+    warm.put_writes(second, [("a", "w1"), ("b", "w2")], "task-1")
+    warm.put_writes(second, [("a", "w3")], "task-2")
+    assert [c for c, _ in held_writes(warm)] == ["a", "b", "a"]
+    mine, known = checked_read(warm, monkeypatch)
+    assert ([(c, v) for _, c, v in mine[4]], known) == ([("a", "w1"), ("b", "w2"), ("a", "w3")], 1)
+
+
+def test_a_read_of_held_writes_reads_no_write(warm: Any, admin: Any, backend: Any) -> None:
+    if backend.fake_server is not None or backend.is_cluster:
+        pytest.skip("INFO commandstats of one standalone server")
+    _, second = write_two(warm)
+    warm.put_writes(second, [("a", "w1")], "task-1")
+    admin.config_resetstat()
+    warm.get_tuple(config("t"))
+    called = {name for name in admin.info("commandstats") if name.startswith("cmdstat_h")}
+    # The generation, and the presence of the record and of the write index.
+    assert called == {"cmdstat_hget", "cmdstat_hexists"}
+
+
+def test_a_retried_task_keeps_the_writes_first_stored_in_what_is_held(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, second = write_two(warm)
+    warm.put_writes(second, [("a", "first"), ("__error__", "boom")], "task-1")
+    warm.put_writes(second, [("a", "again"), ("__error__", "boom 2")], "task-1")
+    mine, known = checked_read(warm, monkeypatch)
+    assert known == 1
+    assert sorted((c, v) for _, c, v in mine[4]) == [("__error__", "boom 2"), ("a", "first")]
+
+
+def test_held_writes_whose_index_was_evicted_make_the_read_report_it(warm: Any, admin: Any) -> None:
+    _, second = write_two(warm)
+    warm.put_writes(second, [("a", "w1")], "task-1")
+    admin.delete(warm._core.keys.thread("t").writes)  # eviction takes whole keys
+    with pytest.raises(CorruptDataError) as theirs:
+        cold(warm).get_tuple(config("t"))
+    with pytest.raises(CorruptDataError) as mine:
+        warm.get_tuple(config("t"))
+    assert str(mine.value) == str(theirs.value)
+
+
+def test_held_writes_whose_index_field_went_are_read_as_stored(warm: Any, admin: Any) -> None:
+    # Nothing the saver does removes an index alone; a hand edit is read as it is.
+    _, second = write_two(warm)
+    warm.put_writes(second, [("a", "w1")], "task-1")
+    warm.put_writes(config("t", checkpoint_id="0"), [("a", "other")], "task-2")  # keeps the key
+    keys = warm._core.keys.thread("t")
+    admin.hdel(keys.writes, b"0:" + codec.netstring(second["configurable"]["checkpoint_id"]))
+    assert tuple(warm.get_tuple(config("t"))) == as_read(cold(warm), config("t"))
+
+
+def test_a_reader_holds_the_writes_it_read_whole(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, second = write_two(warm)
+    warm.put_writes(second, [("a", "w1")], "task-1")
+    reader = cold(warm)
+    reader.get_tuple(config("t"))
+    assert held_writes(reader) == held_writes(warm)
+    mine, known = checked_read(reader, monkeypatch)
+    assert ([(c, v) for _, c, v in mine[4]], known) == ([("a", "w1")], 1)
 
 
 def test_a_write_to_an_older_checkpoint_keeps_the_newest_named_without_writes(
@@ -533,8 +608,59 @@ def test_a_full_read_whose_reply_came_after_a_later_step_is_not_named_without_wr
     _wrote(newest, "t", 10, generations=(4, 5))
     stepped(newest, (6, 7))  # waits for 5 -> 6
     parts = newest._entries[("t", b"0:")].parts
-    newest.read("t", b"0:", parts, values={}, generation=5, unwritten=True)
-    assert not newest._entries[("t", b"0:")].unwritten
+    newest.read("t", b"0:", parts, values={}, generation=5, writes=())
+    assert newest._entries[("t", b"0:")].writes is None
+
+
+def _write(task: str, idx: int, value: bytes = b"v", channel: str = "a") -> HeldWrite:
+    return HeldWrite(task, idx, channel, ("msgpack", value), "")
+
+
+def test_writes_stored_in_order_on_a_checkpoint_without_any_are_held() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    newest.wrote_writes("t", b"0:", "c", (5, 6), (_write("x", 0),))
+    newest.wrote_writes("t", b"0:", "c", (6, 7), (_write("y", 0),))
+    known = newest.known("t", b"0:")
+    assert known.writes == (_write("x", 0), _write("y", 0))
+    assert known.read_args() == ("c", 7, "2")
+
+
+def test_a_held_write_is_kept_over_a_regular_one_and_replaced_by_a_special_one() -> None:
+    held = (_write("x", 0, b"first"), _write("x", -1, b"error 1"))
+    again = (_write("x", 0, b"again"), _write("x", -1, b"error 2"))
+    assert merged(held, again) == (_write("x", 0, b"first"), _write("x", -1, b"error 2"))
+
+
+def test_writes_whose_step_is_not_the_next_are_not_held() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    newest.wrote_writes("t", b"0:", "c", (6, 7), (_write("x", 0),))  # 5 -> 6 still to come
+    newest.wrote_writes("t", b"0:", "c", (5, 6), (_write("y", 0),))
+    assert newest.known("t", b"0:").writes is None
+
+
+def test_writes_on_a_checkpoint_whose_writes_are_not_known_are_not_held() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5))
+    newest.wrote_writes("t", b"0:", "c", (5, 6), (_write("x", 0),))
+    assert newest.known("t", b"0:").writes is None
+
+
+def test_a_write_that_stored_nothing_keeps_the_writes_held_when_they_say_so() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    newest.wrote_writes("t", b"0:", "c", (5, 6), (_write("x", 0),))
+    newest.wrote_writes("t", b"0:", "c", None, (_write("x", 0, b"retried"),))
+    assert newest.known("t", b"0:").writes == (_write("x", 0),)
+
+
+def test_held_writes_count_against_the_budget() -> None:
+    newest = NewestWritten(10_000)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    before = newest._bytes
+    newest.wrote_writes("t", b"0:", "c", (5, 6), (_write("x", 0, b"w" * 1000),))
+    assert newest._bytes == before + 1000 + _ENTRY_BYTES
 
 
 def test_writes_to_a_thread_it_remembers_nothing_of_are_not_tracked() -> None:

@@ -6,8 +6,8 @@
 -- ARGV[3]     the digests of content the client holds (see gather_content)
 -- ARGV[4..6]  the checkpoint whose record and values the client holds: its id, the
 --             thread's write generation its own last write left (see client_has), and
---             "1" if it knows the checkpoint has no pending writes, else ""; none when
---             it holds none
+--             "1" if it knows the checkpoint has no pending writes, "2" if it holds
+--             them (what its own put_writes stored), else ""; none when it holds none
 --
 -- Reply: {cid, record, {blob...}, write index, {write...}, {digest, content, ...},
 -- generation} (see load_records: each of the record's values once, in the order it

@@ -1318,17 +1318,25 @@ end
 -- load_records: the blobs are the record's distinct values, in the order it references
 -- them), or false when it is absent. With `known` and `generation` (see client_has)
 -- matching, the record is sent as "" and no values: the client has them; and when the
--- client also knows that the checkpoint has no pending writes (known[3] is "1"), nothing
--- else is read: the same generation means none was stored since.
+-- client also knows the checkpoint's pending writes (known[3] is "1": it has none; "2":
+-- the client holds them), nothing else is read but, for "2", that the write index is
+-- there (so an evicted KEYS[4] is noticed): the same generation means none was stored
+-- since.
 local function load_checkpoint(ns, cid, held, known, generation)
   if known and client_has(cid, known, generation) then
     if rcall('HEXISTS', KEYS[1], ns .. cid) == 0 then
       return false
     end
-    if known[3] == '1' then
+    local writes = known[3]
+    if writes == '1' then
+      return {cid, '', {}, '', {}, {}}
+    elseif writes ~= '2' then
+      return confirmed_writes(ns, cid, held)
+    elseif rcall('HEXISTS', KEYS[4], ns .. #cid .. ':' .. cid) == 1 then
       return {cid, '', {}, '', {}, {}}
     end
-    return confirmed_writes(ns, cid, held)
+    -- The writes the client holds are gone although nothing changed the thread (an
+    -- evicted or damaged KEYS[4]): a full read, which reports what is missing.
   end
   local record = rcall('HGET', KEYS[1], ns .. cid)
   if not record then
