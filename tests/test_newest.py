@@ -5,9 +5,13 @@ nothing) reads."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langgraph.checkpoint.base import ERROR, INTERRUPT
 
 from plain_redis_saver import AsyncPlainRedisSaver, CorruptDataError, PlainRedisSaver, codec
 from plain_redis_saver.newest import _ENTRY_BYTES, HeldWrite, NewestWritten, Parts, Stored, merged
@@ -205,6 +209,38 @@ def test_a_reader_holds_the_writes_it_read_whole(
     assert held_writes(reader) == held_writes(warm)
     mine, known = checked_read(reader, monkeypatch)
     assert ([(c, v) for _, c, v in mine[4]], known) == ([("a", "w1")], 1)
+
+
+_task_writes = st.tuples(
+    st.sampled_from(["task-1", "task-2", "task-3"]),
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", ERROR, INTERRUPT]), st.integers(0, 99)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(calls=st.lists(_task_writes, min_size=1, max_size=6))
+def test_any_writes_of_the_writer_read_back_as_another_process_reads_them(
+    backend: Any, client: Any, calls: list[tuple[str, list[tuple[str, int]]]]
+) -> None:
+    # Retried tasks, several tasks, regular and special channels: whatever the writer
+    # holds must be what the server stores.
+    saver = PlainRedisSaver(client, key_prefix=f"lgtest{uuid.uuid4().hex[:10]}")
+    _, second = write_two(saver)
+    for task, writes in calls:
+        saver.put_writes(second, [(c, f"{c}-{n}") for c, n in writes], task)
+    known = saver._core.newest.known("t", b"0:")
+    assert known is not None and known.writes is not None
+    assert as_read(saver, config("t")) == as_read(cold(saver), config("t"))
+    saver.delete_thread("t")
 
 
 def test_a_write_to_an_older_checkpoint_keeps_the_newest_named_without_writes(
