@@ -312,12 +312,17 @@ class NewestWritten:
         self._threads[key[0]].namespaces.add(key[1])
         self._entries[key] = written
         self._bytes += written.size
+        self._trim(key)
+
+    def _trim(self, key: tuple[str, bytes]) -> None:
+        """Drops the least recently used entries past the budgets; the caller looks
+        after the thread of ``key``, its own (holds the lock)."""
         while self._entries and (
             self._bytes > self._max_bytes or len(self._entries) > self._max_entries
         ):
             oldest = next(iter(self._entries))
             self._pop(oldest)
-            if oldest != key:  # the caller looks after its own thread
+            if oldest != key:
                 self._drop_if_empty(oldest[0])
 
     def wrote_writes(
@@ -346,9 +351,13 @@ class NewestWritten:
                 elif thread is None or not (entry.step <= generations[0] == thread.generation):
                     after = None
                 grown = _writes_size(after) - _writes_size(entry.writes)
+                if entry.size + grown > self._max_bytes:
+                    # Held writes may not take a checkpoint past the budget alone.
+                    after, grown = None, -_writes_size(entry.writes)
                 entry.writes = after
                 entry.size += grown
                 self._bytes += grown
+                self._trim((thread_id, ns))
             if generations is not None and thread is not None and not thread.step(*generations):
                 self._forget(thread_id)
 

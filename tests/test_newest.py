@@ -699,6 +699,24 @@ def test_held_writes_count_against_the_budget() -> None:
     assert newest._bytes == before + 1000 + _ENTRY_BYTES
 
 
+def test_held_writes_that_would_pass_the_budget_are_not_held() -> None:
+    newest = NewestWritten(2_000)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    newest.wrote_writes("t", b"0:", "c", (5, 6), (_write("x", 0, b"w" * 3_000),))
+    assert newest.known("t", b"0:").writes is None
+    assert newest._bytes <= 2_000
+
+
+def test_held_writes_push_out_the_least_recently_used_thread() -> None:
+    newest = NewestWritten(2_500)  # room for the written thread's entry with its writes
+    _wrote(newest, "old", 10, unwritten=True)
+    _wrote(newest, "t", 10, generations=(4, 5), unwritten=True)
+    newest.wrote_writes("t", b"0:", "c", (5, 6), (_write("x", 0, b"w" * 2_000),))
+    assert newest.known("old", b"0:") is None
+    assert newest.known("t", b"0:").writes == (_write("x", 0, b"w" * 2_000),)
+    assert newest._bytes <= 2_500
+
+
 def test_writes_to_a_thread_it_remembers_nothing_of_are_not_tracked() -> None:
     newest = NewestWritten(10_000)
     stepped(newest, (1, 2))
