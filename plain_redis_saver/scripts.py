@@ -182,7 +182,9 @@ def _prelude(
     blocks = _blocks(helpers)
     unknown = (cold | warm) - {name for names, _ in blocks for name in names}
     if unknown:
-        raise ValueError(f"no helper is named {', '.join(sorted(unknown))} (a '-- cold:' line)")
+        raise ValueError(
+            f"no helper is named {', '.join(sorted(unknown))} (a '-- cold:' or '-- warm:' line)"
+        )
     if cold & warm:
         raise ValueError(f"helpers both cold and warm: {', '.join(sorted(cold & warm))}")
     needed, always = _needed(blocks, uses)

@@ -60,13 +60,13 @@ if CREATES_UNCOUNTED then
   TTL = string.sub(TTL, 2)
 end
 -- A write then names, before a "/", the number a write generation it creates starts
--- from (see new_generation); the rest reads as above.
+-- from (see next_generation); the rest reads as above.
 local SEED = 1
 local seeded = string.find(TTL, '/', 1, true) -- always
 if seeded then
   SEED = tonumber(string.sub(TTL, 1, seeded - 1)) or 1
   TTL = string.sub(TTL, seeded + 1)
-  if SEED < 1 or SEED >= 2 ^ 40 then  -- replies carry 8 * generation: under 2^53
+  if SEED < 1 or SEED >= 2 ^ 40 then  -- replies carry 16 * generation: under 2^53
     SEED = 1
   end
 end
@@ -1262,13 +1262,12 @@ end
 -- that needs several calls to read a thread (copy_thread, the CLI's export) reads it
 -- before and after, and knows it saw one state when it did not move. Every script that
 -- changes a thread calls this. It is dropped once the thread holds no records and no
--- writes, so it never keeps KEYS[3] alive on its own. (A thread deleted and written
--- again counts from 1 again: a reader is misled only if that happens, with exactly as
--- many writes as before, between its two looks.) A generation a call creates starts
--- from SEED, a random number every write sends (scripts do not read the clock): a
--- thread deleted (or expired, or copied over) and written again counts on from
+-- writes, so it never keeps KEYS[3] alive on its own. A generation a call creates
+-- starts from SEED, a random number every write sends (scripts do not read the clock):
+-- a thread deleted (or expired, or copied over) and written again counts on from
 -- somewhere else, so a process that last saw it at generation G does not find G again
--- after as many writes. Claims rely on it (see claim_holds).
+-- after as many writes (but by a chance of about one in 2^40). Claims rely on it (see
+-- claim_holds).
 -- Its field is GENERATION ("=g"), a constant shared with the Python side.
 
 -- Whether the client already has checkpoint NS..CID's record and values: `known` is
@@ -1277,9 +1276,10 @@ end
 -- the client knows nothing else changed in between); `generation` is the thread's now
 -- (the GENERATION field of KEYS[3], nil when absent), read by the caller. The same
 -- generation means no script has changed the thread since, so the record and values
--- are still the ones it holds. (A thread deleted and written again counts from 1 again;
--- the record must still be there under the same checkpoint id, which only a copy of
--- that checkpoint makes.)
+-- are still the ones it holds. (A thread deleted and written again counts on from a new
+-- random start, see above; even were it to meet the same generation, the record must
+-- still be there under the same checkpoint id, which only a copy of that checkpoint
+-- makes.)
 local function client_has(cid, known, generation)
   if known[1] ~= cid then
     return false
@@ -1332,6 +1332,8 @@ local function load_checkpoint(ns, cid, held, known, generation)
       return {cid, '', {}, '', {}, {}}
     elseif writes ~= '2' then
       return confirmed_writes(ns, cid, held)
+    -- The write index's field, NS..netstring(CID): netstring is a warm helper, which
+    -- this path does without.
     elseif rcall('HEXISTS', KEYS[4], ns .. #cid .. ':' .. cid) == 1 then
       return {cid, '', {}, '', {}, {}}
     end
