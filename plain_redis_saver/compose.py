@@ -35,6 +35,7 @@ instead of the whole right edge of a new tree.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
@@ -823,3 +824,48 @@ class Composer:
             content.update({name: cache[name] for name in more})
             named = self._named[thread_id] = Held(b"".join(names) + b"".join(more), content)
             return named
+
+    def unchecked(self, thread_id: str) -> bytes:
+        """What a read that expects the server to confirm the client's copy names as
+        held: the digests :meth:`cached` names, or (when it has not worked them out
+        since the thread's content last changed) its latest cached nodes and pieces,
+        without walking their trees. Should the server send the checkpoint after all,
+        :meth:`content_of` gathers what they stand for, or finds the cache lacks some of
+        it (the read must then be made again naming nothing). A put changes the
+        thread's content, so the walk :meth:`cached` makes is what this spares the read
+        that follows it."""
+        with self._lock:
+            hints = self._hints.get(thread_id)
+            if not hints:
+                return b""
+            self._hints.move_to_end(thread_id)
+            named = self._named.get(thread_id)
+            if named is not None:
+                return named.names
+            pieces, nodes = hints
+            names = list(itertools.islice(reversed(nodes), _MAX_HINTS))
+            names += itertools.islice(reversed(pieces), _MAX_HINTS - len(names))
+            return b"".join(names)
+
+    def content_of(self, names: bytes) -> dict[bytes, bytes] | None:
+        """The bytes of everything ``names`` (joined digests, as :meth:`unchecked` gives
+        them) stands for: each piece, each node and all it reaches; None when the cache
+        lacks any of it."""
+        content: dict[bytes, bytes] = {}
+        with self._lock:
+            cache = self._cache
+            for i in range(0, len(names), DIGEST_SIZE):
+                name = names[i : i + DIGEST_SIZE]
+                if name in content:
+                    continue
+                data = cache.get(name)
+                if data is None:
+                    return None
+                if not is_node(data):
+                    content[name] = data
+                    continue
+                tree = self._tree_of(name)
+                if tree is None:
+                    return None
+                content.update(tree)
+        return content

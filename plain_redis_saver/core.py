@@ -850,10 +850,17 @@ class Core:
     def get_tuple(self, config: RunnableConfig) -> Plan:
         target = parse_config(config)
         keys = self.keys.thread(target.thread_id)
-        held = self.composer.cached(target.thread_id)
         known = self.newest.known(target.thread_id, target.ns)
         if known is not None and target.checkpoint_id not in (None, known.cid):
             known = None
+        # A read the server is expected to confirm whole (the client holds the pending
+        # writes too) names what the client holds unchecked: its content is gathered
+        # only if the server sends the checkpoint after all.
+        whole = known is not None and known.writes is not None
+        if whole:
+            held = compose.Held(self.composer.unchecked(target.thread_id), {})
+        else:
+            held = self.composer.cached(target.thread_id)
         reply = yield Eval(
             GET_CHECKPOINT,
             keys,
@@ -869,6 +876,24 @@ class Core:
             yield Emit(None)
             return
         found = replies.checkpoint_reply(reply)
+        if whole and not (found.confirmed and not found.content and not found.writes):
+            gathered = self.composer.content_of(held.names)
+            if gathered is None:
+                # The cache lost some of what the read named: read again, naming nothing.
+                held = compose.Held(b"", {})
+                reply = yield Eval(
+                    GET_CHECKPOINT,
+                    keys,
+                    (target.ns, target.checkpoint_id or "", b""),
+                    self.read_expiry,
+                )
+                if not reply:
+                    yield Emit(None)
+                    return
+                found = replies.checkpoint_reply(reply)
+                known = None
+            else:
+                held = compose.Held(held.names, gathered)
         if known is not None and not found.confirmed:
             known = None  # the server holds something else: it sent the record
         # A read by id may be of an old checkpoint: its content does not replace the

@@ -272,6 +272,42 @@ def test_a_reader_whose_cache_lost_a_piece_is_sent_the_tree_that_reaches_it(warm
     assert sent > 0
 
 
+def append_elsewhere(saver: Any, thread_id: str, n: int) -> None:
+    """Another process appends message ``n`` to the newest version of channel "m"."""
+    other = cold(saver)
+    newest = other.get_tuple(config(thread_id))
+    cp = checkpoint({"m": history(n + 1)}, versions={"m": n + 1})
+    other.put(newest.config, cp, metadata(step=n), {"m": n + 1})
+
+
+def test_a_writer_whose_copy_another_process_replaced_is_sent_only_what_is_new(
+    warm: Any,
+) -> None:
+    # The writer holds its newest checkpoint (none of its writes pending), so its read
+    # names its cached content without walking it; the server then sends the newer
+    # checkpoint of another process, all but the content named.
+    put_versions(warm, "t", [history(n) for n in range(1, 40)])
+    append_elsewhere(warm, "t", 39)
+    with count_round_trips() as trips:
+        got, pieces = read_sent(warm, lambda: warm.get_tuple(config("t")))
+    assert got.checkpoint["channel_values"]["m"] == history(40)
+    assert (trips.count, pieces) == (1, 1)
+
+
+def test_a_writer_whose_cache_lost_named_content_reads_again_naming_nothing(
+    warm: Any,
+) -> None:
+    put_versions(warm, "t", [history(n) for n in range(1, 40)])
+    append_elsewhere(warm, "t", 39)
+    cache = warm._core.composer._cache
+    del cache[next(name for name, data in cache.items() if not is_node(data))]
+    with count_round_trips() as trips:
+        got, pieces = read_sent(warm, lambda: warm.get_tuple(config("t")))
+    assert got.checkpoint["channel_values"]["m"] == history(40)
+    assert trips.count == 2
+    assert pieces > 1  # the second read named nothing: every piece came
+
+
 def test_a_read_by_id_of_an_old_checkpoint_leaves_the_newest_content_named_as_held(
     warm: Any,
 ) -> None:
