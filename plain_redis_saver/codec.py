@@ -61,6 +61,10 @@ KEPT_SINCE = b"=k"
 #: Field prefix of content (a piece or a node) in a thread's value hash, before its
 #: digest (see compose.py).
 CONTENT_FIELD = b"*"
+#: Field prefix, in a write call's arguments only, of content sent as a recipe: a
+#: digest, then the node items (literals, and references to content the thread holds)
+#: whose bytes, joined, are the content's (see take_content in lua/includes/common.lua).
+RECIPE_FIELD = b"+"
 #: Field prefix of a reference count in a thread's value hash: before a channel
 #: value's field (NS..netstring(channel)..version), or before CONTENT_FIELD and a digest.
 COUNT_FIELD = b"#"

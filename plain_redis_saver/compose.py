@@ -92,6 +92,11 @@ MAX_DELTAS = 12
 COMPOSE_MIN = 2 * chunks.PIECE_MIN
 #: Run digests a Composer remembers (about 3 MB) before it starts afresh.
 _MAX_RUNS = 32_768
+#: Runs closed lately whose items a Composer remembers, to send them as recipes: a run
+#: is written by the calls that closed it, so a few hundred cover any concurrency. The
+#: items hold their pieces' bytes (shared with the memo while it lives): a run of 16
+#: 500-byte messages keeps 8 KB.
+_MAX_RUN_ITEMS = 256
 #: Items a node holds at most when no content-defined boundary comes sooner.
 _NODE_MAX = 8 * FANOUT
 #: Bounds on what stored content may make a read build (the server's scripts keep the
@@ -231,12 +236,19 @@ def _renew(order: dict[bytes, None], new: Iterable[bytes], keep: int) -> None:
         del order[next(iter(order))]
 
 
+#: The items of a run of pieces, in order: (None, literal) or (digest, piece bytes).
+RunItems = tuple[tuple[bytes | None, bytes], ...]
+
+
 class Composed(NamedTuple):
     """A value in composed form: what its field stores, and every piece and node of
-    its tree (digest to bytes), which the server must hold."""
+    its tree (digest to bytes), which the server must hold; and ``runs``, the items of
+    each run it closed (run digest to items), so a write may send a run the server holds
+    the pieces of as a recipe rather than as bytes (see :meth:`Composer.recipes`)."""
 
     value: bytes
     content: dict[bytes, bytes]
+    runs: dict[bytes, RunItems] | None = None
 
 
 def _tree(items: list[tuple[bytes, bool]], content: dict[bytes, bytes]) -> bytes:
@@ -392,6 +404,9 @@ def compose(
     for end, run_name in prior.runs[: _kept_runs(prior, same)]:
         close(end, run_name, run_bytes(first, end))
         first = end + 1
+    # The runs closed here for the first time, by their items: the elements before the
+    # last were stored one by one (the open run) by earlier versions.
+    new_runs: dict[bytes, RunItems] = {}
     for index in range(first, last):
         name = names[index]
         if index + 1 < last:
@@ -408,6 +423,15 @@ def compose(
             key = _run_key(names, literals, first, index)
             run_name = runs.get(key) or runs.setdefault(key, chunks.digest(run_data))
         close(index, run_name, run_data)
+        new_runs[run_name] = tuple(
+            item
+            for k in range(first, index + 1)
+            for item in (
+                ((None, literals[k]), (names[k], datas[k]))
+                if k and k in literals
+                else ((names[k], datas[k]),)
+            )
+        )
         first = index + 1
     for index in range(first, last):
         if index and index in literals:
@@ -420,7 +444,7 @@ def compose(
     memo = Memo(
         split, literals, tuple(closed), tree[1:], 0, content, sum(map(len, content.values()))
     )
-    return Composed(value, content), memo
+    return Composed(value, content, new_runs), memo
 
 
 def _value(
@@ -544,6 +568,7 @@ class Composer:
         self._max_threads = max_threads
         self._max_held = max_held
         self._runs: dict[bytes, bytes] = {}
+        self._runs_items: dict[bytes, RunItems] = {}
         # Per cached node, its whole tree (digest to bytes), so naming a node again
         # costs one dict update, not a walk. Forgotten whenever the cache drops an
         # entry, so a tree is always whole and never keeps bytes the cache let go.
@@ -576,6 +601,11 @@ class Composer:
             runs = self._runs
         composed, memo = compose(prefix, typed, suffix, memo, runs)
         with self._lock:
+            if composed is not None and composed.runs:
+                recipes = self._runs_items
+                recipes.update(composed.runs)
+                while len(recipes) > _MAX_RUN_ITEMS:
+                    del recipes[next(iter(recipes))]
             self._memos[key] = memo
             self._memo_bytes += memo.size
             while self._memos and (
@@ -637,6 +667,31 @@ class Composer:
                 if name not in unsent and name not in proven:
                     return unsent, ""
             return unsent, str(proof[0])
+
+    def recipes(self, thread_id: str, unsent: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        """Takes out of ``unsent`` (see :meth:`unsent`) each run closed lately whose
+        pieces the server is known to hold for ``thread_id`` (at least two), and returns
+        them as recipes (run digest to node items: a reference for each piece held, the
+        bytes of the rest), which the write scripts build the run from. A run closes
+        when a list grows past it, and both of a turn's writes that hold the list (a
+        task's write and the checkpoint, which LangGraph stores concurrently) would
+        otherwise send its bytes again. A recipe that names a piece the server lacks
+        fails the call as a claim that does not hold does (ContentMissingError)."""
+        with self._lock:
+            held = self._held.get(thread_id)
+            if not held:
+                return {}
+            recipes: dict[bytes, bytes] = {}
+            for name in [name for name in unsent if name in self._runs_items]:
+                items = self._runs_items[name]
+                if sum(1 for digest, _ in items if digest in held) < 2:
+                    continue
+                recipes[name] = b"".join(
+                    _reference(digest) if digest is not None and digest in held else _literal(data)
+                    for digest, data in items
+                )
+                del unsent[name]
+            return recipes
 
     def proved(self, thread_id: str, after: int, refused: bool, names: Iterable[bytes]) -> None:
         """Records a write to ``thread_id`` after which the server holds ``names`` (the

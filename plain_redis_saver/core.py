@@ -822,16 +822,23 @@ class Core:
         or written by another process) refuses the call without writing anything, and it
         is sent again with all of it: a second round trip, never a dangling reference.
         With a claim that holds, the script does not look: the thread's write generation
-        is still the one at which this client saw all that it does not send stored."""
+        is still the one at which this client saw all that it does not send stored.
+        A run of pieces the server is known to hold goes as a recipe the script builds
+        it from (:meth:`Composer.recipes`); a piece it lacks refuses the call the same
+        way."""
         if not content:
             return (yield from self._write_rows(thread_id, scripts, (*head, ""), rows))
         unsent, claim = self.composer.unsent(thread_id, content)
+        recipes = self.composer.recipes(thread_id, unsent)
         try:
             reply = yield from self._write_rows(
-                thread_id, scripts, (*head, claim), [*rows, *_content_rows(unsent)]
+                thread_id,
+                scripts,
+                (*head, claim),
+                [*rows, *_content_rows(unsent), *_recipe_rows(recipes)],
             )
         except ContentMissingError:
-            if len(unsent) == len(content):
+            if not recipes and len(unsent) == len(content):
                 raise
             self.composer.forget(thread_id)
             reply = yield from self._write_rows(
@@ -1623,6 +1630,10 @@ def _content_names(fields: Iterable[bytes]) -> list[bytes]:
 
 def _content_rows(content: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:
     return [(codec.CONTENT_FIELD + name, data) for name, data in content.items()]
+
+
+def _recipe_rows(recipes: Mapping[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    return [(codec.RECIPE_FIELD + name, items) for name, items in recipes.items()]
 
 
 def _naming_the_key(where: str, exc: Exception) -> CorruptDataError:

@@ -31,6 +31,7 @@ SHARED_CONSTANTS: Final[dict[str, bytes | int]] = {
     "GARBAGE_FLOOR": codec.GARBAGE_FLOOR,
     "COMPOSED": compose.COMPOSED[0],
     "CONTENT": codec.CONTENT_FIELD,
+    "RECIPE": codec.RECIPE_FIELD[0],
     "CONTENT_COUNT": codec.CONTENT_COUNT_FIELD,
     "DIGEST_SIZE": chunks.DIGEST_SIZE,
     "MAX_NESTING": compose.MAX_NESTING,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver, scripts
+from plain_redis_saver import AsyncPlainRedisSaver, PlainRedisSaver, compose, scripts
 from plain_redis_saver.codec import GENERATION, KEPT_SINCE
 from plain_redis_saver.compose import Composer
 from plain_redis_saver.ops import Eval
@@ -309,3 +309,41 @@ def test_forgetting_content_takes_it_out_of_the_record() -> None:
     composer.forget("t", [A])
     composer.held("t", [A])  # a later write sent it again
     assert composer.unsent("t", {A: b"a", C: b"c"})[1] == ""
+
+
+# ---- recipes: runs sent as the pieces the server holds
+
+RUN, D = bytes([9]) * 16, bytes([4]) * 16
+
+
+def with_run(composer: Composer, items: tuple[tuple[bytes | None, bytes], ...]) -> None:
+    """``composer`` as if its last compose closed run RUN of ``items``."""
+    composer._runs_items[RUN] = items
+
+
+def test_a_run_whose_pieces_the_server_holds_goes_as_a_recipe_of_them() -> None:
+    composer = Composer()
+    with_run(composer, ((A, b"a" * 70), (None, b"lit"), (B, b"b" * 70), (C, b"c" * 70)))
+    composer.held("t", [A, B])
+    unsent = {RUN: b"a" * 70 + b"lit" + b"b" * 70 + b"c" * 70, D: b"d"}
+    recipes = composer.recipes("t", unsent)
+    assert unsent == {D: b"d"}
+    items = compose._items(recipes[RUN], 0, "recipe")
+    # Held pieces by reference, the rest (a literal, a piece not held) by their bytes.
+    assert items == [(True, A), (False, b"lit"), (True, B), (False, b"c" * 70)]
+
+
+def test_a_run_holding_fewer_than_two_held_pieces_goes_as_bytes() -> None:
+    composer = Composer()
+    with_run(composer, ((A, b"a" * 70), (C, b"c" * 70)))
+    composer.held("t", [A])
+    unsent = {RUN: b"a" * 70 + b"c" * 70}
+    assert composer.recipes("t", unsent) == {}
+    assert RUN in unsent
+
+
+def test_a_run_of_another_threads_pieces_goes_as_bytes() -> None:
+    composer = Composer()
+    with_run(composer, ((A, b"a" * 70), (B, b"b" * 70)))
+    composer.held("other", [A, B])
+    assert composer.recipes("t", {RUN: b"a" * 70 + b"b" * 70}) == {}

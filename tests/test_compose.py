@@ -96,7 +96,7 @@ def check_remembered(remembered: Any, fresh: Any, data: bytes) -> bool:
         return False
     assert rebuild(remembered.value, remembered.content) == data
     assert expand(remembered.value, remembered.content, "f") == data
-    if remembered == fresh:
+    if (remembered.value, remembered.content) == (fresh.value, fresh.content):
         return False
     assert nesting(remembered.value, remembered.content) <= (
         nesting(fresh.value, fresh.content) + MAX_DELTAS

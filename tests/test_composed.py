@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plain_redis_saver import CorruptDataError, PlainRedisSaver, compose
-from plain_redis_saver.codec import unpack
+from plain_redis_saver.codec import RECIPE_FIELD, unpack
 from plain_redis_saver.compose import is_node
 from plain_redis_saver.newest import NewestWritten
 
@@ -122,6 +122,106 @@ def test_a_put_sends_what_is_new_not_the_history(warm: Any) -> None:
         sent.append(rt.sent)
     whole = len(warm.serde.dumps_typed(history(41))[1])
     assert max(sent) < whole / 4
+
+
+def sent_recipes(saver: Any, monkeypatch: pytest.MonkeyPatch, before: Any = None) -> list[Any]:
+    """The recipes each of ``saver``'s writes sends (a dict per write that has content),
+    calling ``before(recipes)`` as each write is about to send them."""
+    composer = saver._core.composer
+    real = composer.recipes
+    seen: list[Any] = []
+
+    def recording(thread_id: str, unsent: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        recipes = real(thread_id, unsent)
+        seen.append(recipes)
+        if before is not None and recipes:
+            before(recipes)
+        return recipes
+
+    monkeypatch.setattr(composer, "recipes", recording)
+    return seen
+
+
+def is_recipe(arg: Any) -> bool:
+    return isinstance(arg, bytes) and arg[:1] == RECIPE_FIELD and len(arg) == 17
+
+
+def run_bytes(saver: Any, run: bytes) -> int:
+    return sum(len(data) for _, data in saver._core.composer._runs_items[run])
+
+
+def test_a_run_of_pieces_stored_one_by_one_is_sent_as_a_recipe(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A list that grows closes a run of its elements now and then; the server holds
+    # them, stored one by one while the run was open, and builds the run from them.
+    recipes = sent_recipes(warm, monkeypatch)
+    parent, sizes = config("t"), []
+    for n in range(1, 60):
+        cp = checkpoint({"m": history(n)}, versions={"m": n})
+        with count_round_trips() as trips:
+            parent = warm.put(parent, cp, metadata(step=n), {"m": n})
+        sizes.append(trips.sent)
+    closing = [(sent, r) for sent, r in zip(sizes, recipes, strict=True) if r]
+    assert closing, "no put closed a run"
+    for sent, made in closing:
+        assert sent < sum(run_bytes(warm, run) for run in made)
+
+
+def test_every_version_of_runs_built_from_recipes_reads_back_exactly(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipes = sent_recipes(warm, monkeypatch)
+    stored = put_versions(warm, "t", [history(n) for n in range(1, 60)])
+    assert any(recipes)
+    reader = cold(warm)
+    for n, saved in enumerate(stored, start=1):
+        assert reader.get_tuple(saved).checkpoint["channel_values"]["m"] == history(n)
+
+
+def test_a_recipe_naming_a_piece_the_server_lost_is_sent_again_with_the_bytes(
+    warm: Any, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs = warm._core.keys.thread("t").blobs
+    lost: list[bytes] = []
+
+    def lose_a_piece(recipes: dict[bytes, bytes]) -> None:
+        if lost:
+            return
+        run = next(iter(recipes))
+        piece = next(d for d, _ in warm._core.composer._runs_items[run] if d is not None)
+        admin.hdel(blobs, CONTENT + piece)
+        lost.append(piece)
+
+    recipes = sent_recipes(warm, monkeypatch, lose_a_piece)
+    requests: list[Any] = []
+    runner = warm._runner
+    monkeypatch.setattr(warm, "_runner", lambda op: requests.append(op) or runner(op))
+    parent = config("t")
+    for n in range(1, 60):
+        cp = checkpoint({"m": history(n)}, versions={"m": n})
+        requests.clear()
+        parent = warm.put(parent, cp, metadata(step=n), {"m": n})
+        if lost:
+            break
+    assert lost, "no put closed a run"
+    assert len(requests) == 2  # refused whole, then sent with the run's bytes
+    assert recipes and any(is_recipe(arg) for arg in requests[0].args)
+    assert not any(is_recipe(arg) for arg in requests[1].args)  # the run's bytes instead
+    assert cold(warm).get_tuple(config("t")).checkpoint["channel_values"]["m"] == history(n)
+
+
+def test_a_malformed_recipe_fails_the_write_and_stores_nothing(
+    warm: Any, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = put_versions(warm, "t", [history(n) for n in range(1, 10)])
+    before = values_hash(warm, admin, "t")
+    composer = warm._core.composer
+    monkeypatch.setattr(composer, "recipes", lambda thread_id, unsent: {b"short": b"\x01" * 17})
+    cp = checkpoint({"m": history(10)}, versions={"m": 10})
+    with pytest.raises(CorruptDataError, match="recipe"):
+        warm.put(stored[-1], cp, metadata(step=10), {"m": 10})
+    assert values_hash(warm, admin, "t") == before
 
 
 def test_every_version_reads_back_exactly(warm: Any) -> None:

@@ -1021,20 +1021,82 @@ local function release_values(key, fields)
   release_refs(refs)
 end
 
+-- The content rows the recipes among a write call's arguments stand for (`recipes`:
+-- field RECIPE..digest, items, ...), appended to `content`: each recipe's items are
+-- literals and references to content the thread holds, whose bytes joined in order are
+-- the content's (a run of pieces the client stored one by one before: see compose.py).
+-- Content a recipe references that the thread lacks fails the call as a claim that does
+-- not hold would, before it writes anything; the client sends it again with the bytes.
+local function from_recipes(recipes, content) -- cold
+  local parts, names, wanted = {}, {}, {}
+  for i = 1, #recipes, 2 do
+    if #recipes[i] ~= 1 + DIGEST_SIZE then
+      return corrupt('recipe field', hex(recipes[i]), 'the script arguments')
+    end
+    local refs = {}
+    parts[i] = {}
+    node_walk(recipes[i + 1], 1, recipes[i], 'the script arguments', refs, parts[i])
+    for _, d in ipairs(refs) do
+      if not wanted[d] then
+        wanted[d] = true
+        names[#names + 1] = CONTENT .. d
+      end
+    end
+  end
+  local got = {}
+  local found = hmget(KEYS[3], names)
+  for j = 1, #names do
+    if not found[j] then
+      return fail('plain_redis_saver: missing content ' .. hex(string.sub(names[j], 2))
+        .. ' of ' .. KEYS[3] .. ', which a recipe of the call references')
+    end
+    got[string.sub(names[j], 2)] = found[j]
+  end
+  for i = 1, #recipes, 2 do
+    local out, total, items, k = {}, 0, parts[i], 1
+    while k <= #items do
+      local part = items[k]
+      if part == false then
+        part, k = items[k + 1], k + 2
+      else
+        part, k = got[part], k + 1
+      end
+      out[#out + 1] = part
+      total = total + #part
+      if total > MAX_BUILT then
+        return corrupt('recipe (over ' .. MAX_BUILT .. ' bytes)', hex(recipes[i]),
+          'the script arguments')
+      end
+    end
+    content[#content + 1] = CONTENT .. string.sub(recipes[i], 2)
+    content[#content + 1] = table.concat(out)
+  end
+  return content
+end
+
 -- Splits the field/value pairs of a write call (ARGV from `first`) into the call's own
--- rows and the content sent along (fields CONTENT..digest), both as rows (field, value,
--- ...): a write whose claim holds stores the content as it is.
+-- rows and the content sent along (fields CONTENT..digest, or RECIPE..digest, which
+-- stands for content built from what the thread holds: see from_recipes), both as rows
+-- (field, value, ...): a write whose claim holds stores the content as it is.
 local function take_content(first)
-  local rows, content = {}, {}
+  local rows, content, recipes = {}, {}, nil
   for i = first, #ARGV, 2 do
     local field = ARGV[i]
-    if string.byte(field, 1) == 42 then
+    local kind = string.byte(field, 1)
+    if kind == 42 then
       content[#content + 1] = field
       content[#content + 1] = ARGV[i + 1]
+    elseif kind == RECIPE then
+      recipes = recipes or {}
+      recipes[#recipes + 1] = field
+      recipes[#recipes + 1] = ARGV[i + 1]
     else
       rows[#rows + 1] = field
       rows[#rows + 1] = ARGV[i + 1]
     end
+  end
+  if recipes then
+    from_recipes(recipes, content)
   end
   return rows, content
 end
