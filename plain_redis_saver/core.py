@@ -141,7 +141,7 @@ class Target:
     checkpoint_ns: str
     checkpoint_id: str | None
 
-    @property
+    @functools.cached_property
     def ns(self) -> bytes:
         return codec.netstring(self.checkpoint_ns)
 

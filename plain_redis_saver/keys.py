@@ -28,6 +28,8 @@ from .errors import InvalidConfigError
 
 DEFAULT_KEY_PREFIX = "lg"
 SUFFIXES = ("c", "o", "b", "w", "n")
+#: Threads whose key names a Keyspace keeps made (then it starts afresh).
+_REMEMBERED_THREADS = 4096
 
 
 class ThreadKeys(NamedTuple):
@@ -67,10 +69,19 @@ class Keyspace:
             )
         self.prefix = prefix
         self.schema = f"{prefix}:schema"
+        # The keys of the threads named lately: every call names its thread's keys,
+        # and a turn makes several calls on one thread.
+        self._threads: dict[str, ThreadKeys] = {}
 
     def thread(self, thread_id: str) -> ThreadKeys:
-        base = f"{self.prefix}:{{{escape_thread_id(thread_id)}}}:"
-        return ThreadKeys(*(base + suffix for suffix in SUFFIXES))
+        keys = self._threads.get(thread_id)
+        if keys is None:
+            base = f"{self.prefix}:{{{escape_thread_id(thread_id)}}}:"
+            keys = ThreadKeys(*(base + suffix for suffix in SUFFIXES))
+            if len(self._threads) >= _REMEMBERED_THREADS:
+                self._threads.clear()
+            self._threads[thread_id] = keys
+        return keys
 
     def thread_keys_scan_pattern(self) -> str:
         """SCAN MATCH pattern that finds every key of every thread: a thread is found by
