@@ -10,9 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plain_redis_saver import CorruptDataError, PlainRedisSaver, compose
+from plain_redis_saver import core as core_module
 from plain_redis_saver.codec import RECIPE_FIELD, unpack
 from plain_redis_saver.compose import is_node
 from plain_redis_saver.newest import NewestWritten
+from plain_redis_saver.ops import Batch, Eval
 
 from .helpers import checkpoint, cold, config, count_round_trips, metadata, node_items
 
@@ -209,6 +211,30 @@ def test_a_recipe_naming_a_piece_the_server_lost_is_sent_again_with_the_bytes(
     assert recipes and any(is_recipe(arg) for arg in requests[0].args)
     assert not any(is_recipe(arg) for arg in requests[1].args)  # the run's bytes instead
     assert cold(warm).get_tuple(config("t")).checkpoint["channel_values"]["m"] == history(n)
+
+
+def test_recipes_staged_with_a_call_too_large_for_one_request_are_built_at_its_commit(
+    warm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Staged rows reach the commit script as its arguments, recipes among them.
+    monkeypatch.setattr(core_module, "MAX_ARGS_PER_CALL", 12)
+    staged: list[Any] = []
+    runner = warm._runner
+
+    def spying(op: Any) -> Any:
+        # The rows staged ahead, and those the commit carries itself.
+        if isinstance(op, Batch):
+            staged.extend(arg for call in op.ops for arg in call.args)
+        elif isinstance(op, Eval) and op.script.name.endswith("_staged"):
+            staged.extend(op.args)
+        return runner(op)
+
+    monkeypatch.setattr(warm, "_runner", spying)
+    stored = put_versions(warm, "t", [history(n) for n in range(1, 60)])
+    assert any(is_recipe(arg) for arg in staged)
+    reader = cold(warm)
+    for n, saved in enumerate(stored, start=1):
+        assert reader.get_tuple(saved).checkpoint["channel_values"]["m"] == history(n)
 
 
 def test_a_malformed_recipe_fails_the_write_and_stores_nothing(
