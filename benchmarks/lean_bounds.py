@@ -55,6 +55,44 @@ if #refs > 0 then
 end
 """
 
+# Replaces each recipe among the rows of ARGV from `first` (field "+"..digest, node
+# items: literals and references to content of KEYS[3]) by the content row it stands for
+# ("*"..digest, the items joined), as this saver's take_content does: the essential work
+# of sending a run of pieces the server holds by reference.
+_RECIPES = r"""
+local function build_recipes(first)
+  for i = first, #ARGV - 1, 2 do
+    local f = ARGV[i]
+    if string.byte(f, 1) == 43 then
+      local s, pos, parts, names, at = ARGV[i + 1], 1, {}, {}, {}
+      while pos <= #s do
+        if string.byte(s, pos) == 1 then
+          names[#names + 1] = '*' .. string.sub(s, pos + 1, pos + 16)
+          parts[#parts + 1] = false
+          at[#parts] = #names
+          pos = pos + 17
+        else
+          local a, b, c, e = string.byte(s, pos + 1, pos + 4)
+          local stop = pos + 4 + ((a * 256 + b) * 256 + c) * 256 + e
+          parts[#parts + 1] = string.sub(s, pos + 5, stop)
+          pos = stop + 1
+        end
+      end
+      if #names > 0 then
+        local got = redis.call('HMGET', KEYS[3], unpack(names))
+        for k = 1, #parts do
+          if parts[k] == false then
+            parts[k] = got[at[k]] or error('missing content')
+          end
+        end
+      end
+      ARGV[i] = '*' .. string.sub(f, 2)
+      ARGV[i + 1] = table.concat(parts)
+    end
+  end
+end
+"""
+
 # The reads' helpers: `split` appends to `out` the field `prefix`..payload of each
 # netstring of `s` that `slot` (field -> position in `out`) does not have yet, and
 # `refs` the value field of each count field ("#"..field) of `s`, a JSON array (what
@@ -140,7 +178,9 @@ end
 LEAN_PUT = (
     _PRELUDE
     + _CHECK_REFS
+    + _RECIPES
     + r"""
+build_recipes(9)
 local ns, cid = ARGV[2], ARGV[3]
 local field = ns .. cid
 local rows = {}
@@ -177,6 +217,8 @@ end
 LEAN_WRITES = (
     _PRELUDE
     + _CHECK_REFS
+    + _RECIPES
+    + "build_recipes(6)\n"
     + _WRITE_ARGS
     + r"""
 local rows, added = {}, {}
@@ -284,7 +326,9 @@ return {out, blobs, indexes, writes, flat}
 # saver creating uncounted threads).
 UNCOUNTED_PUT = (
     _PRELUDE
+    + _RECIPES
     + r"""
+build_recipes(9)
 local ns, cid, record, counted, parent = ARGV[2], ARGV[3], ARGV[4], ARGV[6], ARGV[7]
 local field = ns .. cid
 if parent ~= '' and redis.call('HEXISTS', KEYS[1], ns .. parent) == 0
@@ -350,6 +394,8 @@ return created
 
 UNCOUNTED_WRITES = (
     _PRELUDE
+    + _RECIPES
+    + "build_recipes(6)\n"
     + _WRITE_ARGS
     + r"""
 local fields = {}
@@ -433,6 +479,9 @@ def unsent_references(script: str, args: list[Any]) -> bytes:
             sent.add(field[1:])
             if compose.is_node(value):
                 refs += compose.references(value, 0, "the arguments")
+        elif field[:1] == b"+":  # a recipe: the content it names must be there
+            sent.add(field[1:])
+            refs += compose.references(value, 0, "the arguments")
         elif value[:1] == b"\xc1":
             refs += compose.references(value, 1, "the arguments")
     return b"".join(d for d in dict.fromkeys(refs) if d not in sent)
@@ -490,7 +539,7 @@ def plain_transaction(
         added = b""
         for i in range(_PAIRS_FROM[script], len(args) - 1, 2):
             name = _bytes(args[i])
-            if name[:1] == b"*":
+            if name[:1] in (b"*", b"+"):  # a recipe is stored as sent: no read here
                 content[name] = args[i + 1]
             else:
                 writes[base + task + name] = args[i + 1]

@@ -9,7 +9,7 @@ import pytest
 import redis
 from langgraph.checkpoint.memory import InMemorySaver
 
-from benchmarks import lean_bounds
+from benchmarks import lean_bounds, put_bound
 from benchmarks.turn_floor import (
     AWS,
     FLOOR,
@@ -259,3 +259,38 @@ def test_the_uncounted_put_refuses_missing_content_and_a_removed_parent() -> Non
     with pytest.raises(redis.ResponseError, match="parent removed"):
         shadow.evalsha(put, 5, *keys, *orphan)
     assert shadow.hget(keys[0], b"0:0009") is None
+
+
+@pytest.mark.parametrize("mode", [LEAN, UNCOUNTED])
+def test_mirrored_scripts_build_the_runs_the_saver_sends_as_recipes(mode: str) -> None:
+    saver, shadow = _mirrored_savers(mode)
+    composer = saver._core.composer
+    real = composer.recipes
+    sent: list[dict[bytes, bytes]] = []
+
+    def recording(thread_id: str, unsent: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        sent.append(real(thread_id, unsent))
+        return sent[-1]
+
+    composer.recipes = recording  # type: ignore[method-assign]
+    _conversation(saver, 40)
+    runs = {name for recipes in sent for name in recipes}
+    assert runs, "no write closed a run"
+    blobs = Keyspace("lean").thread("t").blobs
+    for run in runs:
+        assert shadow.hget(blobs, b"*" + run) == saver.client.hget(blobs, b"*" + run)
+
+
+def test_unsent_references_names_what_a_recipe_references_and_not_the_run() -> None:
+    run = bytes([5]) * 16
+    recipe = compose._reference(bytes([3]) * 16) + compose._literal(b"tail")
+    node = compose.COMPOSED + compose._reference(run)
+    args = ["", "0:", "id", b"rec", "", "", "", "", b"2:h1", node, b"+" + run, recipe]
+    assert lean_bounds.unsent_references("put_checkpoint", args) == bytes([3]) * 16
+
+
+def test_the_put_bound_times_every_kind_of_put() -> None:
+    medians = put_bound.run(rounds=1, batch=2)
+    assert {"bound", "ours", "inmemory"} <= set(medians)
+    assert all(len(values) == 1 and values[0] > 0 for values in medians.values())
+    assert "| bound |" in put_bound.report(medians)
