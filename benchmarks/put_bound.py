@@ -147,14 +147,15 @@ def run(rounds: int, batch: int) -> dict[str, list[float]]:
         return medians
 
 
-def report(medians: dict[str, list[float]]) -> str:
+def table(title: str, medians: dict[str, list[float]], kinds: tuple[str, ...]) -> list[str]:
+    """Rows of ``kinds`` (those measured): the median of the round medians, their range,
+    and the AWS saver's median divided by it."""
     lines = [
-        "| put (sync, threads of 10 checkpoints) | median of round medians | spread over "
-        "rounds | the AWS saver's ÷ this |",
+        f"| {title} | median of round medians | spread over rounds | the AWS saver's ÷ this |",
         "|---|---|---|---|",
     ]
     aws = statistics.median(medians["aws"]) if "aws" in medians else None
-    for kind in ("aws", "ours", "inmemory", "bound"):
+    for kind in kinds:
         if kind not in medians:
             continue
         values = medians[kind]
@@ -162,7 +163,14 @@ def report(medians: dict[str, list[float]]) -> str:
         ratio = f"{aws / mid:.2f}×" if aws else "–"
         spread = f"{min(values):.1f}–{max(values):.1f} µs"
         lines.append(f"| {kind} | {mid:.1f} µs | {spread} | {ratio} |")
-    if aws:
+    return lines
+
+
+def report(medians: dict[str, list[float]]) -> str:
+    lines = table(
+        "put (sync, threads of 10 checkpoints)", medians, ("aws", "ours", "inmemory", "bound")
+    )
+    if "aws" in medians:
         per_round = [a / b for a, b in zip(medians["aws"], medians["bound"], strict=True)]
         lines.append(
             f"\nThe bound per round: {min(per_round):.2f}–{max(per_round):.2f}× the AWS "

@@ -9,7 +9,7 @@ import pytest
 import redis
 from langgraph.checkpoint.memory import InMemorySaver
 
-from benchmarks import lean_bounds, put_bound
+from benchmarks import get_bound, lean_bounds, put_bound
 from benchmarks.turn_floor import (
     AWS,
     FLOOR,
@@ -294,3 +294,10 @@ def test_the_put_bound_times_every_kind_of_put() -> None:
     assert {"bound", "ours", "inmemory"} <= set(medians)
     assert all(len(values) == 1 and values[0] > 0 for values in medians.values())
     assert "| bound |" in put_bound.report(medians)
+
+
+def test_the_get_bound_times_every_kind_of_read() -> None:
+    medians = get_bound.run(threads=4, rounds=1, batch=2)
+    assert {"ours", "bound-checks", "bound-min"} <= set(medians)
+    assert all(len(values) == 1 and values[0] > 0 for values in medians.values())
+    assert "| bound-checks |" in get_bound.report(medians)
