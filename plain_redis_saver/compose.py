@@ -275,23 +275,26 @@ def _tree(items: list[tuple[bytes, bool]], content: dict[bytes, bytes]) -> bytes
     return items[0][0]
 
 
-def _run_key(
+def _run_items(
     names: tuple[bytes, ...],
+    datas: tuple[bytes, ...],
     literals: Mapping[int, bytes],
     first: int,
     end: int,
-) -> bytes:
-    """What names the bytes of the run of pieces ``first`` to ``end`` for the cache of
-    run digests: its elements' digests and its literals, each encoded as a node item
-    (self-delimiting), so no two different runs share a key. Joining the raw literals and
-    digests would not be: a 16-byte literal can equal a digest, and the cache would then
-    name one run's bytes with another's digest."""
-    parts = []
+) -> RunItems:
+    """The items of the run of pieces ``first`` to ``end``: the literal before each piece
+    but the version's first (whose literal is the value's header), then the piece."""
+    items: list[tuple[bytes | None, bytes]] = []
     for index in range(first, end + 1):
         if index and index in literals:
-            parts.append(_literal(literals[index]))
-        parts.append(_reference(names[index]))
-    return b"".join(parts)
+            items.append((None, literals[index]))
+        items.append((names[index], datas[index]))
+    return tuple(items)
+
+
+def _encoded(items: RunItems) -> bytes:
+    """``items`` as node items: each literal as its bytes, each piece by reference."""
+    return b"".join(_literal(data) if name is None else _reference(name) for name, data in items)
 
 
 class Memo(NamedTuple):
@@ -417,21 +420,17 @@ def compose(
         elif name[-1] % RUN != 0:
             break  # the open run at the end: its elements stay single pieces
         run_data = run_bytes(first, index)
+        run_items = _run_items(names, datas, literals, first, index)
         if runs is None:
             run_name = chunks.digest(run_data)
         else:
-            key = _run_key(names, literals, first, index)
+            # The cache of run digests is keyed by the run's items encoded as a node's
+            # (self-delimiting), so no two different runs share a key: joining the raw
+            # literals and digests would not be, a 16-byte literal can equal a digest.
+            key = _encoded(run_items)
             run_name = runs.get(key) or runs.setdefault(key, chunks.digest(run_data))
         close(index, run_name, run_data)
-        new_runs[run_name] = tuple(
-            item
-            for k in range(first, index + 1)
-            for item in (
-                ((None, literals[k]), (names[k], datas[k]))
-                if k and k in literals
-                else ((names[k], datas[k]),)
-            )
-        )
+        new_runs[run_name] = run_items
         first = index + 1
     for index in range(first, last):
         if index and index in literals:
@@ -686,9 +685,9 @@ class Composer:
                 items = self._runs_items[name]
                 if sum(1 for digest, _ in items if digest in held) < 2:
                     continue
-                recipes[name] = b"".join(
-                    _reference(digest) if digest is not None and digest in held else _literal(data)
-                    for digest, data in items
+                # Pieces the server does not hold go by their bytes, as literals.
+                recipes[name] = _encoded(
+                    tuple((digest if digest in held else None, data) for digest, data in items)
                 )
                 del unsent[name]
             return recipes

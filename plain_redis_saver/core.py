@@ -868,17 +868,18 @@ class Core:
             held = compose.Held(self.composer.unchecked(target.thread_id), {})
         else:
             held = self.composer.cached(target.thread_id)
-        reply = yield Eval(
-            GET_CHECKPOINT,
-            keys,
-            (
-                target.ns,
-                target.checkpoint_id or "",
-                held.names,
-                *(known.read_args() if known else ()),
-            ),
-            self.read_expiry,
-        )
+
+        def read(names: bytes, named: Known | None) -> Eval:
+            """The read naming ``names`` held, and ``named`` as the client's copy."""
+            args = (target.ns, target.checkpoint_id or "", names)
+            return Eval(
+                GET_CHECKPOINT,
+                keys,
+                (*args, *(named.read_args() if named else ())),
+                self.read_expiry,
+            )
+
+        reply = yield read(held.names, known)
         if not reply:
             yield Emit(None)
             return
@@ -888,12 +889,7 @@ class Core:
             if gathered is None:
                 # The cache lost some of what the read named: read again, naming nothing.
                 held = compose.Held(b"", {})
-                reply = yield Eval(
-                    GET_CHECKPOINT,
-                    keys,
-                    (target.ns, target.checkpoint_id or "", b""),
-                    self.read_expiry,
-                )
+                reply = yield read(b"", None)
                 if not reply:
                     yield Emit(None)
                     return

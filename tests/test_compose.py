@@ -18,7 +18,8 @@ from plain_redis_saver.compose import (
     RUN,
     Composer,
     Held,
-    _run_key,
+    _encoded,
+    _run_items,
     compose,
     expand,
     is_node,
@@ -226,13 +227,13 @@ def test_an_appended_version_walks_only_the_runs_it_closes(
     composer = Composer()
     composer.compose("k", b"", SERDE.dumps_typed(messages[:590]))
     built: list[tuple[int, int]] = []
-    real = compose_module._run_key
+    real = compose_module._run_items
 
-    def counted(names: Any, literals: Any, first: int, end: int) -> bytes:
+    def counted(names: Any, datas: Any, literals: Any, first: int, end: int) -> Any:
         built.append((first, end))
-        return real(names, literals, first, end)
+        return real(names, datas, literals, first, end)
 
-    monkeypatch.setattr(compose_module, "_run_key", counted)
+    monkeypatch.setattr(compose_module, "_run_items", counted)
     for n in range(591, 601):
         assert composer.compose("k", b"", SERDE.dumps_typed(messages[:n])) is not None
     # Ten versions close a run or two between them, near the end of the list.
@@ -296,8 +297,8 @@ def test_runs_that_differ_have_different_cache_keys_even_when_their_bytes_align(
     one, two = chunks.digest(b"one"), chunks.digest(b"two")
     # Piece `two` after a literal whose bytes equal digest `one`, against pieces `one`
     # and `two`: joined raw, both keys would be one + two.
-    after_literal = _run_key((b"?", two), {1: one}, 1, 1)
-    two_pieces = _run_key((b"?", one, two), {}, 1, 2)
+    after_literal = _encoded(_run_items((b"?", two), (b"", b"2"), {1: one}, 1, 1))
+    two_pieces = _encoded(_run_items((b"?", one, two), (b"", b"1", b"2"), {}, 1, 2))
     assert after_literal != two_pieces
 
 

@@ -144,6 +144,14 @@ def sent_recipes(saver: Any, monkeypatch: pytest.MonkeyPatch, before: Any = None
     return seen
 
 
+def assert_read_back_elsewhere(saver: Any, stored: list[Any]) -> None:
+    """Another process reads each of ``stored`` (put_versions of ``history(1)``,
+    ``history(2)``, ...) back exactly."""
+    reader = cold(saver)
+    for n, saved in enumerate(stored, start=1):
+        assert reader.get_tuple(saved).checkpoint["channel_values"]["m"] == history(n)
+
+
 def is_recipe(arg: Any) -> bool:
     return isinstance(arg, bytes) and arg[:1] == RECIPE_FIELD and len(arg) == 17
 
@@ -176,9 +184,7 @@ def test_every_version_of_runs_built_from_recipes_reads_back_exactly(
     recipes = sent_recipes(warm, monkeypatch)
     stored = put_versions(warm, "t", [history(n) for n in range(1, 60)])
     assert any(recipes)
-    reader = cold(warm)
-    for n, saved in enumerate(stored, start=1):
-        assert reader.get_tuple(saved).checkpoint["channel_values"]["m"] == history(n)
+    assert_read_back_elsewhere(warm, stored)
 
 
 def test_a_recipe_naming_a_piece_the_server_lost_is_sent_again_with_the_bytes(
@@ -232,9 +238,7 @@ def test_recipes_staged_with_a_call_too_large_for_one_request_are_built_at_its_c
     monkeypatch.setattr(warm, "_runner", spying)
     stored = put_versions(warm, "t", [history(n) for n in range(1, 60)])
     assert any(is_recipe(arg) for arg in staged)
-    reader = cold(warm)
-    for n, saved in enumerate(stored, start=1):
-        assert reader.get_tuple(saved).checkpoint["channel_values"]["m"] == history(n)
+    assert_read_back_elsewhere(warm, stored)
 
 
 def test_a_malformed_recipe_fails_the_write_and_stores_nothing(
