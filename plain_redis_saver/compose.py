@@ -35,10 +35,9 @@ instead of the whole right edge of a new tree.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from . import chunks
@@ -225,15 +224,36 @@ def is_node(data: bytes) -> bool:
     return data[:1] in (_LITERAL, _REFERENCE)
 
 
-def _renew(order: dict[bytes, None], new: Iterable[bytes], keep: int) -> None:
-    """Moves each of ``new`` (in order) to the end of ``order``, an insertion-ordered
-    set, and drops its oldest entries beyond ``keep``: work in the new names, not in
-    the ones kept."""
-    for name in new:
-        order.pop(name, None)
-        order[name] = None
-    while len(order) > keep:
-        del order[next(iter(order))]
+def _digest_at(joined: bytes, name: bytes) -> int:
+    """Where digest ``name`` starts in ``joined`` (digests end to end), or -1."""
+    at = joined.find(name)
+    while at > 0 and at % DIGEST_SIZE:
+        at = joined.find(name, at + 1)
+    return at
+
+
+def _digests(joined: bytes) -> Iterator[bytes]:
+    """The digests of ``joined``, in order."""
+    for i in range(0, len(joined), DIGEST_SIZE):
+        yield joined[i : i + DIGEST_SIZE]
+
+
+def _renewed(joined: bytes, new: Sequence[bytes], keep: int) -> bytes:
+    """``joined`` (digests end to end, newest first) with ``new`` (oldest first) put in
+    front, at most ``keep`` digests: work in the new names and one scan of the string
+    per name, not in the ones kept. A thread's hints are kept joined so that a read
+    names them by copying one string, not by touching each digest's object."""
+    front: dict[bytes, None] = {}
+    for name in reversed(new):
+        if name in front:
+            continue
+        front[name] = None
+        at = _digest_at(joined, name)
+        if at >= 0:
+            joined = joined[:at] + joined[at + DIGEST_SIZE :]
+    if not front:
+        return joined
+    return (b"".join(front) + joined)[: keep * DIGEST_SIZE]
 
 
 #: The items of a run of pieces, in order: (None, literal) or (digest, piece bytes).
@@ -552,10 +572,9 @@ class Composer:
         self._max_cache_bytes = max_cache_bytes
         # The distinct digests each cached node references (parsed once, when cached).
         self._children: dict[bytes, tuple[bytes, ...]] = {}
-        # Per thread, its latest pieces' and nodes' digests, oldest first (dicts as
-        # ordered sets): the same bytes objects as the cache's keys, so a thread's
-        # record costs a few KB of pointers.
-        self._hints: OrderedDict[str, tuple[dict[bytes, None], dict[bytes, None]]] = OrderedDict()
+        # Per thread, its latest pieces' and nodes' digests, each joined end to end,
+        # newest first (see _renewed): at most 5 KB a thread.
+        self._hints: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
         self._memos: OrderedDict[Hashable, Memo] = OrderedDict()
         self._memo_bytes = 0
         self._held: OrderedDict[str, set[bytes]] = OrderedDict()
@@ -788,10 +807,11 @@ class Composer:
                 children.pop(dropped_name, None)
                 self._cache_bytes -= len(dropped) + _ENTRY_BYTES
             self._named.pop(thread_id, None)
-            hints = self._hints.pop(thread_id, None) or ({}, {})
-            _renew(hints[0], [name for name, _ in pieces], _MAX_HINTS)
-            _renew(hints[1], [name for name, _, _ in nodes], _MAX_NODE_HINTS)
-            self._hints[thread_id] = hints
+            old_pieces, old_nodes = self._hints.pop(thread_id, (b"", b""))
+            self._hints[thread_id] = (
+                _renewed(old_pieces, [name for name, _ in pieces], _MAX_HINTS),
+                _renewed(old_nodes, [name for name, _, _ in nodes], _MAX_NODE_HINTS),
+            )
             while len(self._hints) > self._max_threads:
                 dropped_thread, _ = self._hints.popitem(last=False)
                 self._named.pop(dropped_thread, None)
@@ -859,7 +879,7 @@ class Composer:
             pieces, nodes = hints
             names: list[bytes] = []
             content: dict[bytes, bytes] = {}
-            for name in reversed(nodes):
+            for name in _digests(nodes):
                 if len(names) == _MAX_HINTS:
                     break
                 # A node inside a tree named already is named too: older versions
@@ -873,7 +893,7 @@ class Composer:
             # Pieces those nodes reach are named as well: trees the client does not hold
             # (older versions) reference them too.
             cache = self._cache
-            more = [name for name in reversed(pieces) if name in cache]
+            more = [name for name in _digests(pieces) if name in cache]
             more = more[: _MAX_HINTS - len(names)]
             content.update({name: cache[name] for name in more})
             named = self._named[thread_id] = Held(b"".join(names) + b"".join(more), content)
@@ -897,9 +917,8 @@ class Composer:
             if named is not None:
                 return named.names
             pieces, nodes = hints
-            names = list(itertools.islice(reversed(nodes), _MAX_HINTS))
-            names += itertools.islice(reversed(pieces), _MAX_HINTS - len(names))
-            return b"".join(names)
+            room = _MAX_HINTS * DIGEST_SIZE
+            return nodes[:room] + pieces[: room - min(len(nodes), room)]
 
     def content_of(self, names: bytes) -> dict[bytes, bytes] | None:
         """The bytes of everything ``names`` (joined digests, as :meth:`unchecked` gives

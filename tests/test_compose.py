@@ -19,6 +19,7 @@ from plain_redis_saver.compose import (
     Composer,
     Held,
     _encoded,
+    _renewed,
     _run_items,
     compose,
     expand,
@@ -470,6 +471,42 @@ def test_the_composer_names_at_most_128_digests() -> None:
     for i in range(100):
         composer.learn("t", {bytes([i]) * 16: b"p" * 100, bytes([i, 1]) * 8: b"q" * 100})
     assert len(composer.cached("t").names) == 128 * 16
+
+
+def test_unchecked_names_what_cached_names_when_every_tree_is_held() -> None:
+    composer = Composer()
+    for i in range(3):
+        composer.learn("t", _composed_history(30, tag=f"v{i}-").content)
+    composer.learn("t", {b"p" * 16: b"p" * 100})
+    names = composer.unchecked("t")
+    assert names and names == composer.cached("t").names
+
+
+# Digests whose joined forms hold other digests at unaligned offsets ("ab" * 8 twice
+# holds "ba" * 8 at offset 1), so a search that ignores alignment would go wrong.
+_DIGESTS = [b"ab" * 8, b"ba" * 8, b"a" * 16, b"b" * 16, b"ab" * 7 + b"aa", bytes(range(16))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    batches=st.lists(st.lists(st.sampled_from(_DIGESTS), max_size=6), max_size=8),
+    keep=st.integers(1, 5),
+)
+def test_renewed_hints_match_an_ordered_set_of_the_newest(
+    batches: list[list[bytes]], keep: int
+) -> None:
+    # The model: each new name moves to the end of an insertion-ordered set, the
+    # oldest beyond `keep` drop out; named newest first.
+    model: dict[bytes, None] = {}
+    joined = b""
+    for batch in batches:
+        for name in batch:
+            model.pop(name, None)
+            model[name] = None
+        while len(model) > keep:
+            del model[next(iter(model))]
+        joined = _renewed(joined, batch, keep)
+        assert joined == b"".join(reversed(model))
 
 
 def test_a_composer_without_a_cache_names_nothing_as_held() -> None:
