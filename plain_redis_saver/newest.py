@@ -111,9 +111,10 @@ class Parts(NamedTuple):
 
 
 class _Written:
-    """What a put wrote to one (thread, namespace), or a full read found there;
-    :meth:`known` is worked out on the first read after it, since most puts of a turn
-    are followed by another put."""
+    """What a put wrote to one (thread, namespace), or a full read found there, and
+    (:meth:`known`) that checkpoint as a read names it. Known is made at once, from
+    objects the put or read has just touched: a read, which may come long after, then
+    touches only what it decodes."""
 
     __slots__ = ("values", "parts", "step", "writes", "size", "_known")
 
@@ -135,12 +136,10 @@ class _Written:
             )
             + _ENTRY_BYTES * len(values)
         )
-        self._known: Known | None | bool = False  # False: not worked out yet
+        self._known = self._work_out()
 
     def known(self) -> Known | None:
-        if self._known is False:
-            self._known = self._work_out()
-        return self._known  # type: ignore[return-value]
+        return self._known
 
     def _work_out(self) -> Known | None:
         values, parts = self.values, self.parts
