@@ -140,10 +140,8 @@ class Target:
     thread_id: str
     checkpoint_ns: str
     checkpoint_id: str | None
-
-    @functools.cached_property
-    def ns(self) -> bytes:
-        return codec.netstring(self.checkpoint_ns)
+    #: netstring(checkpoint_ns): the namespace as the thread's fields name it.
+    ns: bytes
 
 
 def parse_config(config: Any, *, need_id: bool = False) -> Target:
@@ -161,7 +159,7 @@ def parse_config(config: Any, *, need_id: bool = False) -> Target:
             "config['configurable'] has no 'checkpoint_id'; writes belong to a checkpoint: "
             "pass the config returned by put()"
         )
-    return Target(thread_id, ns, checkpoint_id)
+    return Target(thread_id, ns, checkpoint_id, codec.netstring(ns))
 
 
 def _before_id(before: Any) -> str:

@@ -112,11 +112,11 @@ class Parts(NamedTuple):
 
 class _Written:
     """What a put wrote to one (thread, namespace), or a full read found there, and
-    (:meth:`known`) that checkpoint as a read names it. Known is made at once, from
-    objects the put or read has just touched: a read, which may come long after, then
-    touches only what it decodes."""
+    (:meth:`known`) that checkpoint as a read names it. The channel values a read
+    decodes are gathered at once, from objects the put or read has just touched: a
+    read, which may come long after, then touches only what it decodes."""
 
-    __slots__ = ("values", "parts", "step", "writes", "size", "_known")
+    __slots__ = ("values", "parts", "step", "writes", "size", "_channels")
 
     def __init__(
         self, values: dict[bytes, Stored], parts: Parts, step: int, writes: HeldWrites | None
@@ -136,27 +136,30 @@ class _Written:
             )
             + _ENTRY_BYTES * len(values)
         )
-        self._known = self._work_out()
-
-    def known(self) -> Known | None:
-        return self._known
-
-    def _work_out(self) -> Known | None:
-        values, parts = self.values, self.parts
-        refs = parts.refs
-        if len(values) != len(refs):
-            return None  # a value of an earlier checkpoint this process never saw
-        return Known(
-            cid=parts.cid,
-            generation=0,  # the thread's, filled in when asked (see NewestWritten.known)
-            parent=parts.parent,
-            checkpoint=parts.checkpoint,
-            metadata=parts.metadata,
-            values=tuple(
+        # (channel, serialized value) of each non-empty value, in the record's order;
+        # None when a value of an earlier checkpoint this process never saw is missing.
+        self._channels: tuple[tuple[str, Typed], ...] | None = None
+        if len(values) == len(parts.refs):
+            self._channels = tuple(
                 (channel, typed)
-                for channel, field in refs
+                for channel, field in parts.refs
                 if (typed := values[field].typed) is not None
-            ),
+            )
+
+    def known(self, generation: int, writes: HeldWrites | None) -> Known | None:
+        """This checkpoint as :class:`Known` at the thread's ``generation``, with
+        ``writes`` as its pending writes; None when a value is missing."""
+        if self._channels is None:
+            return None
+        parts = self.parts
+        return Known(
+            parts.cid,
+            generation,
+            parts.parent,
+            parts.checkpoint,
+            parts.metadata,
+            self._channels,
+            writes,
         )
 
 
@@ -400,7 +403,4 @@ class NewestWritten:
             if entry.step > generation:
                 return None
             writes = entry.writes  # as of `generation` (wrote_writes moves both)
-        known = entry.known()
-        if known is None:
-            return None
-        return known._replace(generation=generation, writes=writes)
+        return entry.known(generation, writes)
