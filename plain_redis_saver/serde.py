@@ -52,6 +52,17 @@ _SECRET_TYPES = frozenset(
     for name in ("SecretStr", "SecretBytes")
 )
 
+_OPTION = ormsgpack.OPT_NON_STR_KEYS
+# The extension codes, read once: decoding a message history checks them per object.
+_EXT_DELTA_SNAPSHOT = jsonplus.EXT_DELTA_SNAPSHOT
+_EXT_NUMPY_ARRAY = jsonplus.EXT_NUMPY_ARRAY
+_EXT_METHOD_SINGLE_ARG = jsonplus.EXT_METHOD_SINGLE_ARG
+_EXT_CONSTRUCTOR_SINGLE_ARG = jsonplus.EXT_CONSTRUCTOR_SINGLE_ARG
+_EXT_CONSTRUCTOR_POS_ARGS = jsonplus.EXT_CONSTRUCTOR_POS_ARGS
+_EXT_CONSTRUCTOR_KW_ARGS = jsonplus.EXT_CONSTRUCTOR_KW_ARGS
+_EXT_PYDANTIC_V1 = jsonplus.EXT_PYDANTIC_V1
+_EXT_PYDANTIC_V2 = jsonplus.EXT_PYDANTIC_V2
+
 _KINDS = {
     jsonplus.EXT_CONSTRUCTOR_SINGLE_ARG: "an enum",
     jsonplus.EXT_CONSTRUCTOR_KW_ARGS: "a dataclass or named tuple",
@@ -146,6 +157,8 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
         # same few classes hundreds of times per read. Refusals are not kept (a module
         # imported later may make a name allowed).
         self._resolved: dict[tuple[str, str, int | None], Any] = {}
+        # The ext hook of a decode: bound once, not per value.
+        self._hook: Callable[[int, bytes], Any] = self._ext
 
     def with_msgpack_allowlist(
         self, extra_allowlist: Iterable[tuple[str, ...] | type]
@@ -174,8 +187,14 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
         return super().loads_typed(data)
 
     def _unpack(self, payload: bytes) -> Any:
+        try:
+            return ormsgpack.unpackb(payload, ext_hook=self._hook, option=_OPTION)
+        except ValueError:
+            pass
         # ormsgpack replaces an ext hook's exception with ValueError("ext_hook
-        # failed"): keep the first (innermost) one to raise it as it was.
+        # failed"): decode again keeping the first (innermost) one, to raise it as it
+        # was. Refusals come before anything is built, so nothing runs twice that a
+        # refusal stops; the fast path above carries no such bookkeeping.
         failures: list[Exception] = []
 
         def hook(code: int, data: bytes) -> Any:
@@ -186,17 +205,19 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
                 raise
 
         try:
-            return ormsgpack.unpackb(payload, ext_hook=hook, option=ormsgpack.OPT_NON_STR_KEYS)
+            return ormsgpack.unpackb(payload, ext_hook=hook, option=_OPTION)
         except ValueError:
             if failures:
                 raise failures[0] from None
             raise
 
-    def _ext(self, code: int, data: bytes, hook: Callable[[int, bytes], Any]) -> Any:
-        inner = ormsgpack.unpackb(data, ext_hook=hook, option=ormsgpack.OPT_NON_STR_KEYS)
-        if code == jsonplus.EXT_DELTA_SNAPSHOT:
+    def _ext(self, code: int, data: bytes, hook: Callable[[int, bytes], Any] | None = None) -> Any:
+        """The object extension ``code`` stores as ``data``; ``hook`` decodes the
+        extensions inside it (this method, bound, when None)."""
+        inner = ormsgpack.unpackb(data, ext_hook=hook or self._hook, option=_OPTION)
+        if code == _EXT_DELTA_SNAPSHOT:
             return _DeltaSnapshot(inner)
-        if code == jsonplus.EXT_NUMPY_ARRAY:
+        if code == _EXT_NUMPY_ARRAY:
             return _numpy_array(inner)
         if not (
             isinstance(inner, list)
@@ -206,27 +227,29 @@ class SafeSerializer(jsonplus.JsonPlusSerializer):
         ):
             raise ValueError(f"msgpack extension {code} is not (module, name, argument, ...)")
         module, name, arg = inner[0], inner[1], inner[2]
-        if code == jsonplus.EXT_METHOD_SINGLE_ARG:
+        if code == _EXT_METHOD_SINGLE_ARG:
             method = inner[3] if len(inner) > 3 else None
             if (module, name, method) not in lg_msgpack.SAFE_MSGPACK_METHODS:
                 raise self._refusal(module, f"{name}.{method}", "it is not a safe method")
             return getattr(getattr(importlib.import_module(module), name), str(method))(arg)
-        cls = self._resolve(module, name, code)
-        if code == jsonplus.EXT_CONSTRUCTOR_SINGLE_ARG:
-            return cls(arg)
-        if code == jsonplus.EXT_CONSTRUCTOR_POS_ARGS:
-            if (module, name) == ("langgraph.types", "Send"):
-                return _send(cls, arg)
-            return cls(*arg)
-        if code == jsonplus.EXT_CONSTRUCTOR_KW_ARGS:
-            return cls(**arg)
-        if code in (jsonplus.EXT_PYDANTIC_V1, jsonplus.EXT_PYDANTIC_V2):
+        cls = self._resolved.get((module, name, code))
+        if cls is None:
+            cls = self._resolve(module, name, code)
+        if code in (_EXT_PYDANTIC_V2, _EXT_PYDANTIC_V1):
             # As LangGraph: data that no longer validates is kept unvalidated.
             try:
                 return cls(**arg)
             except Exception:
-                construct = "construct" if code == jsonplus.EXT_PYDANTIC_V1 else "model_construct"
+                construct = "construct" if code == _EXT_PYDANTIC_V1 else "model_construct"
                 return getattr(cls, construct)(**arg)
+        if code == _EXT_CONSTRUCTOR_KW_ARGS:
+            return cls(**arg)
+        if code == _EXT_CONSTRUCTOR_SINGLE_ARG:
+            return cls(arg)
+        if code == _EXT_CONSTRUCTOR_POS_ARGS:
+            if (module, name) == ("langgraph.types", "Send"):
+                return _send(cls, arg)
+            return cls(*arg)
         raise ValueError(f"unknown msgpack extension {code} ({module}.{name})")
 
     def _revive_json(self, value: dict[str, Any]) -> Any:

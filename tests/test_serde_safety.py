@@ -232,6 +232,25 @@ def test_a_malformed_extension_is_a_plain_decoding_error() -> None:
         SafeSerializer().loads_typed(("msgpack", _ext(ONE, 1)))
 
 
+def test_a_refused_type_inside_a_safe_one_is_raised_as_the_refusal_it_was() -> None:
+    # ormsgpack turns an ext hook's exception into ValueError("ext_hook failed"): the
+    # serializer must still raise the innermost refusal, naming the type.
+    hostile = ormsgpack.Ext(KW, ormsgpack.packb(["subprocess", "Popen", {"args": ["true"]}]))
+    typed = (
+        "msgpack",
+        _ext(MODEL, "langchain_core.messages.human", "HumanMessage", {"content": "x", "id": hostile}),
+    )
+    serde = SafeSerializer()
+    for _ in range(2):  # and the same again: nothing of the first failure stays
+        with pytest.raises(DisallowedTypeError, match=r"subprocess\.Popen"):
+            serde.loads_typed(typed)
+
+
+def test_bytes_that_are_not_msgpack_raise_the_decoders_error() -> None:
+    with pytest.raises(ValueError):
+        SafeSerializer().loads_typed(("msgpack", b"\xc1"))
+
+
 def test_malformed_stored_extension_is_corrupt_data_naming_the_key(
     saver: PlainRedisSaver, admin: Any, prefix: str
 ) -> None:
