@@ -236,10 +236,8 @@ def test_a_refused_type_inside_a_safe_one_is_raised_as_the_refusal_it_was() -> N
     # ormsgpack turns an ext hook's exception into ValueError("ext_hook failed"): the
     # serializer must still raise the innermost refusal, naming the type.
     hostile = ormsgpack.Ext(KW, ormsgpack.packb(["subprocess", "Popen", {"args": ["true"]}]))
-    typed = (
-        "msgpack",
-        _ext(MODEL, "langchain_core.messages.human", "HumanMessage", {"content": "x", "id": hostile}),
-    )
+    message = {"content": "x", "id": hostile}
+    typed = ("msgpack", _ext(MODEL, "langchain_core.messages.human", "HumanMessage", message))
     serde = SafeSerializer()
     for _ in range(2):  # and the same again: nothing of the first failure stays
         with pytest.raises(DisallowedTypeError, match=r"subprocess\.Popen"):
