@@ -927,8 +927,7 @@ class Composer:
         content: dict[bytes, bytes] = {}
         with self._lock:
             cache = self._cache
-            for i in range(0, len(names), DIGEST_SIZE):
-                name = names[i : i + DIGEST_SIZE]
+            for name in _digests(names):
                 if name in content:
                     continue
                 data = cache.get(name)
